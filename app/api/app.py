@@ -1,0 +1,91 @@
+"""The Litestar application factory: `create_app(settings)`; no import-time globals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from app import __version__
+from app.api import routes_citizens, routes_public, routes_sources, routes_verifiers
+from app.api.problems import exception_handlers
+from app.api.state import Services, build_services
+from app.config import Settings
+from app.domain.ports import Clock, Store
+from app.storage import open_store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("statuspass")
+
+
+class _Metrics(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def create_app(settings: Settings, *, store: Store | None = None,
+               clock: Clock | None = None) -> Litestar:
+    """Build the ASGI app. The store is opened at start-up (unless one is given) and the
+    keys are loaded then too: a bad key or an unreachable config stops start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        own = store is None
+        the_store = store or await open_store(settings.store_url,
+                                              timeout_s=settings.store_timeout_s)
+        try:
+            services: Services = build_services(settings, the_store, clock=clock)
+            app.state.services = services
+            log.info("statuspass %s ready: issuer %s, env %s, active key %s", __version__,
+                     settings.issuer, settings.env, services.keys.signing_key().kid)
+            yield
+        finally:
+            if own:
+                await the_store.close()
+
+    metrics = PrometheusConfig(app_name="statuspass", prefix="statuspass", group_path=True,
+                               exclude=["/metrics"])
+    handlers: list[Any] = [
+        routes_public.jwks, routes_public.issuer_metadata, routes_public.status_list,
+        routes_public.health, routes_public.ready,
+        routes_sources.upsert, *routes_sources.change_status,
+        routes_citizens.my_entitlements, routes_citizens.my_proof,
+        routes_citizens.my_verifications,
+        routes_verifiers.verify, routes_verifiers.check_card,
+        _Metrics,
+    ]
+    app = Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers,
+        middleware=[metrics.middleware],
+        state=State({}),
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,
+        openapi_config=OpenAPIConfig(
+            title="Statuspass",
+            version=__version__,
+            description="Signed status proofs, status lists and online verification.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )
+    # The batch endpoint streams up to max_batch_bytes; every other body stays small.
+    app.register(_batch_handler(settings))
+    return app
+
+
+def _batch_handler(settings: Settings) -> Any:
+    from litestar import Router
+
+    return Router(path="/", route_handlers=[routes_sources.batch],
+                  request_max_body_size=settings.max_batch_bytes)

@@ -1,0 +1,49 @@
+"""Small request helpers shared by the controllers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import HTTPException
+
+from app.api.state import Services
+from app.domain.records import ClientRecord
+
+__all__ = ["bearer", "client_of", "require_json", "services"]
+
+
+def services(request: Request[Any, Any, Any]) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def bearer(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+async def client_of(request: Request[Any, Any, Any]) -> ClientRecord:
+    return await services(request).clients.authenticate(bearer(request))
+
+
+def _media_type(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def require_json(request: Request[Any, Any, Any]) -> None:
+    """JSON endpoints take JSON only: anything else is a 415, before the body is read."""
+    media = _media_type(request)
+    if media != "application/json" and not (media.startswith("application/") and
+                                            media.endswith("+json")):
+        raise HTTPException(status_code=415,
+                            detail="send the body as application/json")
+
+
+async def require_ndjson(request: Request[Any, Any, Any]) -> None:
+    if _media_type(request) not in {"application/x-ndjson", "application/jsonl",
+                                    "application/json-seq", "application/ndjson"}:
+        raise HTTPException(status_code=415, detail="send the batch as application/x-ndjson")

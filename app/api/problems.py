@@ -1,0 +1,121 @@
+"""The one place where errors become HTTP answers: RFC 9457 problem details.
+
+Never a stack trace: unexpected errors are logged (without request bodies, which may
+hold an NRN or a token) and answered with a bare 500 problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from app.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    StoreUnavailable,
+    Unauthenticated,
+    UnknownType,
+    VersionConflict,
+)
+
+__all__ = ["PROBLEM_TYPE", "exception_handlers", "problem"]
+
+log = logging.getLogger("statuspass.api")
+PROBLEM_TYPE = "https://statuspass.invalid/problems/"
+MEDIA = "application/problem+json"
+
+_DOMAIN: list[tuple[type[DomainError], int, str, str]] = [
+    (InvalidInput, 422, "invalid-input", "Invalid input"),
+    (UnknownType, 404, "unknown-type", "Unknown entitlement type"),
+    (NotFound, 404, "not-found", "Not found"),
+    (Conflict, 409, "conflict", "Conflict"),
+    (Unauthenticated, 401, "unauthenticated", "Authentication required"),
+    (Forbidden, 403, "forbidden", "Forbidden"),
+    (RateLimited, 429, "rate-limited", "Too many requests"),
+]
+
+
+def problem(status: int, slug: str, title: str, detail: str | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": PROBLEM_TYPE + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(body, status_code=status, media_type=MEDIA, headers=headers)
+
+
+def _domain(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, DomainError)
+    for cls, status, slug, title in _DOMAIN:
+        if isinstance(exc, cls):
+            headers: dict[str, str] = {}
+            if isinstance(exc, RateLimited):
+                headers["Retry-After"] = str(exc.retry_after)
+            if isinstance(exc, Unauthenticated):
+                headers["WWW-Authenticate"] = 'Bearer realm="statuspass"'
+            field = exc.field if isinstance(exc, InvalidInput) else None
+            return problem(status, slug, title, exc.detail, headers or None, field=field)
+    return problem(400, "bad-request", "Bad request", exc.detail)
+
+
+def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.warning("store unavailable: %s", type(exc).__name__)
+    return problem(503, "store-unavailable", "Service temporarily unavailable",
+                   "the data store cannot be reached; nothing was checked or changed",
+                   {"Retry-After": "5"})
+
+
+def _conflict(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    return problem(409, "concurrent-update", "Concurrent update",
+                   "the record changed while we wrote it; retry", {"Retry-After": "1"})
+
+
+def _validation(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, ValidationException)
+    errors = exc.extra if isinstance(exc.extra, list) else None
+    # Litestar's messages name the field and the rule; they never echo the value sent.
+    return problem(400, "malformed-request", "Malformed request", str(exc.detail),
+                   errors=errors)
+
+
+def _http(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    slug = {400: "malformed-request", 401: "unauthenticated", 404: "not-found", 405: "method-not-allowed",
+            413: "body-too-large", 415: "unsupported-media-type",
+            429: "rate-limited"}.get(status, "http-error")
+    headers = dict(exc.headers or {})
+    return problem(status, slug, _title(status), str(exc.detail), headers or None)
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method,
+              request.scope.get("route_handler").__class__.__name__, exc_info=exc)
+    return problem(500, "internal-error", "Internal server error",
+                   "something went wrong on our side; it has been logged")
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    DomainError: _domain,
+    StoreUnavailable: _unavailable,
+    VersionConflict: _conflict,
+    ValidationException: _validation,
+    HTTPException: _http,
+    Exception: _unexpected,
+}

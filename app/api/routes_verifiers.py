@@ -1,0 +1,39 @@
+"""Verifier organisations: online checks of proofs, numeric codes and parking cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, post
+
+from app.api.deps import client_of, require_json, services
+from app.api.routes_citizens import _lang
+from app.api.schemas import CardCheckRequest, VerifyRequest
+from app.errors import InvalidInput
+from app.tokens import VerificationResult
+
+__all__ = ["check_card", "verify"]
+
+
+@post("/v1/verify", tags=["verifiers"], before_request=require_json, status_code=200,
+      summary="Verify a proof (token) or a numeric code online")
+async def verify(request: Request[Any, Any, Any], data: VerifyRequest) -> VerificationResult:
+    svc = services(request)
+    client = await client_of(request)
+    if (data.token is None) == (data.code is None):
+        raise InvalidInput("send exactly one of token or code")
+    now = svc.clock.now()
+    if data.token is not None:
+        return await svc.verification.verify_token(client, data.token, now, _lang(request))
+    assert data.code is not None
+    return await svc.verification.verify_code(client, data.code, now, _lang(request))
+
+
+@post("/v1/parking-cards/check", tags=["verifiers"], before_request=require_json,
+      status_code=200, summary="Is this parking card valid? (police, parking attendants)")
+async def check_card(request: Request[Any, Any, Any],
+                     data: CardCheckRequest) -> VerificationResult:
+    svc = services(request)
+    client = await client_of(request)
+    return await svc.verification.check_card(client, data.card_number, svc.clock.now(),
+                                             _lang(request))

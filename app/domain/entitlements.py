@@ -1,0 +1,231 @@
+"""Entitlements written by authentic sources: upsert, revoke, suspend, reinstate.
+
+Every write goes through `Store.save_entitlement`, which stores the record, its status-list
+bit(s) and the audit event atomically. Upserts are idempotent: sending the same line twice
+changes nothing the second time (a resync of two million lines writes only what changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time
+
+import msgspec
+
+from app.domain.clients import require_scope
+from app.domain.ports import Store
+from app.domain.records import (
+    INVALID,
+    SUSPENDED,
+    VALID,
+    AuditEvent,
+    CardRecord,
+    ClientRecord,
+    Entitlement,
+    Holder,
+    StatusRef,
+)
+from app.domain.registry import EntitlementType, Registry
+from app.errors import Conflict, InvalidInput, NotFound, VersionConflict
+from app.tokens import pseudonym, validate_nrn
+
+__all__ = ["STATUS_NAMES", "EntitlementService", "UpsertInput", "WriteResult"]
+
+STATUS_NAMES = {VALID: "valid", INVALID: "revoked", SUSPENDED: "suspended"}
+_ACTION_STATUS = {"revoke": INVALID, "suspend": SUSPENDED, "reinstate": VALID}
+CARD_DIGITS = 10
+MAX_NAME = 100
+
+
+class UpsertInput(msgspec.Struct, frozen=True, kw_only=True):
+    nrn: str
+    holder: Holder
+    valid_from: datetime
+    valid_until: datetime
+    attributes: dict[str, str] = {}
+
+
+class WriteResult(msgspec.Struct, frozen=True, kw_only=True):
+    type: str
+    outcome: str  # created | updated | unchanged | revoked | suspended | reinstated
+    status: str  # valid | revoked | suspended
+
+
+def _check_holder(holder: Holder) -> None:
+    for field, value in (("given_name", holder.given_name), ("family_name", holder.family_name)):
+        if not value.strip() or len(value) > MAX_NAME or not value.isprintable():
+            raise InvalidInput(
+                f"holder.{field} must be 1 to {MAX_NAME} printable characters",
+                field=f"holder.{field}",
+            )
+
+
+def _check_attributes(etype: EntitlementType, attributes: dict[str, str]) -> None:
+    expected, given = set(etype.attributes), set(attributes)
+    if given != expected:
+        missing, extra = sorted(expected - given), sorted(given - expected)
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {', '.join(extra)}"] if extra else []
+        )
+        raise InvalidInput(f"attributes for {etype.id}: {'; '.join(parts)}", field="attributes")
+    if "card_number" in attributes:
+        number = attributes["card_number"]
+        if len(number) != CARD_DIGITS or not (number.isascii() and number.isdigit()):
+            raise InvalidInput("card_number must be 10 digits", field="attributes.card_number")
+    if "card_valid_until" in attributes:
+        try:
+            datetime.fromisoformat(attributes["card_valid_until"])
+        except ValueError:
+            raise InvalidInput(
+                "card_valid_until must be a date (YYYY-MM-DD)",
+                field="attributes.card_valid_until",
+            ) from None
+
+
+def card_expiry(attributes: dict[str, str], fallback: datetime) -> datetime:
+    """End of a card's validity: the end of its `card_valid_until` day, in UTC."""
+    raw = attributes.get("card_valid_until")
+    if raw is None:
+        return fallback
+    value = datetime.fromisoformat(raw)
+    if value.tzinfo is None:
+        value = datetime.combine(value.date(), time.max, tzinfo=fallback.tzinfo)
+    return value
+
+
+class EntitlementService:
+    def __init__(self, store: Store, registry: Registry, secret: bytes) -> None:
+        self._store = store
+        self._registry = registry
+        self._secret = secret
+
+    def subject_for(self, nrn: str) -> str:
+        """The record key of a person: HMAC of the validated NRN (never stored in clear)."""
+        return pseudonym(validate_nrn(nrn), self._secret)
+
+    async def upsert(
+        self, client: ClientRecord, type_id: str, data: UpsertInput, now: datetime
+    ) -> WriteResult:
+        etype = self._registry.get(type_id)
+        require_scope(client, "source", type_id)
+        subject = self.subject_for(data.nrn)
+        _check_holder(data.holder)
+        _check_attributes(etype, data.attributes)
+        for field, value in (("valid_from", data.valid_from), ("valid_until", data.valid_until)):
+            if value.tzinfo is None:
+                raise InvalidInput(f"{field} needs a time zone (RFC 3339)", field=field)
+        if data.valid_until <= data.valid_from:
+            raise InvalidInput("valid_until must be after valid_from", field="valid_until")
+        for attempt in range(3):
+            try:
+                return await self._upsert_once(client, etype, subject, data, now)
+            except VersionConflict:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _upsert_once(
+        self, client: ClientRecord, etype: EntitlementType, subject: str,
+        data: UpsertInput, now: datetime,
+    ) -> WriteResult:
+        existing = await self._store.get_entitlement(etype.id, subject)
+        if existing is not None and (
+            existing.holder == data.holder
+            and existing.valid_from == data.valid_from
+            and existing.valid_until == data.valid_until
+            and existing.attributes == data.attributes
+        ):
+            return WriteResult(type=etype.id, outcome="unchanged",
+                               status=STATUS_NAMES[existing.status])
+        status = existing.status if existing else VALID
+        updates: list[tuple[StatusRef, int]] = []
+        cards: list[CardRecord] = []
+        if "card_number" in data.attributes:
+            ref, updates, cards = await self._card_changes(subject, existing, data, now)
+        else:
+            ref = existing.status_ref if existing else await self._store.allocate_status_ref()
+        ent = Entitlement(
+            type=etype.id, subject=subject, holder=data.holder, valid_from=data.valid_from,
+            valid_until=data.valid_until, attributes=dict(data.attributes), status=status,
+            status_ref=ref, reason=existing.reason if existing else None,
+            version=(existing.version + 1) if existing else 1, updated_at=now,
+            updated_by=client.id,
+        )
+        outcome = "updated" if existing else "created"
+        await self._store.save_entitlement(
+            ent,
+            expected_version=existing.version if existing else None,
+            status_updates=updates,
+            cards=cards,
+            audit=AuditEvent(at=now, actor=client.id, action="grant" if not existing else "update",
+                             type=etype.id, subject=subject, result=outcome),
+        )
+        return WriteResult(type=etype.id, outcome=outcome, status=STATUS_NAMES[status])
+
+    async def _card_changes(
+        self, subject: str, existing: Entitlement | None, data: UpsertInput, now: datetime
+    ) -> tuple[StatusRef, list[tuple[StatusRef, int]], list[CardRecord]]:
+        """A new card gets its own status entry; the cards it replaces are revoked.
+
+        Card numbers end in a two-digit duplicate counter: registering 1234567801 revokes
+        1234567800 (a lost card reported, a duplicate printed). The holder's previous card,
+        if any, is revoked too: one person, one valid card.
+        """
+        number = data.attributes["card_number"]
+        base, dup = number[:8], int(number[8:])
+        wanted = {f"{base}{n:02d}" for n in range(dup + 1)}
+        old_number = existing.attributes.get("card_number") if existing else None
+        if old_number:
+            wanted.add(old_number)
+        known = {c.number: c for c in await self._store.get_cards(sorted(wanted))}
+        current = known.get(number)
+        if current is not None and current.subject != subject:
+            raise Conflict(f"card {number[:4]}… is registered to another holder")
+        expiry = card_expiry(data.attributes, data.valid_until)
+        ref = current.status_ref if current else await self._store.allocate_status_ref()
+        cards = [CardRecord(number=number, subject=subject, status_ref=ref, valid_until=expiry)]
+        updates = [
+            (card.status_ref, INVALID)
+            for num, card in known.items()
+            if num != number and (num[:8] == base or num == old_number)
+        ]
+        return ref, updates, cards
+
+    async def change_status(
+        self, client: ClientRecord, type_id: str, action: str, nrn: str, reason: str | None,
+        now: datetime,
+    ) -> WriteResult:
+        """Revoke, suspend or reinstate. Idempotent: the same change twice is 'unchanged'."""
+        etype = self._registry.get(type_id)
+        require_scope(client, "source", type_id)
+        subject = self.subject_for(nrn)
+        if reason is not None and len(reason) > 200:
+            raise InvalidInput("reason is at most 200 characters", field="reason")
+        target = _ACTION_STATUS[action]
+        for attempt in range(3):
+            existing = await self._store.get_entitlement(etype.id, subject)
+            if existing is None:
+                raise NotFound(f"no {etype.id} entitlement for this person")
+            if existing.status == target:
+                return WriteResult(type=etype.id, outcome="unchanged",
+                                   status=STATUS_NAMES[target])
+            ent = msgspec.structs.replace(
+                existing, status=target, reason=reason if target != VALID else None,
+                version=existing.version + 1, updated_at=now, updated_by=client.id,
+            )
+            try:
+                await self._store.save_entitlement(
+                    ent, expected_version=existing.version, status_updates=(), cards=(),
+                    audit=AuditEvent(at=now, actor=client.id, action=action, type=etype.id,
+                                     subject=subject, result=STATUS_NAMES[target]),
+                )
+            except VersionConflict:
+                if attempt == 2:
+                    raise
+                continue
+            done = {"revoke": "revoked", "suspend": "suspended", "reinstate": "reinstated"}
+            return WriteResult(type=etype.id, outcome=done[action], status=STATUS_NAMES[target])
+        raise AssertionError("unreachable")
+
+    async def for_subject(self, subject: str) -> Sequence[Entitlement]:
+        return await self._store.list_entitlements(subject)

@@ -1,0 +1,136 @@
+"""The Protocols the domain needs from the outside world. Implementations live in
+`app.storage` (SQLite, Redis, Redis Cluster); the domain never imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from app.domain.records import (
+    AuditEvent,
+    AuditRecord,
+    CardRecord,
+    CheckOutcome,
+    ClientRecord,
+    Entitlement,
+    ProofRecord,
+    StatusRef,
+)
+
+__all__ = ["STATUS_LIST_SIZE", "Clock", "Store", "SystemClock"]
+
+#: entries per status list: 2**20, so one fetch says nothing about who is being checked
+STATUS_LIST_SIZE = 1 << 20
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Store(Protocol):
+    """Persistence of Statuspass. Every method may raise `StoreUnavailable`.
+
+    Writes that are acknowledged (the coroutine returned) survive a crash of the process.
+    Each write that carries an `audit` event appends it to the hash-chained audit log in
+    the same atomic step: either both are stored, or neither.
+    """
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers now."""
+
+    async def close(self) -> None: ...
+
+    # -- API clients ---------------------------------------------------------------
+    async def add_client(self, client: ClientRecord, audit: AuditEvent) -> None: ...
+
+    async def get_client_by_key_hash(self, key_hash: str) -> ClientRecord | None: ...
+
+    async def get_client(self, client_id: str) -> ClientRecord | None: ...
+
+    async def list_clients(self) -> list[ClientRecord]: ...
+
+    async def revoke_client(self, client_id: str, at: datetime, audit: AuditEvent) -> bool:
+        """Mark revoked; False if no such client or already revoked."""
+
+    # -- entitlements and status lists --------------------------------------------
+    async def allocate_status_ref(self) -> StatusRef:
+        """Reserve a random, never-used index in a status list (new list when full)."""
+
+    async def get_entitlement(self, type_id: str, subject: str) -> Entitlement | None: ...
+
+    async def list_entitlements(self, subject: str) -> list[Entitlement]: ...
+
+    async def save_entitlement(
+        self,
+        ent: Entitlement,
+        *,
+        expected_version: int | None,
+        status_updates: Sequence[tuple[StatusRef, int]],
+        cards: Sequence[CardRecord],
+        audit: AuditEvent,
+    ) -> None:
+        """Atomically write the entitlement, set status bits, upsert cards, append audit.
+
+        `expected_version` is None for a creation (fails if the record exists) or the
+        version read before (fails if it changed). Raises `VersionConflict` then.
+        `ent.status_ref` is always set to `ent.status` as part of the write.
+        """
+
+    async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]: ...
+
+    async def get_status(self, ref: StatusRef) -> int: ...
+
+    async def status_list_ids(self) -> list[str]: ...
+
+    async def status_list_bytes(self, list_id: str) -> bytes | None:
+        """The list packed as the IETF Token Status List wants it (2 bits per entry,
+        entry 0 in the least significant bits of byte 0), STATUS_LIST_SIZE/4 bytes, or
+        None if no such list exists."""
+
+    # -- proofs, codes, checks ------------------------------------------------------
+    async def save_proof(
+        self, proof: ProofRecord, code: str | None, audit: AuditEvent
+    ) -> bool:
+        """Store the proof (and its numeric code until the proof expires) with its audit.
+        False, and nothing written, if the code is already taken."""
+
+    async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None: ...
+
+    async def check_and_record(
+        self,
+        *,
+        ref: StatusRef,
+        jti: str | None,
+        subject: str | None,
+        org: str,
+        now: datetime,
+        seen_window_s: int,
+        audit_by_status: Mapping[int, AuditEvent],
+    ) -> CheckOutcome:
+        """One step of an online check: read the status at `ref`, append the audit event
+        chosen by that status (`audit_by_status[status]`, else `audit_by_status[-1]`),
+        with its `subject` filled from the proof registry when None and `jti` is known,
+        and, when `jti` is given, return how often it was verified before and by how many
+        distinct `org`s within `seen_window_s`, then count this check."""
+
+    async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
+        """Count one hit in the fixed window containing `now`; return the count so far."""
+
+    async def rate_count(self, key: str, window_s: int, now: datetime) -> int:
+        """The count in the current window, without counting a hit."""
+
+    # -- audit ----------------------------------------------------------------------
+    async def append_audit(self, event: AuditEvent) -> None: ...
+
+    def iter_audit(self) -> AsyncIterator[AuditRecord]:
+        """Every record of every chain, in chain then sequence order."""
+
+    async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
+        """Verification and card-check events concerning `subject`, newest first."""

@@ -1,0 +1,123 @@
+"""Issuance: a citizen's current right becomes a short-lived signed proof, its QR code and
+a 12-digit numeric code.
+
+The token carries the type, validity, a status-list pointer, the type's attributes and,
+where the type discloses it, a display name — nothing more (no NRN, no reason, no source).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from app.config import Settings
+from app.domain.names import display_name
+from app.domain.ports import Store
+from app.domain.records import VALID, AuditEvent, ProofRecord
+from app.domain.registry import Registry
+from app.errors import Conflict, InvalidInput, NotFound, StoreError
+from app.tokens import SigningKey, format_code, new_code, render_qr, sign
+
+__all__ = ["IssuedProof", "ProofService", "citizen_actor"]
+
+PROOF_TYP = "statuspass+jwt"
+QR_FORMATS = frozenset({"svg", "png"})
+
+
+class IssuedProof(msgspec.Struct, frozen=True, kw_only=True):
+    token: str
+    jti: str
+    code: str | None
+    expires_at: datetime
+    qr_version: int
+    qr_svg: str | None
+    qr_png: bytes | None
+
+
+def citizen_actor(subject: str) -> str:
+    """How the audit names a citizen: a short prefix of their pseudonym, never the NRN."""
+    return f"citizen:{subject[:16]}"
+
+
+class ProofService:
+    def __init__(
+        self, store: Store, registry: Registry, settings: Settings,
+        signing_key: Callable[[], SigningKey],
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._settings = settings
+        self._signing_key = signing_key
+
+    async def issue(
+        self, subject: str, type_id: str, *, lifetime_s: int | None,
+        qr: Sequence[str], now: datetime,
+    ) -> IssuedProof:
+        """Issue a proof of the citizen's own, currently valid right of `type_id`."""
+        etype = self._registry.get(type_id)
+        unknown = set(qr) - QR_FORMATS
+        if unknown:
+            raise InvalidInput(f"qr formats are svg and png, not {sorted(unknown)}", field="qr")
+        if lifetime_s is not None and lifetime_s <= 0:
+            raise InvalidInput("lifetime_s must be positive", field="lifetime_s")
+        ent = await self._store.get_entitlement(type_id, subject)
+        if ent is None:
+            raise NotFound(f"you have no {type_id} entitlement")
+        if ent.status != VALID:
+            raise Conflict(f"your {type_id} entitlement is not active at the moment")
+        if not ent.valid_from <= now < ent.valid_until:
+            raise Conflict(f"your {type_id} entitlement is not valid today")
+        # Counter proofs default to minutes; a parking card's proof may live as long as the
+        # card, since its revocation travels through the status list.
+        default = etype.max_lifetime_s if "card_number" in ent.attributes else (
+            self._settings.default_proof_lifetime_s)
+        wanted = lifetime_s if lifetime_s is not None else default
+        until = min(now + timedelta(seconds=min(wanted, etype.max_lifetime_s)), ent.valid_until)
+        iat, exp = int(now.timestamp()), int(until.timestamp())
+        if exp <= iat:
+            raise Conflict(f"your {type_id} entitlement ends now")
+        key = self._signing_key()
+        jti = secrets.token_urlsafe(12)  # 96 random bits
+        name = (display_name(ent.holder.given_name, ent.holder.family_name)
+                if etype.discloses_name else None)
+        claims: dict[str, Any] = {
+            "iss": self._settings.issuer, "iat": iat, "exp": exp, "jti": jti, "ent": type_id,
+        }
+        if name:
+            claims["nam"] = name
+        claims["status"] = {"status_list": {
+            "idx": ent.status_ref.idx,
+            "uri": self._settings.status_list_base + ent.status_ref.list_id,
+        }}
+        for attr in etype.attributes:
+            claims[attr] = ent.attributes[attr]
+        token = sign(claims, key, typ=PROOF_TYP)
+        record = ProofRecord(
+            jti=jti, kid=key.kid, subject=subject, type=type_id, status_ref=ent.status_ref,
+            name=name, attributes={a: ent.attributes[a] for a in etype.attributes},
+            issued_at=now, expires_at=datetime.fromtimestamp(exp, tz=now.tzinfo),
+        )
+        audit = AuditEvent(at=now, actor=citizen_actor(subject), action="issue", type=type_id,
+                           jti=jti, subject=subject)
+        code = await self._save(record, audit, with_code=etype.codes)
+        image = render_qr(token, svg="svg" in qr, png="png" in qr)
+        return IssuedProof(
+            token=token, jti=jti, code=format_code(code) if code else None,
+            expires_at=record.expires_at, qr_version=image.version, qr_svg=image.svg,
+            qr_png=image.png,
+        )
+
+    async def _save(self, record: ProofRecord, audit: AuditEvent, *, with_code: bool) -> str | None:
+        if not with_code:
+            await self._store.save_proof(record, None, audit)
+            return None
+        # 10^10 codes: a collision with a live code is rare; draw again rather than fail.
+        for _ in range(8):
+            code = new_code()
+            if await self._store.save_proof(record, code, audit):
+                return code
+        raise StoreError("could not allocate a free numeric code")

@@ -1,0 +1,147 @@
+"""Stored records: the values the domain hands to, and gets back from, a `Store`.
+
+All are frozen msgspec Structs; wire and storage formats add fields, never repurpose them.
+Times are timezone-aware UTC datetimes. `subject` is always the keyed hash (HMAC-SHA-256)
+of a national register number, never the number itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import msgspec
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEvent",
+    "AuditRecord",
+    "CardRecord",
+    "CheckOutcome",
+    "ClientRecord",
+    "Entitlement",
+    "Holder",
+    "ProofRecord",
+    "Seen",
+    "StatusRef",
+    "chain_hash",
+    "encode_event",
+]
+
+#: status values of the IETF Token Status List (2 bits)
+VALID, INVALID, SUSPENDED = 0, 1, 2
+
+GENESIS_HASH = "0" * 64
+
+
+class StatusRef(msgspec.Struct, frozen=True):
+    """Where an entitlement's status lives: list id and index in that list."""
+
+    list_id: str
+    idx: int
+
+
+class Holder(msgspec.Struct, frozen=True):
+    given_name: str
+    family_name: str
+
+
+class Entitlement(msgspec.Struct, frozen=True, kw_only=True):
+    """One right of one person, written by an authentic source."""
+
+    type: str
+    subject: str
+    holder: Holder
+    valid_from: datetime
+    valid_until: datetime
+    attributes: dict[str, str]
+    status: int  # VALID, INVALID (revoked) or SUSPENDED
+    status_ref: StatusRef
+    reason: str | None  # why it was revoked/suspended: never shown to a verifier
+    version: int  # optimistic concurrency: 1 on creation, +1 on each write
+    updated_at: datetime
+    updated_by: str  # client id
+
+
+class CardRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A parking card number, pointing at its own status-list entry."""
+
+    number: str
+    subject: str
+    status_ref: StatusRef
+    valid_until: datetime
+
+
+class ClientRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An API client: an authentic source or a verifier organisation."""
+
+    id: str
+    name: str
+    role: str  # "source" or "verifier"
+    types: tuple[str, ...]
+    key_hash: str  # SHA-256 hex of the API key; the key itself is never stored
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ProofRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What the server keeps of an issued proof (to answer numeric codes and audits)."""
+
+    jti: str
+    kid: str
+    subject: str
+    type: str
+    status_ref: StatusRef
+    name: str | None
+    attributes: dict[str, str]
+    issued_at: datetime
+    expires_at: datetime
+
+
+class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One audited action. No NRN, no token, no name: a proof is named by its `jti`."""
+
+    at: datetime
+    actor: str  # client id, "citizen:<pseudonym prefix>" or "operator"
+    action: str  # grant, update, revoke, suspend, reinstate, issue, verify, card_check, key_*, client_*
+    type: str | None = None
+    jti: str | None = None
+    result: str = "ok"
+    reason: str | None = None
+    subject: str | None = None  # pseudonym of the citizen concerned, to answer /me/verifications
+    org: str | None = None  # display name of the verifier organisation, as it was at the time
+
+
+class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as stored: its place in a chain and the hash linking it to the previous one."""
+
+    chain: str
+    seq: int
+    event: AuditEvent
+    prev: str
+    hash: str
+
+
+class Seen(msgspec.Struct, frozen=True):
+    """How often a `jti` was verified before, and by how many organisations recently."""
+
+    count: int
+    organisations: int
+
+
+class CheckOutcome(msgspec.Struct, frozen=True):
+    status: int
+    seen: Seen | None
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_event(event: AuditEvent) -> bytes:
+    """The canonical bytes of an event: fixed field order, as msgspec writes it."""
+    return _encoder.encode(event)
+
+
+def chain_hash(prev: str, event_bytes: bytes) -> str:
+    """SHA-256 over the previous hash (hex, ASCII), a newline and the event's bytes."""
+    return hashlib.sha256(prev.encode("ascii") + b"\n" + event_bytes).hexdigest()

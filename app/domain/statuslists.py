@@ -1,0 +1,97 @@
+"""Publishing status lists: signed `statuslist+jwt` tokens, cached per worker.
+
+A list is rebuilt from the store at most every `ttl/4` seconds and served from memory in
+between, so a revocation shows in the published list within `ttl` (a verifier caches a
+list for `max-age` = the time left of `ttl` since the build). Building (2**20 entries,
+256 KiB, compressed and signed) runs on a worker thread and one build at a time per list;
+requests meanwhile get the previous token, so publishing never stalls them.
+
+The signing time `iat` is rounded down to the hour and kept while the content is the
+same: every worker then produces the same claims for the same content, and the weak ETag
+(content hash + iat) lets 304s work across workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import msgspec
+
+from app.config import Settings
+from app.domain.ports import Store
+from app.tokens import SigningKey, sign_status_list
+
+__all__ = ["PublishedList", "StatusListPublisher"]
+
+SIGN_BUCKET_S = 3600
+
+
+class PublishedList(msgspec.Struct, frozen=True):
+    token: bytes
+    etag: str
+    iat: int
+    built_at: float  # monotonic time of the build, for max-age
+
+
+class StatusListPublisher:
+    def __init__(self, store: Store, settings: Settings,
+                 signing_key: Callable[[], SigningKey]) -> None:
+        self._store = store
+        self._settings = settings
+        self._signing_key = signing_key
+        self._cache: dict[str, PublishedList] = {}
+        self._digest: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.refresh_s = max(1.0, settings.status_list_ttl_s / 4)
+
+    def max_age(self, published: PublishedList) -> int:
+        age = time.monotonic() - published.built_at
+        return max(0, int(self._settings.status_list_ttl_s - age - self.refresh_s))
+
+    async def get(self, list_id: str, now: datetime) -> PublishedList | None:
+        cached = self._cache.get(list_id)
+        fresh = cached is not None and time.monotonic() - cached.built_at < self.refresh_s
+        if fresh:
+            return cached
+        lock = self._locks.setdefault(list_id, asyncio.Lock())
+        if cached is not None and lock.locked():
+            return cached  # someone is rebuilding: serve the previous version meanwhile
+        async with lock:
+            again = self._cache.get(list_id)
+            if again is not None and time.monotonic() - again.built_at < self.refresh_s:
+                return again
+            return await self._build(list_id, now)
+
+    async def _build(self, list_id: str, now: datetime) -> PublishedList | None:
+        packed = await self._store.status_list_bytes(list_id)
+        if packed is None:
+            return None
+        loop = asyncio.get_running_loop()
+        digest = await loop.run_in_executor(None, lambda: hashlib.sha256(packed).hexdigest())
+        previous = self._cache.get(list_id)
+        now_s = int(now.timestamp())
+        iat = now_s - now_s % SIGN_BUCKET_S
+        if previous is not None and self._digest.get(list_id) == digest:
+            iat = previous.iat if now_s - previous.iat < self._settings.status_list_exp_s // 2 else iat
+        key = self._signing_key()
+        uri = self._settings.status_list_base + list_id
+        exp = iat + self._settings.status_list_exp_s
+        ttl = self._settings.status_list_ttl_s
+        token = await loop.run_in_executor(
+            None, lambda: sign_status_list(packed, uri=uri, key=key, iat=iat, exp=exp, ttl=ttl)
+        )
+        published = PublishedList(
+            token=token.encode("ascii"), etag=f'W/"{digest[:32]}-{iat}"', iat=iat,
+            built_at=time.monotonic(),
+        )
+        self._cache[list_id] = published
+        self._digest[list_id] = digest
+        return published
+
+    def last_published(self, list_id: str) -> PublishedList | None:
+        """The last token built, even if old: served when the store is down."""
+        return self._cache.get(list_id)

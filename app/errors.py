@@ -1,0 +1,98 @@
+"""The domain error tree. Nothing here knows about HTTP; `app.api.problems` maps it.
+
+StatuspassError
+├── ConfigError            configuration or key material that cannot be used: refuse to start
+├── StoreError
+│   ├── StoreUnavailable   the store cannot be reached now (retry later)
+│   └── VersionConflict    a concurrent writer changed the record (retry the operation)
+└── DomainError            the caller asked for something that cannot be done
+    ├── InvalidInput       a field is syntactically or semantically wrong
+    ├── UnknownType        the entitlement type is not in the registry
+    ├── NotFound           the record does not exist
+    ├── Conflict           the request contradicts what is stored
+    ├── Unauthenticated    no, or no valid, credentials
+    ├── Forbidden          valid credentials, but not for this
+    └── RateLimited        too many attempts; retry after `retry_after` seconds
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "RateLimited",
+    "StatuspassError",
+    "StoreError",
+    "StoreUnavailable",
+    "Unauthenticated",
+    "UnknownType",
+    "VersionConflict",
+]
+
+
+class StatuspassError(Exception):
+    """Base of every error raised on purpose by Statuspass."""
+
+
+class ConfigError(StatuspassError):
+    """Configuration or key material that cannot be used; the service must not start."""
+
+
+class StoreError(StatuspassError):
+    """The store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now; the caller may retry later."""
+
+
+class VersionConflict(StoreError):
+    """A concurrent writer changed the record between read and write."""
+
+
+class DomainError(StatuspassError):
+    """The request cannot be fulfilled as asked."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(DomainError):
+    """A field is syntactically or semantically wrong."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class UnknownType(DomainError):
+    """The entitlement type is not in the registry."""
+
+
+class NotFound(DomainError):
+    """The record does not exist."""
+
+
+class Conflict(DomainError):
+    """The request contradicts what is stored."""
+
+
+class Unauthenticated(DomainError):
+    """No, or no valid, credentials."""
+
+
+class Forbidden(DomainError):
+    """Valid credentials, but not for this action or type."""
+
+
+class RateLimited(DomainError):
+    """Too many attempts; retry after `retry_after` seconds."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
