@@ -1,0 +1,102 @@
+"""The values verification produces: claims of a genuine proof, results, key sets.
+
+Wire shapes: add fields, never repurpose them. `VerificationResult` is what every
+verifier (online API, offline verifier, CLI) shows, field for field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from app.tokens.jose import PublicKey
+
+__all__ = [
+    "EntitlementInfo",
+    "HolderInfo",
+    "KeySet",
+    "ProofClaims",
+    "SeenInfo",
+    "TokenCheck",
+    "VerificationResult",
+    "epoch",
+    "rfc3339",
+]
+
+
+class EntitlementInfo(msgspec.Struct, frozen=True):
+    type: str
+    label: str
+
+
+class HolderInfo(msgspec.Struct, frozen=True):
+    name: str
+
+
+class SeenInfo(msgspec.Struct, frozen=True):
+    count: int
+    organisations: int
+
+
+class VerificationResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a verifier is told. Same shape online, offline and in the CLI."""
+
+    result: str
+    reason: str | None
+    entitlement: EntitlementInfo | None = None
+    holder: HolderInfo | None = None
+    attributes: dict[str, str] | None = None
+    valid_until: str | None = None
+    checked_at: str
+    revocation_checked: str
+    status_list_age_s: int | None = None
+    seen: SeenInfo | None = None
+    verification_id: str | None = None
+
+
+class ProofClaims(msgspec.Struct, frozen=True, kw_only=True):
+    """The claims of a genuine proof, validated against the registry."""
+
+    jti: str
+    kid: str
+    type: str
+    name: str | None
+    iat: int
+    exp: int
+    list_uri: str
+    idx: int
+    attributes: dict[str, str]
+
+
+class TokenCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """Outcome of `check_token`: claims of a genuine token and/or a failure reason."""
+
+    claims: ProofClaims | None
+    failure: str | None
+
+
+class KeySet(msgspec.Struct, frozen=True):
+    """Verification keys as cached by an offline verifier, with when they were fetched.
+
+    `fetched_at` is the device's own clock at fetch time; `max_age_s` is how long the
+    cache may be trusted (keys can be withdrawn, and a new key can appear).
+    """
+
+    keys: dict[str, PublicKey]
+    fetched_at: datetime
+    max_age_s: int
+
+
+def rfc3339(moment: datetime | int) -> str:
+    """Format a time (aware datetime or epoch seconds) as ``2025-01-31T14:05:00Z``."""
+    if isinstance(moment, int):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch(now: datetime) -> int:
+    """Whole epoch seconds of an aware datetime (naive ones are refused, not guessed)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return int(now.timestamp())

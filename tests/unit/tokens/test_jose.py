@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+from typing import get_args
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app.tokens import (
+    JoseError,
+    PublicKey,
+    SigningKey,
+    decode_verified,
+    jwks_document,
+    kid_for,
+    parse_jwks,
+    sign,
+)
+from app.tokens._codec import b64url_decode, b64url_encode
+from app.tokens.jose import Alg
+
+ALGS = get_args(Alg)
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_round_trip(alg: Alg) -> None:
+    key = SigningKey.generate(alg)
+    token = sign({"a": 1, "b": "x"}, key, typ="statuspass+jwt")
+    header, claims = decode_verified(token, {key.kid: key.public()}, typ="statuspass+jwt")
+    assert list(header) == ["alg", "kid", "typ"]
+    assert header == {"alg": alg, "kid": key.kid, "typ": "statuspass+jwt"}
+    assert claims == {"a": 1, "b": "x"}
+    # compact JSON: no spaces anywhere
+    assert b" " not in b64url_decode(token.split(".")[0])
+    assert b" " not in b64url_decode(token.split(".")[1])
+
+
+def test_es256_signature_is_raw_64_bytes() -> None:
+    key = SigningKey.generate("ES256")
+    assert len(b64url_decode(sign({}, key, typ="t").split(".")[2])) == 64
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_jwks_round_trip_has_public_members_only(alg: Alg) -> None:
+    keys = [SigningKey.generate(alg).public() for _ in range(2)]
+    doc = jwks_document(keys)
+    for jwk in doc["keys"]:
+        assert "d" not in jwk
+        assert jwk["use"] == "sig" and jwk["alg"] == alg
+    parsed = parse_jwks(json.dumps(doc))
+    assert set(parsed) == {k.kid for k in keys}
+    assert parsed[keys[0].kid].to_jwk() == keys[0].to_jwk()
+
+
+def test_kid_is_the_short_rfc7638_thumbprint() -> None:
+    # RFC 7638 section 3.1 example is RSA; check the construction on an EC key instead
+    key = SigningKey.generate().public()
+    jwk = key.to_jwk()
+    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"))
+    import hashlib
+
+    assert key.kid == b64url_encode(hashlib.sha256(canonical.encode()).digest())[:8]
+    assert kid_for(key.key) == key.kid and len(key.kid) == 8
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda j: j.update(d="AAAA"),
+        lambda j: j.update(kty="RSA"),
+        lambda j: j.update(crv="P-384"),
+        lambda j: j.update(alg="EdDSA"),
+        lambda j: j.update(alg="HS256"),
+        lambda j: j.update(use="enc"),
+        lambda j: j.update(x=j["y"]),  # not a point on the curve
+        lambda j: j.pop("y"),
+        lambda j: j.update(x=j["x"] + "="),
+    ],
+)
+def test_from_jwk_rejects_bad_keys(mutate) -> None:
+    jwk = dict(SigningKey.generate("ES256").public().to_jwk())
+    mutate(jwk)
+    with pytest.raises(JoseError) as err:
+        PublicKey.from_jwk(jwk)
+    assert err.value.reason == "malformed"
+
+
+def test_parse_jwks_rejects_duplicate_kids_and_junk() -> None:
+    key = SigningKey.generate().public()
+    for doc in ({"keys": [key.to_jwk(), key.to_jwk()]}, {"keys": "x"}, "[]", b"{", {"keys": [1]}):
+        with pytest.raises(JoseError):
+            parse_jwks(doc)
+
+
+def test_other_curves_are_refused() -> None:
+    with pytest.raises(JoseError):
+        SigningKey.from_private_key(ec.generate_private_key(ec.SECP384R1()))
+
+
+def test_json_duplicate_members_are_malformed() -> None:
+    key = SigningKey.generate()
+    header = b64url_encode(b'{"alg":"ES256","kid":"%s","typ":"t","typ":"t"}' % key.kid.encode())
+    token = f"{header}.{b64url_encode(b'{}')}.AAAA"
+    with pytest.raises(JoseError) as err:
+        decode_verified(token, {key.kid: key.public()}, typ="t")
+    assert err.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    "token", ["", "a.b", "a.b.c.d", ".e30.", "e30..", "e30.e30", "e30.e30.e30.e30"]
+)
+def test_structure(token: str) -> None:
+    with pytest.raises(JoseError) as err:
+        decode_verified(token, {}, typ="t")
+    assert err.value.reason == "malformed"
+
+
+def test_bytes_tokens_and_case_insensitive_typ() -> None:
+    key = SigningKey.generate()
+    token = sign({"x": 1}, key, typ="statuspass+jwt")
+    assert decode_verified(token.encode(), {key.kid: key.public()}, typ="StatusPass+JWT")[1] == {
+        "x": 1
+    }
