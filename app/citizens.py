@@ -42,8 +42,11 @@ def _dev_key(keys_dir: str, *, create: bool) -> ec.EllipticCurvePrivateKey:
             raise ConfigError(f"no development identity provider key at {path}")
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open(fd, "wb") as fh:
             fh.write(pem)
@@ -65,8 +68,10 @@ def mint_dev_token(settings: Settings, nrn: str, now: datetime, lifetime_s: int 
     validate_nrn(nrn)
     key = _dev_key(settings.keys_dir, create=True)
     claims = {
-        "iss": settings.dev_idp_issuer, "aud": settings.oidc_audience or DEV_AUDIENCE,
-        "sub": secrets.token_hex(8), "iat": int(now.timestamp()),
+        "iss": settings.dev_idp_issuer,
+        "aud": settings.oidc_audience or DEV_AUDIENCE,
+        "sub": secrets.token_hex(8),
+        "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=lifetime_s)).timestamp()),
         settings.oidc_nrn_claim: nrn,
     }
@@ -108,15 +113,22 @@ class CitizenAuthenticator:
         self._providers: list[_Provider] = []
         if settings.oidc_issuer and settings.oidc_audience and settings.oidc_jwks:
             self._providers.append(
-                _Provider(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks))
+                _Provider(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks)
+            )
         elif settings.production:
             raise ConfigError("production needs STATUSPASS_OIDC_ISSUER, _AUDIENCE and _JWKS")
         if settings.dev_idp:
-            log.warning("DEVELOPMENT IDENTITY PROVIDER ENABLED: anyone can log in as anyone. "
-                        "Never do this in production.")
-            self._providers.append(_Provider(settings.dev_idp_issuer,
-                                             settings.oidc_audience or DEV_AUDIENCE,
-                                             dev_idp_jwks(settings.keys_dir)))
+            log.warning(
+                "DEVELOPMENT IDENTITY PROVIDER ENABLED: anyone can log in as anyone. "
+                "Never do this in production."
+            )
+            self._providers.append(
+                _Provider(
+                    settings.dev_idp_issuer,
+                    settings.oidc_audience or DEV_AUDIENCE,
+                    dev_idp_jwks(settings.keys_dir),
+                )
+            )
         if not self._providers:
             log.warning("no identity provider configured: citizen endpoints will answer 401")
 
@@ -134,13 +146,17 @@ class CitizenAuthenticator:
         if provider is None or not isinstance(kid, str):
             raise Unauthenticated("the ID token is not from a trusted identity provider")
         key = await provider.key_for(token, kid)
-        algs = _ALGS_BY_KTY.get(key.key_type, [])
+        algs = _ALGS_BY_KTY.get(key.key_type or "", [])
         if key.algorithm_name and key.algorithm_name in algs:
             algs = [key.algorithm_name]
         try:
             claims = jwt.decode(
-                token, key.key, algorithms=algs, audience=provider.audience,
-                issuer=provider.issuer, leeway=self._settings.clock_skew_s,
+                token,
+                key.key,
+                algorithms=algs,
+                audience=provider.audience,
+                issuer=provider.issuer,
+                leeway=self._settings.clock_skew_s,
                 options={"require": ["exp", "iat", "iss", "aud"]},
             )
         except jwt.PyJWTError as exc:

@@ -32,13 +32,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from app.errors import ConfigError
 from app.tokens import PublicKey, SigningKey
 
-__all__ = ["KeyEntry", "Keyring", "ensure_keys", "generate_key", "load_keyring", "retire_key",
-           "rotate_key"]
+__all__ = [
+    "KeyEntry",
+    "Keyring",
+    "ensure_keys",
+    "generate_key",
+    "load_keyring",
+    "retire_key",
+    "rotate_key",
+]
 
 log = logging.getLogger("statuspass.keys")
 
 KEYRING = "keyring.json"
-SECRET = "pseudonym.key"
+SECRET = "pseudonym.key"  # noqa: S105 - a file name
 State = Literal["active", "retired", "withdrawn"]
 
 
@@ -82,8 +89,7 @@ def _check_private_file(path: Path) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise ConfigError(
-            f"{path} is readable or writable by others (mode {mode:o}); "
-            f"run: chmod 600 {path}"
+            f"{path} is readable or writable by others (mode {mode:o}); run: chmod 600 {path}"
         )
 
 
@@ -190,12 +196,16 @@ def _new_entry(keys_dir: Path, alg: str, now: datetime, passphrase: str | None) 
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc
     )
     _write_private(keys_dir / f"{key.kid}.pem", pem)
-    return KeyEntry(kid=key.kid, alg=alg, state="active", created_at=now,
-                    jwk=key.public().to_jwk())
+    return KeyEntry(kid=key.kid, alg=alg, state="active", created_at=now, jwk=key.public().to_jwk())
 
 
-def generate_key(keys_dir: str | Path, *, alg: str = "ES256", now: datetime | None = None,
-                 passphrase: str | None = None) -> KeyEntry:
+def generate_key(
+    keys_dir: str | Path,
+    *,
+    alg: str = "ES256",
+    now: datetime | None = None,
+    passphrase: str | None = None,
+) -> KeyEntry:
     """Create the first signing key (and the pseudonym secret if missing).
 
     Raises:
@@ -214,8 +224,14 @@ def generate_key(keys_dir: str | Path, *, alg: str = "ES256", now: datetime | No
         return entry
 
 
-def rotate_key(keys_dir: str | Path, *, max_token_lifetime_s: int, alg: str | None = None,
-               now: datetime | None = None, passphrase: str | None = None) -> KeyEntry:
+def rotate_key(
+    keys_dir: str | Path,
+    *,
+    max_token_lifetime_s: int,
+    alg: str | None = None,
+    now: datetime | None = None,
+    passphrase: str | None = None,
+) -> KeyEntry:
     """A new key signs from now on; the old public key stays published until the last
     token it can have signed has expired; its private key is deleted (it signs no more)."""
     root = Path(keys_dir)
@@ -256,8 +272,13 @@ def list_keys(keys_dir: str | Path) -> list[KeyEntry]:
     return _read_entries(Path(keys_dir))
 
 
-def ensure_keys(keys_dir: str | Path, *, production: bool, passphrase: str | None = None,
-                now: datetime | None = None) -> Keyring:
+def ensure_keys(
+    keys_dir: str | Path,
+    *,
+    production: bool,
+    passphrase: str | None = None,
+    now: datetime | None = None,
+) -> Keyring:
     """Load the keys; on a fresh development machine create them first and say so."""
     root = Path(keys_dir)
     fresh = not root.exists() or not any(
@@ -271,6 +292,9 @@ def ensure_keys(keys_dir: str | Path, *, production: bool, passphrase: str | Non
             )
         with contextlib.suppress(ConfigError):  # another worker won the race
             entry = generate_key(root, now=now, passphrase=passphrase)
-            log.warning("fresh machine: generated signing key %s and a pseudonym secret in %s",
-                        entry.kid, root)
+            log.warning(
+                "fresh machine: generated signing key %s and a pseudonym secret in %s",
+                entry.kid,
+                root,
+            )
     return load_keyring(root, passphrase)

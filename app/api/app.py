@@ -31,35 +31,50 @@ class _Metrics(PrometheusController):
     include_in_schema = False
 
 
-def create_app(settings: Settings, *, store: Store | None = None,
-               clock: Clock | None = None) -> Litestar:
+def create_app(
+    settings: Settings, *, store: Store | None = None, clock: Clock | None = None
+) -> Litestar:
     """Build the ASGI app. The store is opened at start-up (unless one is given) and the
     keys are loaded then too: a bad key or an unreachable config stops start-up."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own = store is None
-        the_store = store or await open_store(settings.store_url,
-                                              timeout_s=settings.store_timeout_s)
+        the_store = store or await open_store(
+            settings.store_url, timeout_s=settings.store_timeout_s
+        )
         try:
             services: Services = build_services(settings, the_store, clock=clock)
             app.state.services = services
-            log.info("statuspass %s ready: issuer %s, env %s, active key %s", __version__,
-                     settings.issuer, settings.env, services.keys.signing_key().kid)
+            log.info(
+                "statuspass %s ready: issuer %s, env %s, active key %s",
+                __version__,
+                settings.issuer,
+                settings.env,
+                services.keys.signing_key().kid,
+            )
             yield
         finally:
             if own:
                 await the_store.close()
 
-    metrics = PrometheusConfig(app_name="statuspass", prefix="statuspass", group_path=True,
-                               exclude=["/metrics"])
+    metrics = PrometheusConfig(
+        app_name="statuspass", prefix="statuspass", group_path=True, exclude=["/metrics"]
+    )
     handlers: list[Any] = [
-        routes_public.jwks, routes_public.issuer_metadata, routes_public.status_list,
-        routes_public.health, routes_public.ready,
-        routes_sources.upsert, *routes_sources.change_status,
-        routes_citizens.my_entitlements, routes_citizens.my_proof,
+        routes_public.jwks,
+        routes_public.issuer_metadata,
+        routes_public.status_list,
+        routes_public.health,
+        routes_public.ready,
+        routes_sources.upsert,
+        routes_sources.batch,
+        *routes_sources.change_status,
+        routes_citizens.my_entitlements,
+        routes_citizens.my_proof,
         routes_citizens.my_verifications,
-        routes_verifiers.verify, routes_verifiers.check_card,
+        routes_verifiers.verify,
+        routes_verifiers.check_card,
         _Metrics,
     ]
     app = Litestar(
@@ -79,13 +94,4 @@ def create_app(settings: Settings, *, store: Store | None = None,
         ),
         debug=False,
     )
-    # The batch endpoint streams up to max_batch_bytes; every other body stays small.
-    app.register(_batch_handler(settings))
     return app
-
-
-def _batch_handler(settings: Settings) -> Any:
-    from litestar import Router
-
-    return Router(path="/", route_handlers=[routes_sources.batch],
-                  request_max_body_size=settings.max_batch_bytes)

@@ -37,13 +37,17 @@ def _media_type(request: Request[Any, Any, Any]) -> str:
 async def require_json(request: Request[Any, Any, Any]) -> None:
     """JSON endpoints take JSON only: anything else is a 415, before the body is read."""
     media = _media_type(request)
-    if media != "application/json" and not (media.startswith("application/") and
-                                            media.endswith("+json")):
-        raise HTTPException(status_code=415,
-                            detail="send the body as application/json")
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise HTTPException(status_code=415, detail="send the body as application/json")
 
 
 async def require_ndjson(request: Request[Any, Any, Any]) -> None:
-    if _media_type(request) not in {"application/x-ndjson", "application/jsonl",
-                                    "application/json-seq", "application/ndjson"}:
+    if _media_type(request) not in {
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/json-seq",
+        "application/ndjson",
+    }:
         raise HTTPException(status_code=415, detail="send the batch as application/x-ndjson")

@@ -42,8 +42,14 @@ _DOMAIN: list[tuple[type[DomainError], int, str, str]] = [
 ]
 
 
-def problem(status: int, slug: str, title: str, detail: str | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> Response[dict[str, Any]]:
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {"type": PROBLEM_TYPE + slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -67,30 +73,44 @@ def _domain(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any
 
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.warning("store unavailable: %s", type(exc).__name__)
-    return problem(503, "store-unavailable", "Service temporarily unavailable",
-                   "the data store cannot be reached; nothing was checked or changed",
-                   {"Retry-After": "5"})
+    return problem(
+        503,
+        "store-unavailable",
+        "Service temporarily unavailable",
+        "the data store cannot be reached; nothing was checked or changed",
+        {"Retry-After": "5"},
+    )
 
 
 def _conflict(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    return problem(409, "concurrent-update", "Concurrent update",
-                   "the record changed while we wrote it; retry", {"Retry-After": "1"})
+    return problem(
+        409,
+        "concurrent-update",
+        "Concurrent update",
+        "the record changed while we wrote it; retry",
+        {"Retry-After": "1"},
+    )
 
 
 def _validation(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     assert isinstance(exc, ValidationException)
     errors = exc.extra if isinstance(exc.extra, list) else None
     # Litestar's messages name the field and the rule; they never echo the value sent.
-    return problem(400, "malformed-request", "Malformed request", str(exc.detail),
-                   errors=errors)
+    return problem(400, "malformed-request", "Malformed request", str(exc.detail), errors=errors)
 
 
 def _http(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
-    slug = {400: "malformed-request", 401: "unauthenticated", 404: "not-found", 405: "method-not-allowed",
-            413: "body-too-large", 415: "unsupported-media-type",
-            429: "rate-limited"}.get(status, "http-error")
+    slug = {
+        400: "malformed-request",
+        401: "unauthenticated",
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "body-too-large",
+        415: "unsupported-media-type",
+        429: "rate-limited",
+    }.get(status, "http-error")
     headers = dict(exc.headers or {})
     return problem(status, slug, _title(status), str(exc.detail), headers or None)
 
@@ -105,10 +125,19 @@ def _title(status: int) -> str:
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.error("unexpected %s on %s %s", type(exc).__name__, request.method,
-              request.scope.get("route_handler").__class__.__name__, exc_info=exc)
-    return problem(500, "internal-error", "Internal server error",
-                   "something went wrong on our side; it has been logged")
+    log.error(
+        "unexpected %s on %s %s",
+        type(exc).__name__,
+        request.method,
+        request.scope.get("route_handler").__class__.__name__,
+        exc_info=exc,
+    )
+    return problem(
+        500,
+        "internal-error",
+        "Internal server error",
+        "something went wrong on our side; it has been logged",
+    )
 
 
 exception_handlers: dict[type[Exception] | int, Any] = {

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import JSONBody
 
 from app.api.deps import bearer, require_json, services
 from app.api.schemas import (
@@ -38,27 +39,43 @@ async def my_entitlements(request: Request[Any, Any, Any]) -> EntitlementList:
     now: datetime = svc.clock.now()
     lang = _lang(request)
     rows = await svc.entitlements.for_subject(subject)
-    return EntitlementList(entitlements=[
-        EntitlementView(
-            type=e.type, label=svc.registry.get(e.type).label(lang),
-            status=STATUS_NAMES[e.status], valid_from=e.valid_from, valid_until=e.valid_until,
-            current=e.status == 0 and e.valid_from <= now < e.valid_until,
-            attributes=e.attributes,
-        )
-        for e in sorted(rows, key=lambda e: e.type) if e.type in svc.registry
-    ])
+    return EntitlementList(
+        entitlements=[
+            EntitlementView(
+                type=e.type,
+                label=svc.registry.get(e.type).label(lang),
+                status=STATUS_NAMES[e.status],
+                valid_from=e.valid_from,
+                valid_until=e.valid_until,
+                current=e.status == 0 and e.valid_from <= now < e.valid_until,
+                attributes=e.attributes,
+            )
+            for e in sorted(rows, key=lambda e: e.type)
+            if e.type in svc.registry
+        ]
+    )
 
 
-@post("/v1/me/proofs", tags=["citizens"], before_request=require_json, status_code=201,
-      summary="A signed proof of one of my current rights, with QR and numeric code")
-async def my_proof(request: Request[Any, Any, Any], data: ProofRequest) -> ProofResponse:
+@post(
+    "/v1/me/proofs",
+    tags=["citizens"],
+    before_request=require_json,
+    status_code=201,
+    summary="A signed proof of one of my current rights, with QR and numeric code",
+)
+async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]) -> ProofResponse:
     svc = services(request)
     subject = await svc.citizens.subject(bearer(request))
-    issued = await svc.proofs.issue(subject, data.type, lifetime_s=data.lifetime_s,
-                                    qr=data.qr, now=svc.clock.now())
+    issued = await svc.proofs.issue(
+        subject, data.type, lifetime_s=data.lifetime_s, qr=data.qr, now=svc.clock.now()
+    )
     return ProofResponse(
-        token=issued.token, jti=issued.jti, code=issued.code, qr_version=issued.qr_version,
-        expires_at=issued.expires_at, qr_svg=issued.qr_svg,
+        token=issued.token,
+        jti=issued.jti,
+        code=issued.code,
+        qr_version=issued.qr_version,
+        expires_at=issued.expires_at,
+        qr_svg=issued.qr_svg,
         qr_png_base64=base64.b64encode(issued.qr_png).decode() if issued.qr_png else None,
     )
 
@@ -68,8 +85,15 @@ async def my_verifications(request: Request[Any, Any, Any]) -> VerificationList:
     svc = services(request)
     subject = await svc.citizens.subject(bearer(request))
     events = await svc.store.verifications_for(subject, 200)
-    return VerificationList(verifications=[
-        VerificationView(organisation=e.org or e.actor, type=e.type, at=e.at, result=e.result,
-                         reason=e.reason)
-        for e in events
-    ])
+    return VerificationList(
+        verifications=[
+            VerificationView(
+                organisation=e.org or e.actor,
+                type=e.type,
+                at=e.at,
+                result=e.result,
+                reason=e.reason,
+            )
+            for e in events
+        ]
+    )

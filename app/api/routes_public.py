@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from app.api.deps import services
 from app.api.problems import problem
@@ -19,8 +20,9 @@ __all__ = ["health", "issuer_metadata", "jwks", "ready", "status_list"]
 _enc = msgspec.json.Encoder()
 
 
-def _cached(request: Request[Any, Any, Any], body: bytes, media: str, max_age: int,
-            etag: str | None = None) -> Response[bytes]:
+def _cached(
+    request: Request[Any, Any, Any], body: bytes, media: str, max_age: int, etag: str | None = None
+) -> Response[bytes]:
     etag = etag or f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
@@ -49,9 +51,13 @@ def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
         "clock_skew_s": s.clock_skew_s,
         "status_list_ttl_s": s.status_list_ttl_s,
         "entitlement_types": [
-            {"id": t.id, "labels": t.labels, "disclosed_claims":
-             (["nam"] if t.discloses_name else []) + list(t.attributes),
-             "max_lifetime_s": t.max_lifetime_s, "numeric_codes": t.codes}
+            {
+                "id": t.id,
+                "labels": t.labels,
+                "disclosed_claims": (["nam"] if t.discloses_name else []) + list(t.attributes),
+                "max_lifetime_s": t.max_lifetime_s,
+                "numeric_codes": t.codes,
+            }
             for t in svc.registry.all()
         ],
     }
@@ -59,12 +65,13 @@ def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/v1/status-lists/{list_id:str}", tags=["public"], summary="A signed status list")
-async def status_list(request: Request[Any, Any, Any], list_id: str) -> Response[bytes]:
+async def status_list(request: Request[Any, Any, Any], list_id: FromPath[str]) -> Response[bytes]:
     svc = services(request)
+    now = svc.clock.now()
     if len(list_id) > 20 or not list_id.isascii() or not list_id.isdigit():
         raise NotFoundException(detail="no such status list")
     try:
-        published = await svc.status_lists.get(list_id, svc.clock.now())
+        published = await svc.status_lists.get(list_id, now)
     except StoreUnavailable:
         # the last list we published is still signed and within its exp: keep serving it
         published = svc.status_lists.last_published(list_id)
@@ -72,8 +79,13 @@ async def status_list(request: Request[Any, Any, Any], list_id: str) -> Response
             raise
     if published is None:
         raise NotFoundException(detail="no such status list")
-    return _cached(request, published.token, "application/statuslist+jwt",
-                   svc.status_lists.max_age(published), published.etag)
+    return _cached(
+        request,
+        published.token,
+        "application/statuslist+jwt",
+        svc.status_lists.max_age(published, now),
+        published.etag,
+    )
 
 
 @get("/health", tags=["operations"], summary="Liveness", sync_to_thread=False)
@@ -88,6 +100,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
         await svc.store.ping()
         svc.keys.signing_key()
     except StoreUnavailable:
-        return problem(503, "not-ready", "Not ready", "the data store does not answer",
-                       {"Retry-After": "5"})
+        return problem(
+            503, "not-ready", "Not ready", "the data store does not answer", {"Retry-After": "5"}
+        )
     return Response({"status": "ready"})

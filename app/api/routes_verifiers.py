@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, post
+from litestar.params import JSONBody
 
 from app.api.deps import client_of, require_json, services
 from app.api.routes_citizens import _lang
@@ -15,9 +16,16 @@ from app.tokens import VerificationResult
 __all__ = ["check_card", "verify"]
 
 
-@post("/v1/verify", tags=["verifiers"], before_request=require_json, status_code=200,
-      summary="Verify a proof (token) or a numeric code online")
-async def verify(request: Request[Any, Any, Any], data: VerifyRequest) -> VerificationResult:
+@post(
+    "/v1/verify",
+    tags=["verifiers"],
+    before_request=require_json,
+    status_code=200,
+    summary="Verify a proof (token) or a numeric code online",
+)
+async def verify(
+    request: Request[Any, Any, Any], data: JSONBody[VerifyRequest]
+) -> VerificationResult:
     svc = services(request)
     client = await client_of(request)
     if (data.token is None) == (data.code is None):
@@ -29,11 +37,18 @@ async def verify(request: Request[Any, Any, Any], data: VerifyRequest) -> Verifi
     return await svc.verification.verify_code(client, data.code, now, _lang(request))
 
 
-@post("/v1/parking-cards/check", tags=["verifiers"], before_request=require_json,
-      status_code=200, summary="Is this parking card valid? (police, parking attendants)")
-async def check_card(request: Request[Any, Any, Any],
-                     data: CardCheckRequest) -> VerificationResult:
+@post(
+    "/v1/parking-cards/check",
+    tags=["verifiers"],
+    before_request=require_json,
+    status_code=200,
+    summary="Is this parking card valid? (police, parking attendants)",
+)
+async def check_card(
+    request: Request[Any, Any, Any], data: JSONBody[CardCheckRequest]
+) -> VerificationResult:
     svc = services(request)
     client = await client_of(request)
-    return await svc.verification.check_card(client, data.card_number, svc.clock.now(),
-                                             _lang(request))
+    return await svc.verification.check_card(
+        client, data.card_number, svc.clock.now(), _lang(request)
+    )

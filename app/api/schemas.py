@@ -22,7 +22,9 @@ __all__ = [
 ]
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-Nrn = Annotated[str, msgspec.Meta(min_length=11, max_length=20, description="national register number")]
+Nrn = Annotated[
+    str, msgspec.Meta(min_length=11, max_length=20, description="national register number")
+]
 
 
 class HolderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -38,8 +40,9 @@ class UpsertRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     holder: HolderIn
     valid_from: datetime
     valid_until: datetime
-    attributes: dict[Annotated[str, msgspec.Meta(max_length=40)],
-                     Annotated[str, msgspec.Meta(max_length=100)]] = {}
+    attributes: dict[
+        Annotated[str, msgspec.Meta(max_length=40)], Annotated[str, msgspec.Meta(max_length=100)]
+    ] = {}
 
 
 class StatusChangeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -71,7 +74,8 @@ class ProofRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     type: Annotated[str, msgspec.Meta(max_length=64)]
     lifetime_s: Annotated[int, msgspec.Meta(ge=1, le=400_000_000)] | None = None
     qr: Annotated[list[Literal["svg", "png"]], msgspec.Meta(max_length=2)] = msgspec.field(
-        default_factory=lambda: ["svg"])
+        default_factory=lambda: ["svg"]
+    )
 
 
 class ProofResponse(msgspec.Struct, frozen=True):

@@ -56,8 +56,9 @@ class KeyringHolder:
             mtime = self._stat()
             if mtime != self._mtime:
                 try:
-                    self._keyring = load_keyring(self._settings.keys_dir,
-                                                 self._settings.keys_passphrase)
+                    self._keyring = load_keyring(
+                        self._settings.keys_dir, self._settings.keys_passphrase
+                    )
                     self._mtime = mtime
                     self._published = (-1, {})
                     log.info("key ring reloaded; active key %s", self._keyring.active.kid)
@@ -97,8 +98,9 @@ class Services:
 
 def build_services(settings: Settings, store: Store, *, clock: Clock | None = None) -> Services:
     registry = load_registry(settings.registry)
-    keyring = ensure_keys(settings.keys_dir, production=settings.production,
-                          passphrase=settings.keys_passphrase)
+    keyring = ensure_keys(
+        settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
+    )
     keys = KeyringHolder(settings, keyring)
     return Services(
         settings=settings,

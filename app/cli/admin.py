@@ -62,11 +62,24 @@ def clients_add(args: argparse.Namespace) -> int:
     settings = load_settings()
     registry = load_registry(settings.registry)
     types = [t.strip() for t in args.types.split(",") if t.strip()]
-    client, key = with_store(settings, lambda st: client_ops.create_client(
-        st, registry, name=args.name, role=args.role, types=types, now=now()))
+    client, key = with_store(
+        settings,
+        lambda st: client_ops.create_client(
+            st, registry, name=args.name, role=args.role, types=types, now=now()
+        ),
+    )
     if args.json:
-        print(json.dumps({"id": client.id, "name": client.name, "role": client.role,
-                          "types": list(client.types), "api_key": key}))
+        print(
+            json.dumps(
+                {
+                    "id": client.id,
+                    "name": client.name,
+                    "role": client.role,
+                    "types": list(client.types),
+                    "api_key": key,
+                }
+            )
+        )
     else:
         print(f"client {client.id} ({client.role}: {', '.join(client.types)})")
         print(f"API key (shown once, store it now): {key}")
@@ -76,10 +89,21 @@ def clients_add(args: argparse.Namespace) -> int:
 def clients_list(args: argparse.Namespace) -> int:
     rows = with_store(load_settings(), lambda st: st.list_clients())
     if args.json:
-        print(json.dumps([{"id": c.id, "name": c.name, "role": c.role, "types": list(c.types),
-                           "created_at": c.created_at.isoformat(),
-                           "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None}
-                          for c in rows]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": c.id,
+                        "name": c.name,
+                        "role": c.role,
+                        "types": list(c.types),
+                        "created_at": c.created_at.isoformat(),
+                        "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+                    }
+                    for c in rows
+                ]
+            )
+        )
         return 0
     for c in rows:
         state = f"revoked {c.revoked_at:%Y-%m-%d}" if c.revoked_at else "active"
@@ -111,8 +135,9 @@ def add_keys(sub: Sub) -> None:
 
 def _audit_key_op(settings: Settings, action: str, kid: str) -> None:
     async def go(st: Store) -> None:
-        await st.append_audit(AuditEvent(at=now(), actor="operator", action=action,
-                                         result="ok", reason=f"kid={kid}"))
+        await st.append_audit(
+            AuditEvent(at=now(), actor="operator", action=action, result="ok", reason=f"kid={kid}")
+        )
 
     with_store(settings, go)
 
@@ -128,8 +153,12 @@ def keys_generate(args: argparse.Namespace) -> int:
 def keys_rotate(args: argparse.Namespace) -> int:
     s = load_settings()
     registry = load_registry(s.registry)
-    entry = rotate_key(s.keys_dir, max_token_lifetime_s=registry.max_lifetime_s, alg=args.alg,
-                       passphrase=s.keys_passphrase)
+    entry = rotate_key(
+        s.keys_dir,
+        max_token_lifetime_s=registry.max_lifetime_s,
+        alg=args.alg,
+        passphrase=s.keys_passphrase,
+    )
     _audit_key_op(s, "key_rotate", entry.kid)
     print(f"rotated: {entry.kid} signs from now on; running workers pick it up within seconds")
     return 0
@@ -200,8 +229,10 @@ def add_dev(sub: Sub) -> None:
 def dev_token(args: argparse.Namespace) -> int:
     s = load_settings()
     if s.production:
-        print("refused: the development identity provider does not exist in production",
-              file=sys.stderr)
+        print(
+            "refused: the development identity provider does not exist in production",
+            file=sys.stderr,
+        )
         return 2
     ensure_keys(s.keys_dir, production=False, passphrase=s.keys_passphrase)
     print(mint_dev_token(s, args.nrn, now(), args.lifetime))

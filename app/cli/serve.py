@@ -25,16 +25,23 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     # Before any worker starts: create keys on a fresh dev machine (once, not per worker),
     # refuse to start in production without them, stop on a bad key file.
-    ensure_keys(settings.keys_dir, production=settings.production,
-                passphrase=settings.keys_passphrase)
+    ensure_keys(
+        settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
+    )
     if settings.store_url.startswith("sqlite:"):
         log.info("store: embedded SQLite (%s)", settings.store_url.removeprefix("sqlite:///"))
     import uvicorn
 
     uvicorn.run(
-        "app.cli.asgi:app_factory", factory=True, host=args.host, port=args.port,
-        workers=args.workers if args.workers > 1 else None, log_config=None,
-        access_log=False, timeout_graceful_shutdown=20, server_header=False,
+        "app.cli.asgi:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers if args.workers > 1 else None,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        server_header=False,
         proxy_headers=False,
     )
     return 0

@@ -30,17 +30,27 @@ MAX_FETCH = 16 * 1024 * 1024
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("verify", help="verify a proof offline or online",
-                       description="Exit code 0 only when the proof is valid.")
+    p = sub.add_parser(
+        "verify",
+        help="verify a proof offline or online",
+        description="Exit code 0 only when the proof is valid.",
+    )
     p.add_argument("token", nargs="?", help="the compact JWS (or - to read stdin)")
     p.add_argument("--qr", metavar="IMAGE", help="read the token from a QR code image")
     p.add_argument("--code", help="a 12-digit numeric code (online only)")
     p.add_argument("--jwks", metavar="FILE|URL", help="the issuer's JWKS (offline)")
-    p.add_argument("--status-list", metavar="FILE|URL",
-                   help="the status list token (default: fetched from the token's list URI "
-                        "when it is on the same host as --jwks)")
-    p.add_argument("--keys-max-age", type=int, default=86_400,
-                   help="how old cached keys may be before the answer is undetermined")
+    p.add_argument(
+        "--status-list",
+        metavar="FILE|URL",
+        help="the status list token (default: fetched from the token's list URI "
+        "when it is on the same host as --jwks)",
+    )
+    p.add_argument(
+        "--keys-max-age",
+        type=int,
+        default=86_400,
+        help="how old cached keys may be before the answer is undetermined",
+    )
     p.add_argument("--online", metavar="URL", help="verify online against this Statuspass")
     p.add_argument("--api-key", help="verifier API key for --online")
     p.add_argument("--types", help="comma-separated types this verifier accepts (offline)")
@@ -50,8 +60,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _read(source: str) -> tuple[bytes, datetime]:
     if source.startswith(("http://", "https://")):
-        req = urllib.request.Request(source, headers={"User-Agent": "statuspass-verify"})
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - operator-given URL
+        req = urllib.request.Request(source, headers={"User-Agent": "statuspass"})  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - http(s) checked
             return resp.read(MAX_FETCH), datetime.now(UTC)
     path = Path(source)
     return path.read_bytes(), datetime.fromtimestamp(path.stat().st_mtime, UTC)
@@ -91,10 +101,14 @@ def _offline(token: str, args: argparse.Namespace) -> VerificationResult:
     lists: dict[str, StatusList] = {}
     source = args.status_list
     uri = _unverified_list_uri(token)
-    if source is None and uri and args.jwks.startswith(("http://", "https://")):
-        # only from the host we already trust for keys: never follow a URL a token names
-        if urlsplit(uri).netloc == urlsplit(args.jwks).netloc:
-            source = uri
+    # only from the host we already trust for keys: never follow a URL a token names
+    if (
+        source is None
+        and uri
+        and args.jwks.startswith(("http://", "https://"))
+        and urlsplit(uri).netloc == urlsplit(args.jwks).netloc
+    ):
+        source = uri
     if source:
         body, _ = _read(source)
         try:
@@ -103,20 +117,31 @@ def _offline(token: str, args: argparse.Namespace) -> VerificationResult:
         except (JoseError, UnicodeDecodeError) as exc:
             print(f"warning: status list refused ({exc})", file=sys.stderr)
     types = [t for t in (args.types or "").split(",") if t] or None
-    return verify_offline(token, jwks=keys, status_lists=lists, now=datetime.now(UTC),
-                          registry=load_registry(settings.registry), allowed_types=types,
-                          skew_s=settings.clock_skew_s)
+    return verify_offline(
+        token,
+        jwks=keys,
+        status_lists=lists,
+        now=datetime.now(UTC),
+        registry=load_registry(settings.registry),
+        allowed_types=types,
+        skew_s=settings.clock_skew_s,
+    )
 
 
 def _online(token: str | None, args: argparse.Namespace) -> VerificationResult:
     if not args.api_key:
         raise SystemExit("--online needs --api-key")
+    if not args.online.startswith(("http://", "https://")):
+        raise SystemExit("--online takes an http(s) URL")
     body = {"code": args.code} if args.code else {"token": token}
-    req = urllib.request.Request(
-        args.online.rstrip("/") + "/v1/verify", data=json.dumps(body).encode(), method="POST",
-        headers={"Authorization": f"Bearer {args.api_key}", "Content-Type": "application/json"})
+    req = urllib.request.Request(  # noqa: S310 - scheme checked above
+        args.online.rstrip("/") + "/v1/verify",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {args.api_key}", "Content-Type": "application/json"},
+    )
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - operator-given URL
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - http(s) checked
             return msgspec.json.decode(resp.read(), type=VerificationResult)
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:500].decode("utf-8", "replace")
@@ -134,17 +159,23 @@ def describe(r: VerificationResult) -> str:
         parts.append(f"card {r.attributes['card_number']}")
     if r.valid_until:
         parts.append(f"valid until {r.valid_until}")
-    how = {"online": "revocation checked online", "status_list": "revocation checked with the "
-           f"status list ({r.status_list_age_s or 0} s old)", "none": "revocation not checked"}
+    how = {
+        "online": "revocation checked online",
+        "status_list": "revocation checked with the "
+        f"status list ({r.status_list_age_s or 0} s old)",
+        "none": "revocation not checked",
+    }
     parts.append(how.get(r.revocation_checked, r.revocation_checked))
     if r.seen and r.seen.count:
-        parts.append(f"seen {r.seen.count}× before by {r.seen.organisations} organisation(s)")
+        parts.append(
+            f"seen {r.seen.count} time(s) before by {r.seen.organisations} organisation(s)"
+        )
     return " — ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
     token: str | None = args.token
-    if token == "-":
+    if token == "-":  # noqa: S105 - the stdin marker, not a secret
         token = sys.stdin.read().strip()
     if args.qr:
         token = _token_from_qr(args.qr)

@@ -25,9 +25,7 @@ class ChainReport(msgspec.Struct, kw_only=True):
     problem: str | None = None
 
 
-async def verify_audit(
-    store: Store, progress: Callable[[int], None] | None = None
-) -> ChainReport:
+async def verify_audit(store: Store, progress: Callable[[int], None] | None = None) -> ChainReport:
     heads: dict[str, tuple[int, str]] = {}
     count = 0
     async for rec in store.iter_audit():
@@ -35,8 +33,12 @@ async def verify_audit(
         seq, prev = heads.get(rec.chain, (0, GENESIS_HASH))
         problem = _check(rec, seq, prev)
         if problem:
-            return ChainReport(ok=False, records=count, problem=problem,
-                               chains={c: h for c, (_, h) in heads.items()})
+            return ChainReport(
+                ok=False,
+                records=count,
+                problem=problem,
+                chains={c: h for c, (_, h) in heads.items()},
+            )
         heads[rec.chain] = (rec.seq, rec.hash)
         if progress and count % 10_000 == 0:
             progress(count)

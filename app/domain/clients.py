@@ -58,8 +58,14 @@ async def create_client(
     )
     await store.add_client(
         client,
-        AuditEvent(at=now, actor="operator", action="client_add", result="ok",
-                   reason=f"{role}:{','.join(client.types)}", org=name),
+        AuditEvent(
+            at=now,
+            actor="operator",
+            action="client_add",
+            result="ok",
+            reason=f"{role}:{','.join(client.types)}",
+            org=name,
+        ),
     )
     return client, api_key
 

@@ -125,8 +125,12 @@ class EntitlementService:
         raise AssertionError("unreachable")
 
     async def _upsert_once(
-        self, client: ClientRecord, etype: EntitlementType, subject: str,
-        data: UpsertInput, now: datetime,
+        self,
+        client: ClientRecord,
+        etype: EntitlementType,
+        subject: str,
+        data: UpsertInput,
+        now: datetime,
     ) -> WriteResult:
         existing = await self._store.get_entitlement(etype.id, subject)
         if existing is not None and (
@@ -135,8 +139,9 @@ class EntitlementService:
             and existing.valid_until == data.valid_until
             and existing.attributes == data.attributes
         ):
-            return WriteResult(type=etype.id, outcome="unchanged",
-                               status=STATUS_NAMES[existing.status])
+            return WriteResult(
+                type=etype.id, outcome="unchanged", status=STATUS_NAMES[existing.status]
+            )
         status = existing.status if existing else VALID
         updates: list[tuple[StatusRef, int]] = []
         cards: list[CardRecord] = []
@@ -145,10 +150,17 @@ class EntitlementService:
         else:
             ref = existing.status_ref if existing else await self._store.allocate_status_ref()
         ent = Entitlement(
-            type=etype.id, subject=subject, holder=data.holder, valid_from=data.valid_from,
-            valid_until=data.valid_until, attributes=dict(data.attributes), status=status,
-            status_ref=ref, reason=existing.reason if existing else None,
-            version=(existing.version + 1) if existing else 1, updated_at=now,
+            type=etype.id,
+            subject=subject,
+            holder=data.holder,
+            valid_from=data.valid_from,
+            valid_until=data.valid_until,
+            attributes=dict(data.attributes),
+            status=status,
+            status_ref=ref,
+            reason=existing.reason if existing else None,
+            version=(existing.version + 1) if existing else 1,
+            updated_at=now,
             updated_by=client.id,
         )
         outcome = "updated" if existing else "created"
@@ -157,8 +169,14 @@ class EntitlementService:
             expected_version=existing.version if existing else None,
             status_updates=updates,
             cards=cards,
-            audit=AuditEvent(at=now, actor=client.id, action="grant" if not existing else "update",
-                             type=etype.id, subject=subject, result=outcome),
+            audit=AuditEvent(
+                at=now,
+                actor=client.id,
+                action="grant" if not existing else "update",
+                type=etype.id,
+                subject=subject,
+                result=outcome,
+            ),
         )
         return WriteResult(type=etype.id, outcome=outcome, status=STATUS_NAMES[status])
 
@@ -192,7 +210,12 @@ class EntitlementService:
         return ref, updates, cards
 
     async def change_status(
-        self, client: ClientRecord, type_id: str, action: str, nrn: str, reason: str | None,
+        self,
+        client: ClientRecord,
+        type_id: str,
+        action: str,
+        nrn: str,
+        reason: str | None,
         now: datetime,
     ) -> WriteResult:
         """Revoke, suspend or reinstate. Idempotent: the same change twice is 'unchanged'."""
@@ -207,17 +230,29 @@ class EntitlementService:
             if existing is None:
                 raise NotFound(f"no {etype.id} entitlement for this person")
             if existing.status == target:
-                return WriteResult(type=etype.id, outcome="unchanged",
-                                   status=STATUS_NAMES[target])
+                return WriteResult(type=etype.id, outcome="unchanged", status=STATUS_NAMES[target])
             ent = msgspec.structs.replace(
-                existing, status=target, reason=reason if target != VALID else None,
-                version=existing.version + 1, updated_at=now, updated_by=client.id,
+                existing,
+                status=target,
+                reason=reason if target != VALID else None,
+                version=existing.version + 1,
+                updated_at=now,
+                updated_by=client.id,
             )
             try:
                 await self._store.save_entitlement(
-                    ent, expected_version=existing.version, status_updates=(), cards=(),
-                    audit=AuditEvent(at=now, actor=client.id, action=action, type=etype.id,
-                                     subject=subject, result=STATUS_NAMES[target]),
+                    ent,
+                    expected_version=existing.version,
+                    status_updates=(),
+                    cards=(),
+                    audit=AuditEvent(
+                        at=now,
+                        actor=client.id,
+                        action=action,
+                        type=etype.id,
+                        subject=subject,
+                        result=STATUS_NAMES[target],
+                    ),
                 )
             except VersionConflict:
                 if attempt == 2:

@@ -95,9 +95,7 @@ class Store(Protocol):
         None if no such list exists."""
 
     # -- proofs, codes, checks ------------------------------------------------------
-    async def save_proof(
-        self, proof: ProofRecord, code: str | None, audit: AuditEvent
-    ) -> bool:
+    async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
         """Store the proof (and its numeric code until the proof expires) with its audit.
         False, and nothing written, if the code is already taken."""
 

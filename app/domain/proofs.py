@@ -45,7 +45,10 @@ def citizen_actor(subject: str) -> str:
 
 class ProofService:
     def __init__(
-        self, store: Store, registry: Registry, settings: Settings,
+        self,
+        store: Store,
+        registry: Registry,
+        settings: Settings,
         signing_key: Callable[[], SigningKey],
     ) -> None:
         self._store = store
@@ -54,8 +57,13 @@ class ProofService:
         self._signing_key = signing_key
 
     async def issue(
-        self, subject: str, type_id: str, *, lifetime_s: int | None,
-        qr: Sequence[str], now: datetime,
+        self,
+        subject: str,
+        type_id: str,
+        *,
+        lifetime_s: int | None,
+        qr: Sequence[str],
+        now: datetime,
     ) -> IssuedProof:
         """Issue a proof of the citizen's own, currently valid right of `type_id`."""
         etype = self._registry.get(type_id)
@@ -73,8 +81,11 @@ class ProofService:
             raise Conflict(f"your {type_id} entitlement is not valid today")
         # Counter proofs default to minutes; a parking card's proof may live as long as the
         # card, since its revocation travels through the status list.
-        default = etype.max_lifetime_s if "card_number" in ent.attributes else (
-            self._settings.default_proof_lifetime_s)
+        default = (
+            etype.max_lifetime_s
+            if "card_number" in ent.attributes
+            else (self._settings.default_proof_lifetime_s)
+        )
         wanted = lifetime_s if lifetime_s is not None else default
         until = min(now + timedelta(seconds=min(wanted, etype.max_lifetime_s)), ent.valid_until)
         iat, exp = int(now.timestamp()), int(until.timestamp())
@@ -82,32 +93,57 @@ class ProofService:
             raise Conflict(f"your {type_id} entitlement ends now")
         key = self._signing_key()
         jti = secrets.token_urlsafe(12)  # 96 random bits
-        name = (display_name(ent.holder.given_name, ent.holder.family_name)
-                if etype.discloses_name else None)
+        name = (
+            display_name(ent.holder.given_name, ent.holder.family_name)
+            if etype.discloses_name
+            else None
+        )
         claims: dict[str, Any] = {
-            "iss": self._settings.issuer, "iat": iat, "exp": exp, "jti": jti, "ent": type_id,
+            "iss": self._settings.issuer,
+            "iat": iat,
+            "exp": exp,
+            "jti": jti,
+            "ent": type_id,
         }
         if name:
             claims["nam"] = name
-        claims["status"] = {"status_list": {
-            "idx": ent.status_ref.idx,
-            "uri": self._settings.status_list_base + ent.status_ref.list_id,
-        }}
+        claims["status"] = {
+            "status_list": {
+                "idx": ent.status_ref.idx,
+                "uri": self._settings.status_list_base + ent.status_ref.list_id,
+            }
+        }
         for attr in etype.attributes:
             claims[attr] = ent.attributes[attr]
         token = sign(claims, key, typ=PROOF_TYP)
         record = ProofRecord(
-            jti=jti, kid=key.kid, subject=subject, type=type_id, status_ref=ent.status_ref,
-            name=name, attributes={a: ent.attributes[a] for a in etype.attributes},
-            issued_at=now, expires_at=datetime.fromtimestamp(exp, tz=now.tzinfo),
+            jti=jti,
+            kid=key.kid,
+            subject=subject,
+            type=type_id,
+            status_ref=ent.status_ref,
+            name=name,
+            attributes={a: ent.attributes[a] for a in etype.attributes},
+            issued_at=now,
+            expires_at=datetime.fromtimestamp(exp, tz=now.tzinfo),
         )
-        audit = AuditEvent(at=now, actor=citizen_actor(subject), action="issue", type=type_id,
-                           jti=jti, subject=subject)
+        audit = AuditEvent(
+            at=now,
+            actor=citizen_actor(subject),
+            action="issue",
+            type=type_id,
+            jti=jti,
+            subject=subject,
+        )
         code = await self._save(record, audit, with_code=etype.codes)
         image = render_qr(token, svg="svg" in qr, png="png" in qr)
         return IssuedProof(
-            token=token, jti=jti, code=format_code(code) if code else None,
-            expires_at=record.expires_at, qr_version=image.version, qr_svg=image.svg,
+            token=token,
+            jti=jti,
+            code=format_code(code) if code else None,
+            expires_at=record.expires_at,
+            qr_version=image.version,
+            qr_svg=image.svg,
             qr_png=image.png,
         )
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -34,12 +33,13 @@ class PublishedList(msgspec.Struct, frozen=True):
     token: bytes
     etag: str
     iat: int
-    built_at: float  # monotonic time of the build, for max-age
+    built_at: float  # epoch seconds of the build (from the clock), for max-age
 
 
 class StatusListPublisher:
-    def __init__(self, store: Store, settings: Settings,
-                 signing_key: Callable[[], SigningKey]) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, signing_key: Callable[[], SigningKey]
+    ) -> None:
         self._store = store
         self._settings = settings
         self._signing_key = signing_key
@@ -48,13 +48,13 @@ class StatusListPublisher:
         self._locks: dict[str, asyncio.Lock] = {}
         self.refresh_s = max(1.0, settings.status_list_ttl_s / 4)
 
-    def max_age(self, published: PublishedList) -> int:
-        age = time.monotonic() - published.built_at
+    def max_age(self, published: PublishedList, now: datetime) -> int:
+        age = now.timestamp() - published.built_at
         return max(0, int(self._settings.status_list_ttl_s - age - self.refresh_s))
 
     async def get(self, list_id: str, now: datetime) -> PublishedList | None:
         cached = self._cache.get(list_id)
-        fresh = cached is not None and time.monotonic() - cached.built_at < self.refresh_s
+        fresh = cached is not None and now.timestamp() - cached.built_at < self.refresh_s
         if fresh:
             return cached
         lock = self._locks.setdefault(list_id, asyncio.Lock())
@@ -62,7 +62,7 @@ class StatusListPublisher:
             return cached  # someone is rebuilding: serve the previous version meanwhile
         async with lock:
             again = self._cache.get(list_id)
-            if again is not None and time.monotonic() - again.built_at < self.refresh_s:
+            if again is not None and now.timestamp() - again.built_at < self.refresh_s:
                 return again
             return await self._build(list_id, now)
 
@@ -76,7 +76,11 @@ class StatusListPublisher:
         now_s = int(now.timestamp())
         iat = now_s - now_s % SIGN_BUCKET_S
         if previous is not None and self._digest.get(list_id) == digest:
-            iat = previous.iat if now_s - previous.iat < self._settings.status_list_exp_s // 2 else iat
+            iat = (
+                previous.iat
+                if now_s - previous.iat < self._settings.status_list_exp_s // 2
+                else iat
+            )
         key = self._signing_key()
         uri = self._settings.status_list_base + list_id
         exp = iat + self._settings.status_list_exp_s
@@ -85,8 +89,10 @@ class StatusListPublisher:
             None, lambda: sign_status_list(packed, uri=uri, key=key, iat=iat, exp=exp, ttl=ttl)
         )
         published = PublishedList(
-            token=token.encode("ascii"), etag=f'W/"{digest[:32]}-{iat}"', iat=iat,
-            built_at=time.monotonic(),
+            token=token.encode("ascii"),
+            etag=f'W/"{digest[:32]}-{iat}"',
+            iat=iat,
+            built_at=now.timestamp(),
         )
         self._cache[list_id] = published
         self._digest[list_id] = digest

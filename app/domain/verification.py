@@ -46,7 +46,10 @@ def normalize_card_number(value: str) -> str:
 
 class VerificationService:
     def __init__(
-        self, store: Store, registry: Registry, settings: Settings,
+        self,
+        store: Store,
+        registry: Registry,
+        settings: Settings,
         keys: Callable[[datetime], Mapping[str, PublicKey]],
     ) -> None:
         self._store = store
@@ -56,17 +59,24 @@ class VerificationService:
         self._list_base = settings.status_list_base
 
     # -- entry points -------------------------------------------------------------
-    async def verify_token(self, client: ClientRecord, token: str, now: datetime,
-                           lang: str = "en") -> VerificationResult:
+    async def verify_token(
+        self, client: ClientRecord, token: str, now: datetime, lang: str = "en"
+    ) -> VerificationResult:
         require_scope(client, "verifier")
         check = check_token(
-            token, self._keys(now), now=now, skew_s=self._settings.clock_skew_s,
-            registry=self._registry, allowed_types=client.types, issuer=self._settings.issuer,
+            token,
+            self._keys(now),
+            now=now,
+            skew_s=self._settings.clock_skew_s,
+            registry=self._registry,
+            allowed_types=client.types,
+            issuer=self._settings.issuer,
         )
         return await self._conclude(client, check, now, lang, action="verify")
 
-    async def verify_code(self, client: ClientRecord, code: str, now: datetime,
-                          lang: str = "en") -> VerificationResult:
+    async def verify_code(
+        self, client: ClientRecord, code: str, now: datetime, lang: str = "en"
+    ) -> VerificationResult:
         require_scope(client, "verifier")
         digits = normalize_code(code)  # typos stop here, before any lookup
         await self._guard_lookups(client, now)
@@ -74,9 +84,14 @@ class VerificationService:
         if proof is None:
             return await self._lookup_failed(client, now, lang, "unknown_code", "verify")
         claims = ProofClaims(
-            jti=proof.jti, kid=proof.kid, type=proof.type, name=proof.name,
-            iat=int(proof.issued_at.timestamp()), exp=int(proof.expires_at.timestamp()),
-            list_uri=self._list_base + proof.status_ref.list_id, idx=proof.status_ref.idx,
+            jti=proof.jti,
+            kid=proof.kid,
+            type=proof.type,
+            name=proof.name,
+            iat=int(proof.issued_at.timestamp()),
+            exp=int(proof.expires_at.timestamp()),
+            list_uri=self._list_base + proof.status_ref.list_id,
+            idx=proof.status_ref.idx,
             attributes=dict(proof.attributes),
         )
         if proof.type not in client.types:
@@ -85,14 +100,23 @@ class VerificationService:
             check = TokenCheck(claims=claims, failure=None)
         return await self._conclude(client, check, now, lang, action="verify")
 
-    async def check_card(self, client: ClientRecord, number: str, now: datetime,
-                         lang: str = "en") -> VerificationResult:
+    async def check_card(
+        self, client: ClientRecord, number: str, now: datetime, lang: str = "en"
+    ) -> VerificationResult:
         require_scope(client, "verifier")
         digits = normalize_card_number(number)
         if "parking_card" not in client.types:
-            await self._store.append_audit(AuditEvent(
-                at=now, actor=client.id, action="card_check", type="parking_card",
-                result="invalid", reason="not_permitted", org=client.name))
+            await self._store.append_audit(
+                AuditEvent(
+                    at=now,
+                    actor=client.id,
+                    action="card_check",
+                    type="parking_card",
+                    result="invalid",
+                    reason="not_permitted",
+                    org=client.name,
+                )
+            )
             raise Forbidden("this client may not check parking cards")
         await self._guard_lookups(client, now)
         cards = await self._store.get_cards([digits])
@@ -101,10 +125,18 @@ class VerificationService:
         card = cards[0]
         expiry = int(card.valid_until.timestamp())
         claims = ProofClaims(
-            jti="", kid="", type="parking_card", name=None, iat=0, exp=expiry,
-            list_uri=self._list_base + card.status_ref.list_id, idx=card.status_ref.idx,
-            attributes={"card_number": card.number,
-                        "card_valid_until": card.valid_until.date().isoformat()},
+            jti="",
+            kid="",
+            type="parking_card",
+            name=None,
+            iat=0,
+            exp=expiry,
+            list_uri=self._list_base + card.status_ref.list_id,
+            idx=card.status_ref.idx,
+            attributes={
+                "card_number": card.number,
+                "card_valid_until": card.valid_until.date().isoformat(),
+            },
         )
         expired = now.timestamp() >= expiry
         vid = self._new_id()
@@ -114,61 +146,118 @@ class VerificationService:
             # officer needs the stronger reason.
             failure = "expired" if expired and status in (VALID, -1) else None
             by_status[status] = build_result(
-                TokenCheck(claims=claims, failure=failure), status=status, now=now,
-                registry=self._registry, revocation_checked="online", lang=lang,
-                verification_id=vid)
-        return await self._record(client, card.status_ref, None, card.subject, by_status, now,
-                                  "card_check", "parking_card")
+                TokenCheck(claims=claims, failure=failure),
+                status=status,
+                now=now,
+                registry=self._registry,
+                revocation_checked="online",
+                lang=lang,
+                verification_id=vid,
+            )
+        return await self._record(
+            client,
+            card.status_ref,
+            None,
+            card.subject,
+            by_status,
+            now,
+            "card_check",
+            "parking_card",
+        )
 
     # -- shared steps -------------------------------------------------------------
-    async def _conclude(self, client: ClientRecord, check: TokenCheck, now: datetime,
-                        lang: str, *, action: str) -> VerificationResult:
+    async def _conclude(
+        self, client: ClientRecord, check: TokenCheck, now: datetime, lang: str, *, action: str
+    ) -> VerificationResult:
         vid = self._new_id()
         claims = check.claims
         if claims is None or check.failure is not None:
-            result = build_result(check, status=None, now=now, registry=self._registry,
-                                  revocation_checked="none", lang=lang, verification_id=vid)
-            await self._store.append_audit(self._event(
-                client, now, action, result, claims.type if claims else None,
-                claims.jti if claims else None))
+            result = build_result(
+                check,
+                status=None,
+                now=now,
+                registry=self._registry,
+                revocation_checked="none",
+                lang=lang,
+                verification_id=vid,
+            )
+            await self._store.append_audit(
+                self._event(
+                    client,
+                    now,
+                    action,
+                    result,
+                    claims.type if claims else None,
+                    claims.jti if claims else None,
+                )
+            )
             return result
         ref = self._ref_for(claims)
         if ref is None:  # a genuine signature over a list we do not publish: never "valid"
             check = TokenCheck(claims=None, failure="malformed")
             return await self._conclude(client, check, now, lang, action=action)
         by_status = {
-            status: build_result(check, status=status, now=now, registry=self._registry,
-                                 revocation_checked="online", lang=lang, verification_id=vid)
+            status: build_result(
+                check,
+                status=status,
+                now=now,
+                registry=self._registry,
+                revocation_checked="online",
+                lang=lang,
+                verification_id=vid,
+            )
             for status in _STATUSES
         }
-        return await self._record(client, ref, claims.jti, None, by_status, now, action,
-                                  claims.type)
+        return await self._record(
+            client, ref, claims.jti, None, by_status, now, action, claims.type
+        )
 
     async def _record(
-        self, client: ClientRecord, ref: StatusRef, jti: str | None, subject: str | None,
-        by_status: Mapping[int, VerificationResult], now: datetime, action: str, type_id: str,
+        self,
+        client: ClientRecord,
+        ref: StatusRef,
+        jti: str | None,
+        subject: str | None,
+        by_status: Mapping[int, VerificationResult],
+        now: datetime,
+        action: str,
+        type_id: str,
     ) -> VerificationResult:
         audit = {
-            status: AuditEvent(at=now, actor=client.id, action=action, type=type_id, jti=jti,
-                               result=r.result, reason=r.reason, subject=subject,
-                               org=client.name)
+            status: AuditEvent(
+                at=now,
+                actor=client.id,
+                action=action,
+                type=type_id,
+                jti=jti,
+                result=r.result,
+                reason=r.reason,
+                subject=subject,
+                org=client.name,
+            )
             for status, r in by_status.items()
         }
         outcome = await self._store.check_and_record(
-            ref=ref, jti=jti, subject=subject, org=client.id, now=now,
-            seen_window_s=self._settings.seen_window_s, audit_by_status=audit,
+            ref=ref,
+            jti=jti,
+            subject=subject,
+            org=client.id,
+            now=now,
+            seen_window_s=self._settings.seen_window_s,
+            audit_by_status=audit,
         )
         result = by_status.get(outcome.status, by_status[-1])
         if outcome.seen is not None:
             result = msgspec.structs.replace(
-                result, seen=SeenInfo(count=outcome.seen.count,
-                                      organisations=outcome.seen.organisations))
+                result,
+                seen=SeenInfo(count=outcome.seen.count, organisations=outcome.seen.organisations),
+            )
         return result
 
     def _ref_for(self, claims: ProofClaims) -> StatusRef | None:
         if not claims.list_uri.startswith(self._list_base):
             return None
-        list_id = claims.list_uri[len(self._list_base):]
+        list_id = claims.list_uri[len(self._list_base) :]
         if not list_id or "/" in list_id:
             return None
         return StatusRef(list_id=list_id, idx=claims.idx)
@@ -179,25 +268,54 @@ class VerificationService:
         used = await self._store.rate_count(f"lookup:{client.id}", window, now)
         if used >= self._settings.lookup_failures_per_window:
             retry = window - int(now.timestamp()) % window
-            raise RateLimited("too many unknown codes or card numbers; wait and retry",
-                              retry_after=max(1, retry))
+            raise RateLimited(
+                "too many unknown codes or card numbers; wait and retry", retry_after=max(1, retry)
+            )
 
-    async def _lookup_failed(self, client: ClientRecord, now: datetime, lang: str,
-                             reason: str, action: str) -> VerificationResult:
+    async def _lookup_failed(
+        self, client: ClientRecord, now: datetime, lang: str, reason: str, action: str
+    ) -> VerificationResult:
         await self._store.hit_rate(f"lookup:{client.id}", self._settings.lookup_window_s, now)
-        result = build_result(TokenCheck(claims=None, failure=reason), status=None, now=now,
-                              registry=self._registry, revocation_checked="none", lang=lang,
-                              verification_id=self._new_id())
-        await self._store.append_audit(self._event(client, now, action, result,
-                                                   "parking_card" if action == "card_check"
-                                                   else None, None))
+        result = build_result(
+            TokenCheck(claims=None, failure=reason),
+            status=None,
+            now=now,
+            registry=self._registry,
+            revocation_checked="none",
+            lang=lang,
+            verification_id=self._new_id(),
+        )
+        await self._store.append_audit(
+            self._event(
+                client,
+                now,
+                action,
+                result,
+                "parking_card" if action == "card_check" else None,
+                None,
+            )
+        )
         return result
 
     @staticmethod
-    def _event(client: ClientRecord, now: datetime, action: str, result: VerificationResult,
-               type_id: str | None, jti: str | None) -> AuditEvent:
-        return AuditEvent(at=now, actor=client.id, action=action, type=type_id, jti=jti,
-                          result=result.result, reason=result.reason, org=client.name)
+    def _event(
+        client: ClientRecord,
+        now: datetime,
+        action: str,
+        result: VerificationResult,
+        type_id: str | None,
+        jti: str | None,
+    ) -> AuditEvent:
+        return AuditEvent(
+            at=now,
+            actor=client.id,
+            action=action,
+            type=type_id,
+            jti=jti,
+            result=result.result,
+            reason=result.reason,
+            org=client.name,
+        )
 
     @staticmethod
     def _new_id() -> str:

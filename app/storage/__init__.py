@@ -1,0 +1,91 @@
+"""Stores behind `app.domain.ports.Store`, chosen by URL through the one factory, `open_store`.
+
+sqlite:///relative/path.sqlite3      embedded default (add ?synchronous=full for
+sqlite:////absolute/path.sqlite3     durability across power loss, see sqlite_db)
+redis://host:port/db                 (not available yet)
+redis+cluster://host:port            (not available yet)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from app.domain.ports import Store
+from app.errors import ConfigError
+from app.storage.sqlite import SqliteStore
+from app.storage.sqlite_db import Synchronous
+
+__all__ = ["SqliteStore", "open_store", "redact_url"]
+
+_SQLITE_PREFIX = "sqlite:///"
+_SECRET_PARAMS = frozenset({"password", "pass", "pwd", "secret", "token"})
+
+
+async def open_store(url: str, *, timeout_s: float = 2.0) -> Store:
+    """Open the store named by `url`.
+
+    Args:
+        url: `sqlite:///path` (relative to the working directory) or `sqlite:////path`
+            (absolute); the parent directory is created.
+        timeout_s: how long an operation may wait on the store before `StoreUnavailable`.
+
+    Raises:
+        ConfigError: unknown scheme, or a URL this store cannot use.
+    """
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme == "sqlite":
+        path, synchronous = _parse_sqlite_url(url)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return await SqliteStore.open(path, timeout_s=timeout_s, synchronous=synchronous)
+    if scheme in ("redis", "rediss", "redis+cluster"):
+        raise ConfigError(f"store {scheme}:// not available yet")
+    raise ConfigError(f"unknown store URL scheme in {redact_url(url)!r}")
+
+
+def _parse_sqlite_url(url: str) -> tuple[str, Synchronous]:
+    if not url.startswith(_SQLITE_PREFIX):
+        raise ConfigError(f"a SQLite store URL is sqlite:///path, got {redact_url(url)!r}")
+    path, _, query = url[len(_SQLITE_PREFIX) :].partition("?")
+    if not path or path.endswith("/"):
+        raise ConfigError(f"no database file in {redact_url(url)!r}")
+    params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
+    unknown = set(params) - {"synchronous"}
+    if unknown:
+        raise ConfigError(f"unknown SQLite store options: {', '.join(sorted(unknown))}")
+    synchronous = params.get("synchronous", ["normal"])[-1].upper()
+    if synchronous == "NORMAL":
+        return path, "NORMAL"
+    if synchronous == "FULL":
+        return path, "FULL"
+    raise ConfigError(f"synchronous must be normal or full, got {synchronous.lower()!r}")
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password (and password-like query parameters) replaced by ***.
+
+    For logs and error messages: `redis://user:s3cret@host:6379/0` becomes
+    `redis://user:***@host:6379/0`.
+    """
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        # unparseable (e.g. a bad port): show only the scheme rather than risk a secret
+        return url.partition("://")[0] + "://***"
+    head, sep, rest = url.partition("://")
+    netloc = parts.netloc
+    if password is not None and sep and rest.startswith(netloc):
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        # rebuilt by hand: urlunsplit drops the empty authority of sqlite:////abs/path
+        rest = f"{user}:***@{hostinfo}" + rest[len(netloc) :]
+    base, qmark, query = (head + sep + rest).partition("?")
+    if not query:
+        return base + qmark
+    pairs = [pair.partition("=") for pair in query.split("&")]
+    query = "&".join(
+        f"{name}={'***' if name.lower() in _SECRET_PARAMS else value}" if eq else name
+        for name, eq, value in pairs
+    )
+    return f"{base}?{query}"

@@ -1,0 +1,89 @@
+"""Helpers every store shares: time keys, rate windows, status-list ids and packing.
+
+Kept free of any backend so the Redis stores compute exactly the same keys and bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from app.domain.ports import STATUS_LIST_SIZE
+
+__all__ = [
+    "AUDIT_CHAIN",
+    "CHECK_RETENTION_S",
+    "PROOF_GRACE_S",
+    "STATUS_BYTES",
+    "VERIFICATION_ACTIONS",
+    "canonical_list_id",
+    "pack_status_list",
+    "to_us",
+    "window_start",
+]
+
+#: the one audit chain; `AuditRecord.chain` leaves room for more (e.g. one per shard)
+AUDIT_CHAIN = "main"
+#: the actions `verifications_for` answers with (`GET /v1/me/verifications`)
+VERIFICATION_ACTIONS = ("verify", "card_check")
+#: bytes of one packed status list: 2 bits per entry
+STATUS_BYTES = STATUS_LIST_SIZE // 4
+#: expired proofs are kept this long, so a late check (clock skew, retries) can still
+#: name the subject in its audit event
+PROOF_GRACE_S = 86_400
+#: check rows are kept this long beyond the "seen" window: nothing reads them after that,
+#: because a proof never lives that long
+CHECK_RETENTION_S = 86_400
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_us(at: datetime) -> int:
+    """Microseconds since the epoch: exact (no float rounding) and ordered like instants.
+
+    Args:
+        at: a timezone-aware datetime.
+
+    Raises:
+        ValueError: on a naive datetime, which would silently mean local time.
+    """
+    if at.tzinfo is None:
+        raise ValueError("naive datetime: the store only takes timezone-aware times")
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def window_start(now: datetime, window_s: int) -> int:
+    """Start (epoch seconds) of the fixed rate window of `window_s` seconds holding `now`."""
+    if window_s <= 0:
+        raise ValueError("window_s must be positive")
+    epoch_s = to_us(now) // 1_000_000
+    return epoch_s // window_s * window_s
+
+
+def canonical_list_id(list_id: str) -> int | None:
+    """The integer behind a status-list id ("1", "2", …), or None if it is not one of ours.
+
+    Only the canonical spelling counts, so "01" or " 1" never alias list "1".
+    """
+    if not list_id.isascii() or not list_id.isdigit():
+        return None
+    number = int(list_id)
+    if number < 1 or str(number) != list_id:
+        return None
+    return number
+
+
+def pack_status_list(entries: Iterable[tuple[int, int]]) -> bytes:
+    """Pack (index, status) pairs as the IETF Token Status List wants, 2 bits per entry.
+
+    Entry i lives in byte i // 4, at bit 2 * (i % 4) counted from the least significant
+    bit. Entries not given are 0 (valid, or never allocated).
+
+    Args:
+        entries: (index, status) pairs, each index at most once, status in 0..3.
+    """
+    buf = bytearray(STATUS_BYTES)
+    for idx, status in entries:
+        buf[idx >> 2] |= (status & 3) << ((idx & 3) << 1)
+    return bytes(buf)

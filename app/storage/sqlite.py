@@ -1,0 +1,218 @@
+"""The embedded store: one SQLite file in WAL mode, shared by several worker processes.
+
+Each process opens its own connection and uses it from one dedicated thread: sqlite3
+calls block (a lock wait lasts up to busy_timeout), and running them on the event loop
+would stall every request of the worker. One thread, one connection: no locking of our
+own, and the connection is never shared across threads.
+
+Writes are `BEGIN IMMEDIATE` transactions (`sqlite_db.immediate`), which is what makes the
+store safe across processes: whatever a write reads to decide (a version, a code, the audit
+head) cannot change before it commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from typing import TypeVar
+
+from app.domain.records import (
+    AuditEvent,
+    AuditRecord,
+    CardRecord,
+    CheckOutcome,
+    ClientRecord,
+    Entitlement,
+    ProofRecord,
+    StatusRef,
+)
+from app.errors import StoreUnavailable
+from app.storage import sqlite_audit as audit_ops
+from app.storage import sqlite_checks as check_ops
+from app.storage import sqlite_records as record_ops
+from app.storage.sqlite_db import Synchronous, connect
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+#: audit records per page of `iter_audit`: memory stays flat however long the log is
+_AUDIT_PAGE = 1_000
+
+
+class SqliteStore:
+    """`app.domain.ports.Store` on SQLite. Build it with `await SqliteStore.open(path)`."""
+
+    def __init__(self, executor: ThreadPoolExecutor, conn: sqlite3.Connection) -> None:
+        self._executor = executor
+        self._conn = conn
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, path: str, *, timeout_s: float = 2.0, synchronous: Synchronous = "NORMAL"
+    ) -> SqliteStore:
+        """Connect (on the store's own thread) and bring the schema up to date.
+
+        Args:
+            path: the database file; its directory must exist.
+            timeout_s: how long a write waits for another process's lock before the
+                operation fails with `StoreUnavailable`.
+            synchronous: "NORMAL" (survives process crashes) or "FULL" (also power loss).
+        """
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statuspass-sqlite")
+        try:
+            conn = await _in_thread(
+                executor, partial(connect, path, timeout_s=timeout_s, synchronous=synchronous)
+            )
+        except BaseException:
+            executor.shutdown(wait=True)
+            raise
+        return cls(executor, conn)
+
+    async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        return await _in_thread(self._executor, partial(fn, self._conn, *args, **kwargs))
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # queued behind any call still pending on the thread, so those finish first; after
+        # it the thread is idle and shutdown returns at once
+        try:
+            await _in_thread(self._executor, self._conn.close)
+        finally:
+            self._executor.shutdown(wait=True)
+
+    # -- API clients ---------------------------------------------------------------
+    async def add_client(self, client: ClientRecord, audit: AuditEvent) -> None:
+        await self._run(record_ops.add_client, client, audit)
+
+    async def get_client_by_key_hash(self, key_hash: str) -> ClientRecord | None:
+        return await self._run(record_ops.get_client_by_key_hash, key_hash)
+
+    async def get_client(self, client_id: str) -> ClientRecord | None:
+        return await self._run(record_ops.get_client, client_id)
+
+    async def list_clients(self) -> list[ClientRecord]:
+        return await self._run(record_ops.list_clients)
+
+    async def revoke_client(self, client_id: str, at: datetime, audit: AuditEvent) -> bool:
+        return await self._run(record_ops.revoke_client, client_id, at, audit)
+
+    # -- entitlements and status lists --------------------------------------------
+    async def allocate_status_ref(self) -> StatusRef:
+        return await self._run(record_ops.allocate_status_ref)
+
+    async def get_entitlement(self, type_id: str, subject: str) -> Entitlement | None:
+        return await self._run(record_ops.get_entitlement, type_id, subject)
+
+    async def list_entitlements(self, subject: str) -> list[Entitlement]:
+        return await self._run(record_ops.list_entitlements, subject)
+
+    async def save_entitlement(
+        self,
+        ent: Entitlement,
+        *,
+        expected_version: int | None,
+        status_updates: Sequence[tuple[StatusRef, int]],
+        cards: Sequence[CardRecord],
+        audit: AuditEvent,
+    ) -> None:
+        await self._run(
+            record_ops.save_entitlement, ent, expected_version, status_updates, cards, audit
+        )
+
+    async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]:
+        return await self._run(record_ops.get_cards, numbers)
+
+    async def get_status(self, ref: StatusRef) -> int:
+        return await self._run(record_ops.get_status, ref)
+
+    async def status_list_ids(self) -> list[str]:
+        return await self._run(record_ops.status_list_ids)
+
+    async def status_list_bytes(self, list_id: str) -> bytes | None:
+        return await self._run(record_ops.status_list_bytes, list_id)
+
+    # -- proofs, codes, checks ------------------------------------------------------
+    async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
+        return await self._run(check_ops.save_proof, proof, code, audit)
+
+    async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
+        return await self._run(check_ops.get_proof_by_code, code, now)
+
+    async def check_and_record(
+        self,
+        *,
+        ref: StatusRef,
+        jti: str | None,
+        subject: str | None,
+        org: str,
+        now: datetime,
+        seen_window_s: int,
+        audit_by_status: Mapping[int, AuditEvent],
+    ) -> CheckOutcome:
+        return await self._run(
+            check_ops.check_and_record,
+            ref=ref,
+            jti=jti,
+            subject=subject,
+            org=org,
+            now=now,
+            seen_window_s=seen_window_s,
+            audit_by_status=audit_by_status,
+        )
+
+    async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
+        return await self._run(check_ops.hit_rate, key, window_s, now)
+
+    async def rate_count(self, key: str, window_s: int, now: datetime) -> int:
+        return await self._run(check_ops.rate_count, key, window_s, now)
+
+    # -- audit ----------------------------------------------------------------------
+    async def append_audit(self, event: AuditEvent) -> None:
+        await self._run(audit_ops.append_audit, event)
+
+    async def iter_audit(self) -> AsyncIterator[AuditRecord]:
+        after = ("", 0)
+        while True:
+            page = await self._run(audit_ops.audit_page, after, _AUDIT_PAGE)
+            for record in page:
+                yield record
+            if len(page) < _AUDIT_PAGE:
+                return
+            after = (page[-1].chain, page[-1].seq)
+
+    async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
+        return await self._run(audit_ops.verifications_for, subject, limit)
+
+
+async def _in_thread(executor: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+    """Run `fn` on the store's thread; SQLite's "cannot do it now" becomes StoreUnavailable.
+
+    OperationalError covers "database is locked" (busy_timeout ran out), I/O and disk-full
+    errors; DatabaseError a file that is not (or no longer) a database. IntegrityError is
+    a bug of ours, not an outage, and is left alone.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(executor, fn)
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
+    except RuntimeError as exc:
+        # the executor refuses work once shut down: same thing as a closed store
+        if "shutdown" in str(exc):
+            raise StoreUnavailable("the store is closed") from exc
+        raise

@@ -1,0 +1,183 @@
+"""SQLite operations on proofs and numeric codes, online checks and rate counters.
+
+Expired rows are purged opportunistically by the writes that create such rows, a bounded
+number at a time, so no write ever pays for a large backlog and no cron job is needed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from datetime import datetime
+
+import msgspec
+
+from app.domain.records import AuditEvent, CheckOutcome, ProofRecord, Seen, StatusRef
+from app.storage._common import (
+    CHECK_RETENTION_S,
+    PROOF_GRACE_S,
+    to_us,
+    window_start,
+)
+from app.storage.sqlite_audit import append_audit_tx
+from app.storage.sqlite_db import immediate
+from app.storage.sqlite_records import read_status_tx
+
+__all__ = [
+    "check_and_record",
+    "get_proof_by_code",
+    "hit_rate",
+    "rate_count",
+    "save_proof",
+]
+
+#: rows deleted at most per purge: bounded work per write
+_PURGE_BATCH = 100
+#: rate windows are kept this long after they end, in case workers' clocks disagree
+_RATE_GRACE_S = 3_600
+
+_encoder = msgspec.json.Encoder()
+_proof_decoder = msgspec.json.Decoder(ProofRecord)
+
+
+# -- proofs and codes -------------------------------------------------------------------
+def save_proof(
+    conn: sqlite3.Connection, proof: ProofRecord, code: str | None, audit: AuditEvent
+) -> bool:
+    """Store the proof, its code and the audit event; False and nothing written if the
+    code is held by a proof that has not expired.
+
+    "Now" is the proof's `issued_at`: the store never reads the clock itself.
+    """
+    now_us = to_us(proof.issued_at)
+    expires_us = to_us(proof.expires_at)
+    with immediate(conn):
+        if code is not None:
+            row = conn.execute("SELECT expires_us FROM codes WHERE code = ?", (code,)).fetchone()
+            if row is not None and int(row[0]) > now_us:
+                return False
+        conn.execute(
+            "INSERT INTO proofs (jti, subject, expires_us, data) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (jti) DO UPDATE SET subject = excluded.subject,"
+            " expires_us = excluded.expires_us, data = excluded.data",
+            (proof.jti, proof.subject, expires_us, _encoder.encode(proof)),
+        )
+        if code is not None:
+            # an expired code is taken over by the new proof
+            conn.execute(
+                "INSERT INTO codes (code, jti, expires_us) VALUES (?, ?, ?)"
+                " ON CONFLICT (code) DO UPDATE"
+                " SET jti = excluded.jti, expires_us = excluded.expires_us",
+                (code, proof.jti, expires_us),
+            )
+        append_audit_tx(conn, audit)
+        conn.execute(
+            "DELETE FROM codes WHERE code IN"
+            " (SELECT code FROM codes WHERE expires_us <= ? LIMIT ?)",
+            (now_us, _PURGE_BATCH),
+        )
+        # proofs outlive their expiry by a grace period (late checks still find the
+        # subject); deleting one cascades to any code still pointing at it
+        conn.execute(
+            "DELETE FROM proofs WHERE jti IN"
+            " (SELECT jti FROM proofs WHERE expires_us <= ? LIMIT ?)",
+            (now_us - PROOF_GRACE_S * 1_000_000, _PURGE_BATCH),
+        )
+    return True
+
+
+def get_proof_by_code(conn: sqlite3.Connection, code: str, now: datetime) -> ProofRecord | None:
+    """The proof holding `code` at `now`; None when unknown or expired."""
+    row = conn.execute(
+        "SELECT p.data FROM codes AS c JOIN proofs AS p ON p.jti = c.jti"
+        " WHERE c.code = ? AND c.expires_us > ?",
+        (code, to_us(now)),
+    ).fetchone()
+    return _proof_decoder.decode(row[0]) if row else None
+
+
+# -- online checks ----------------------------------------------------------------------
+def check_and_record(
+    conn: sqlite3.Connection,
+    *,
+    ref: StatusRef,
+    jti: str | None,
+    subject: str | None,
+    org: str,
+    now: datetime,
+    seen_window_s: int,
+    audit_by_status: Mapping[int, AuditEvent],
+) -> CheckOutcome:
+    """Read the status, count the check and append the chosen audit event, atomically.
+
+    One write transaction, so two workers checking the same `jti` at the same moment are
+    counted one after the other: each sees the other's check, never neither.
+    """
+    now_us = to_us(now)
+    with immediate(conn):
+        status = read_status_tx(conn, ref)
+        event = audit_by_status.get(status, audit_by_status[-1])
+        if event.subject is None:
+            # the proof registry is what we recorded at issuance: it comes first; the
+            # caller's subject (e.g. a card's owner) only when the jti is unknown
+            known = _proof_subject(conn, jti) if jti is not None else None
+            filled = known if known is not None else subject
+            if filled is not None:
+                event = msgspec.structs.replace(event, subject=filled)
+        seen: Seen | None = None
+        if jti is not None:
+            (count,) = conn.execute("SELECT COUNT(*) FROM checks WHERE jti = ?", (jti,)).fetchone()
+            (orgs,) = conn.execute(
+                "SELECT COUNT(DISTINCT org) FROM checks WHERE jti = ? AND at_us >= ?",
+                (jti, now_us - seen_window_s * 1_000_000),
+            ).fetchone()
+            seen = Seen(int(count), int(orgs))
+            conn.execute(
+                "INSERT INTO checks (jti, org, at_us) VALUES (?, ?, ?)", (jti, org, now_us)
+            )
+            # a proof lives minutes, so rows older than the window plus a day are never
+            # read again; an index probe finds nothing to delete in the common case
+            conn.execute(
+                "DELETE FROM checks WHERE rowid IN"
+                " (SELECT rowid FROM checks WHERE at_us < ? LIMIT ?)",
+                (now_us - (seen_window_s + CHECK_RETENTION_S) * 1_000_000, _PURGE_BATCH),
+            )
+        append_audit_tx(conn, event)
+    return CheckOutcome(status, seen)
+
+
+def _proof_subject(conn: sqlite3.Connection, jti: str) -> str | None:
+    row = conn.execute("SELECT subject FROM proofs WHERE jti = ?", (jti,)).fetchone()
+    return str(row[0]) if row else None
+
+
+# -- rate limits ------------------------------------------------------------------------
+def hit_rate(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -> int:
+    """Count one hit in the fixed window holding `now`; the count including it.
+
+    A single UPSERT … RETURNING under the write lock: concurrent hits from any number of
+    processes each get a distinct count.
+    """
+    start = window_start(now, window_s)
+    with immediate(conn):
+        ((count,),) = conn.execute(
+            "INSERT INTO rate_hits (key, window_start, expires, count) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1"
+            " RETURNING count",
+            (key, start, start + window_s),
+        ).fetchall()
+        conn.execute(
+            "DELETE FROM rate_hits WHERE (key, window_start) IN"
+            " (SELECT key, window_start FROM rate_hits WHERE expires < ? LIMIT ?)",
+            (start - _RATE_GRACE_S, _PURGE_BATCH),
+        )
+    return int(count)
+
+
+def rate_count(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -> int:
+    """The count in the window holding `now`, without counting a hit."""
+    row = conn.execute(
+        "SELECT count FROM rate_hits WHERE key = ? AND window_start = ?",
+        (key, window_start(now, window_s)),
+    ).fetchone()
+    return int(row[0]) if row else 0

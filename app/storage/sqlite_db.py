@@ -1,0 +1,170 @@
+"""The SQLite connection: pragmas, schema (versioned with PRAGMA user_version), transactions.
+
+Everything here runs on the store's single worker thread (see `app.storage.sqlite`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+from app.errors import ConfigError
+
+__all__ = ["SCHEMA_VERSION", "Synchronous", "connect", "immediate"]
+
+SCHEMA_VERSION = 1
+
+Synchronous = Literal["NORMAL", "FULL"]
+
+# Records are msgspec JSON in `data`/`event` columns; the columns beside them are what we
+# query by. Statements are run one by one (not executescript) so they stay inside the
+# BEGIN IMMEDIATE of the migration: executescript would COMMIT first.
+_SCHEMA_V1 = (
+    """CREATE TABLE IF NOT EXISTS clients (
+        id TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        data BLOB NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS entitlements (
+        type TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (type, subject)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS entitlements_subject ON entitlements (subject)",
+    """CREATE TABLE IF NOT EXISTS status_lists (
+        id INTEGER PRIMARY KEY,
+        allocated INTEGER NOT NULL DEFAULT 0)""",
+    # one row per allocated index: the row itself is the "never hand it out twice" marker
+    """CREATE TABLE IF NOT EXISTS status_entries (
+        list_id INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        status INTEGER NOT NULL DEFAULT 0 CHECK (status BETWEEN 0 AND 3),
+        PRIMARY KEY (list_id, idx)) WITHOUT ROWID""",
+    # packing a list reads only the non-zero entries, from this small covering index
+    """CREATE INDEX IF NOT EXISTS status_entries_nonzero
+        ON status_entries (list_id, idx, status) WHERE status <> 0""",
+    """CREATE TABLE IF NOT EXISTS cards (
+        number TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        data BLOB NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS cards_subject ON cards (subject)",
+    """CREATE TABLE IF NOT EXISTS proofs (
+        jti TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        expires_us INTEGER NOT NULL,
+        data BLOB NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS proofs_expiry ON proofs (expires_us)",
+    """CREATE TABLE IF NOT EXISTS codes (
+        code TEXT PRIMARY KEY,
+        jti TEXT NOT NULL REFERENCES proofs (jti) ON DELETE CASCADE,
+        expires_us INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS codes_expiry ON codes (expires_us)",
+    "CREATE INDEX IF NOT EXISTS codes_jti ON codes (jti)",
+    """CREATE TABLE IF NOT EXISTS checks (
+        jti TEXT NOT NULL,
+        org TEXT NOT NULL,
+        at_us INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS checks_jti ON checks (jti, at_us)",
+    "CREATE INDEX IF NOT EXISTS checks_at ON checks (at_us)",
+    """CREATE TABLE IF NOT EXISTS rate_hits (
+        key TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        expires INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (key, window_start)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS rate_hits_expiry ON rate_hits (expires)",
+    """CREATE TABLE IF NOT EXISTS audit (
+        chain TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event BLOB NOT NULL,
+        prev TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT,
+        PRIMARY KEY (chain, seq)) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS audit_verifications
+        ON audit (subject, seq) WHERE action IN ('verify', 'card_check')""",
+)
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes the database's write lock up front.
+
+    BEGIN IMMEDIATE waits (busy_timeout) for the lock *before* reading anything, so what
+    we read inside (a version, the audit head, a code) cannot be changed by another
+    process before we write. A deferred BEGIN would read first and could then fail to
+    upgrade with SQLITE_BUSY without waiting, or, worse, decide on a stale snapshot.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def connect(path: str, *, timeout_s: float, synchronous: Synchronous) -> sqlite3.Connection:
+    """Open `path`, set the pragmas and bring the schema to `SCHEMA_VERSION`.
+
+    Args:
+        path: the database file (its directory must exist).
+        timeout_s: how long to wait for another process's write lock before giving up.
+        synchronous: "NORMAL" or "FULL", see below.
+
+    Raises:
+        ConfigError: the file cannot use WAL, or was written by a newer Statuspass.
+    """
+    # isolation_level=None: the sqlite3 module opens no transaction behind our back; every
+    # write says BEGIN IMMEDIATE itself (see `immediate`).
+    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        # WAL: readers never block the writer nor each other, so several worker processes
+        # can share the file; writers are serialised by BEGIN IMMEDIATE.
+        (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if str(mode).lower() != "wal":
+            raise ConfigError(f"SQLite store {path!r} cannot use WAL (got {mode!r})")
+        # synchronous=NORMAL in WAL mode: a commit is written to the WAL file (the OS page
+        # cache) before the call returns, and the WAL is fsynced at checkpoints. So an
+        # acknowledged write survives a crash or kill -9 of *the process* (the kernel still
+        # has it), and the database is never corrupted. It does NOT guarantee durability
+        # across power loss or a kernel crash: the last transactions before the failure may
+        # be rolled back (consistently). FULL fsyncs the WAL on every commit, which closes
+        # that gap at the price of one fsync per write (milliseconds on SSD, far more on
+        # network disks), hence a configuration choice: `sqlite:///path?synchronous=full`.
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        # per connection, off by default; codes -> proofs relies on it
+        conn.execute("PRAGMA foreign_keys = ON")
+        _migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    if _user_version(conn) == SCHEMA_VERSION:
+        return
+    with immediate(conn):
+        # re-read under the write lock: another worker may have migrated meanwhile
+        version = _user_version(conn)
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"SQLite store {path!r} has schema {version}, newer than this Statuspass "
+                f"({SCHEMA_VERSION}): upgrade Statuspass"
+            )
+        if version < 1:
+            for statement in _SCHEMA_V1:
+                conn.execute(statement)
+        # future versions: `if version < 2: ...` here, each step idempotent
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

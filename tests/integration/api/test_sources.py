@@ -1,0 +1,136 @@
+"""Authentic sources write entitlements; bad input is refused and changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+from tests.integration.api.conftest import Api, auth
+
+
+async def test_upsert_is_idempotent_and_updates(api: Api, source: str) -> None:
+    nrn = api.nrn()
+    first = await api.grant(source, "social_tariff", nrn)
+    assert first.status_code == 200
+    assert first.json() == {"type": "social_tariff", "outcome": "created", "status": "valid"}
+    again = await api.grant(source, "social_tariff", nrn)
+    assert again.json()["outcome"] == "unchanged"
+    renamed = await api.grant(source, "social_tariff", nrn, family="Janssens")
+    assert renamed.json()["outcome"] == "updated"
+    mine = await api.http.get("/v1/me/entitlements", headers=api.citizen(nrn))
+    assert [e["type"] for e in mine.json()["entitlements"]] == ["social_tariff"]
+
+
+async def test_invalid_nrn_is_a_problem_and_writes_nothing(api: Api, source: str) -> None:
+    nrn = api.nrn()
+    bad = nrn[:-1] + str((int(nrn[-1]) + 1) % 10)
+    r = await api.grant(source, "social_tariff", bad)
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == 422 and body["field"] == "nrn"
+    assert bad not in r.text  # the number is never echoed back
+    mine = await api.http.get("/v1/me/entitlements", headers=api.citizen(nrn))
+    assert mine.json()["entitlements"] == []
+
+
+async def test_unknown_type_and_type_outside_scope(api: Api, source: str) -> None:
+    nrn = api.nrn()
+    r = await api.grant(source, "free_beer", nrn)
+    assert r.status_code == 404 and r.json()["type"].endswith("/unknown-type")
+    r = await api.grant(source, "large_family", nrn)
+    assert r.status_code == 403
+    verifier = await api.client("verifier", ["social_tariff"])
+    r = await api.grant(verifier, "social_tariff", nrn)
+    assert r.status_code == 403
+
+
+async def test_requests_without_or_with_a_bad_key_are_401(api: Api) -> None:
+    body = {"nrn": api.nrn(), "holder": {"given_name": "A", "family_name": "B"},
+            "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2027-01-01T00:00:00Z"}
+    r = await api.http.put("/v1/entitlements/social_tariff", json=body)
+    assert r.status_code == 401 and "www-authenticate" in r.headers
+    r = await api.http.put("/v1/entitlements/social_tariff", json=body, headers=auth("sp_nope"))
+    assert r.status_code == 401
+
+
+async def test_malformed_unknown_fields_content_type_and_size(api: Api, source: str) -> None:
+    url = "/v1/entitlements/social_tariff"
+    headers = {**auth(source), "content-type": "application/json"}
+    r = await api.http.put(url, content=b'{"nrn": ', headers=headers)
+    assert r.status_code == 400 and r.json()["status"] == 400
+    body = {"nrn": api.nrn(), "holder": {"given_name": "A", "family_name": "B"},
+            "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2027-01-01T00:00:00Z",
+            "is_admin": True}
+    r = await api.http.put(url, json=body, headers=auth(source))
+    assert r.status_code == 400 and "is_admin" in r.text
+    del body["is_admin"]
+    r = await api.http.put(url, content=json.dumps(body),
+                           headers={**auth(source), "content-type": "text/plain"})
+    assert r.status_code == 415
+    big = {**body, "holder": {"given_name": "A" * 200_000, "family_name": "B"}}
+    r = await api.http.put(url, json=big, headers=auth(source))
+    assert r.status_code == 413
+    assert "Traceback" not in r.text
+
+
+async def test_dates_must_make_sense(api: Api, source: str) -> None:
+    r = await api.http.put("/v1/entitlements/social_tariff", headers=auth(source), json={
+        "nrn": api.nrn(), "holder": {"given_name": "A", "family_name": "B"},
+        "valid_from": "2027-01-01T00:00:00Z", "valid_until": "2026-01-01T00:00:00Z"})
+    assert r.status_code == 422 and r.json()["field"] == "valid_until"
+
+
+async def test_revoke_suspend_reinstate(api: Api, source: str) -> None:
+    nrn = api.nrn()
+    await api.grant(source, "social_tariff", nrn)
+    url = "/v1/entitlements/social_tariff/"
+    for action, status in (("suspend", "suspended"), ("reinstate", "valid"),
+                           ("revoke", "revoked")):
+        r = await api.http.post(url + action, headers=auth(source),
+                                json={"nrn": nrn, "reason": "test"})
+        assert r.status_code == 200 and r.json()["status"] == status
+    r = await api.http.post(url + "revoke", headers=auth(source), json={"nrn": nrn})
+    assert r.json()["outcome"] == "unchanged"
+    r = await api.http.post(url + "revoke", headers=auth(source), json={"nrn": api.nrn()})
+    assert r.status_code == 404
+    mine = await api.http.get("/v1/me/entitlements", headers=api.citizen(nrn))
+    assert mine.json()["entitlements"][0]["status"] == "revoked"
+    assert mine.json()["entitlements"][0]["current"] is False
+
+
+async def test_batch_gives_a_line_per_line_and_bad_lines_do_not_block(api: Api,
+                                                                      source: str) -> None:
+    good = [api.nrn() for _ in range(5)]
+    lines = [json.dumps({"op": "upsert", "type": "social_tariff", "nrn": n, "id": f"row{i}",
+                         "holder": {"given_name": "A", "family_name": "B"},
+                         "valid_from": "2026-01-01T00:00:00Z",
+                         "valid_until": "2027-12-31T00:00:00Z"}) for i, n in enumerate(good)]
+    lines.insert(2, "{not json")
+    lines.insert(4, json.dumps({"op": "upsert", "type": "social_tariff", "nrn": "12345678901",
+                                "holder": {"given_name": "A", "family_name": "B"},
+                                "valid_from": "2026-01-01T00:00:00Z",
+                                "valid_until": "2027-01-01T00:00:00Z"}))
+    lines.append(json.dumps({"op": "revoke", "type": "social_tariff", "nrn": good[0]}))
+    body = ("\n".join(lines) + "\n").encode()
+    r = await api.http.post("/v1/entitlements:batch", content=body,
+                            headers={**auth(source), "content-type": "application/x-ndjson"})
+    assert r.status_code == 200
+    results = [json.loads(x) for x in r.text.splitlines()]
+    *per_line, summary = results
+    assert [x["line"] for x in per_line] == list(range(1, len(lines) + 1))
+    assert [x["ok"] for x in per_line] == [True, True, False, True, False, True, True, True]
+    assert per_line[2]["error"] == "malformed"
+    assert per_line[4]["error"] == "InvalidInput" and "12345678901" not in r.text
+    assert per_line[-1]["outcome"] == "revoked"
+    assert summary == {"summary": {"lines": 8, "ok": 6, "failed": 2, "complete": True}}
+    # re-sending the same batch changes nothing
+    r2 = await api.http.post("/v1/entitlements:batch", content=body,
+                             headers={**auth(source), "content-type": "application/x-ndjson"})
+    outcomes = [json.loads(x).get("outcome") for x in r2.text.splitlines()[:-1]]
+    assert set(outcomes) - {None} == {"unchanged"}
+
+
+async def test_batch_needs_ndjson(api: Api, source: str) -> None:
+    r = await api.http.post("/v1/entitlements:batch", content=b"{}",
+                            headers={**auth(source), "content-type": "application/json"})
+    assert r.status_code == 415
