@@ -148,7 +148,9 @@ class EntitlementService:
         if "card_number" in data.attributes:
             ref, updates, cards = await self._card_changes(subject, existing, data, now)
         else:
-            ref = existing.status_ref if existing else await self._store.allocate_status_ref()
+            ref = (
+                existing.status_ref if existing else await self._store.allocate_status_ref(subject)
+            )
         ent = Entitlement(
             type=etype.id,
             subject=subject,
@@ -200,7 +202,7 @@ class EntitlementService:
         if current is not None and current.subject != subject:
             raise Conflict(f"card {number[:4]}… is registered to another holder")
         expiry = card_expiry(data.attributes, data.valid_until)
-        ref = current.status_ref if current else await self._store.allocate_status_ref()
+        ref = current.status_ref if current else await self._store.allocate_status_ref(subject)
         cards = [CardRecord(number=number, subject=subject, status_ref=ref, valid_until=expiry)]
         updates = [
             (card.status_ref, INVALID)

@@ -60,8 +60,10 @@ class Store(Protocol):
         """Mark revoked; False if no such client or already revoked."""
 
     # -- entitlements and status lists --------------------------------------------
-    async def allocate_status_ref(self) -> StatusRef:
-        """Reserve a random, never-used index in a status list (new list when full)."""
+    async def allocate_status_ref(self, subject: str) -> StatusRef:
+        """Reserve a random, never-used index in a status list (new list when full) for
+        an entitlement or card of `subject`. A sharded store allocates in the subject's
+        shard, so that the record, its status bit and its audit can be written at once."""
 
     async def get_entitlement(self, type_id: str, subject: str) -> Entitlement | None: ...
 

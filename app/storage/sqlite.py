@@ -110,7 +110,8 @@ class SqliteStore:
         return await self._run(record_ops.revoke_client, client_id, at, audit)
 
     # -- entitlements and status lists --------------------------------------------
-    async def allocate_status_ref(self) -> StatusRef:
+    async def allocate_status_ref(self, subject: str) -> StatusRef:
+        # one shard: every subject shares the lists, the subject does not matter here
         return await self._run(record_ops.allocate_status_ref)
 
     async def get_entitlement(self, type_id: str, subject: str) -> Entitlement | None:

@@ -53,8 +53,13 @@ class Api:
 
     async def client(self, role: str, types: list[str], name: str | None = None) -> str:
         _, key = await client_ops.create_client(
-            self.services.store, self.services.registry, name=name or f"{role} {types[0]}",
-            role=role, types=types, now=self.clock.now())
+            self.services.store,
+            self.services.registry,
+            name=name or f"{role} {types[0]}",
+            role=role,
+            types=types,
+            now=self.clock.now(),
+        )
         return key
 
     def nrn(self) -> str:
@@ -65,20 +70,34 @@ class Api:
         token = mint_dev_token(self.settings, nrn, datetime.now(UTC), **kw)
         return {"Authorization": f"Bearer {token}"}
 
-    async def grant(self, source_key: str, type_id: str, nrn: str, *, days: int = 365,
-                    given: str = "Jan", family: str = "Peeters",
-                    attributes: dict[str, str] | None = None) -> httpx.Response:
+    async def grant(
+        self,
+        source_key: str,
+        type_id: str,
+        nrn: str,
+        *,
+        days: int = 365,
+        given: str = "Jan",
+        family: str = "Peeters",
+        attributes: dict[str, str] | None = None,
+    ) -> httpx.Response:
         now = self.clock.now()
         return await self.http.put(
-            f"/v1/entitlements/{type_id}", headers=auth(source_key),
-            json={"nrn": nrn, "holder": {"given_name": given, "family_name": family},
-                  "valid_from": (now - timedelta(days=1)).isoformat(),
-                  "valid_until": (now + timedelta(days=days)).isoformat(),
-                  "attributes": attributes or {}})
+            f"/v1/entitlements/{type_id}",
+            headers=auth(source_key),
+            json={
+                "nrn": nrn,
+                "holder": {"given_name": given, "family_name": family},
+                "valid_from": (now - timedelta(days=1)).isoformat(),
+                "valid_until": (now + timedelta(days=days)).isoformat(),
+                "attributes": attributes or {},
+            },
+        )
 
     async def proof(self, nrn: str, type_id: str = "social_tariff", **body: Any) -> dict[str, Any]:
-        r = await self.http.post("/v1/me/proofs", headers=self.citizen(nrn),
-                                 json={"type": type_id, **body})
+        r = await self.http.post(
+            "/v1/me/proofs", headers=self.citizen(nrn), json={"type": type_id, **body}
+        )
         assert r.status_code == 201, r.text
         out: dict[str, Any] = r.json()
         return out
@@ -124,8 +143,9 @@ async def api(settings: Settings, clock: FrozenClock) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def source(api: Api) -> str:
-    return await api.client("source", ["social_tariff", "living_wage", "parking_card"],
-                            name="CPAS Gent")
+    return await api.client(
+        "source", ["social_tariff", "living_wage", "parking_card"], name="CPAS Gent"
+    )
 
 
 @pytest.fixture

@@ -45,8 +45,12 @@ async def test_unknown_type_and_type_outside_scope(api: Api, source: str) -> Non
 
 
 async def test_requests_without_or_with_a_bad_key_are_401(api: Api) -> None:
-    body = {"nrn": api.nrn(), "holder": {"given_name": "A", "family_name": "B"},
-            "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2027-01-01T00:00:00Z"}
+    body = {
+        "nrn": api.nrn(),
+        "holder": {"given_name": "A", "family_name": "B"},
+        "valid_from": "2026-01-01T00:00:00Z",
+        "valid_until": "2027-01-01T00:00:00Z",
+    }
     r = await api.http.put("/v1/entitlements/social_tariff", json=body)
     assert r.status_code == 401 and "www-authenticate" in r.headers
     r = await api.http.put("/v1/entitlements/social_tariff", json=body, headers=auth("sp_nope"))
@@ -58,14 +62,19 @@ async def test_malformed_unknown_fields_content_type_and_size(api: Api, source: 
     headers = {**auth(source), "content-type": "application/json"}
     r = await api.http.put(url, content=b'{"nrn": ', headers=headers)
     assert r.status_code == 400 and r.json()["status"] == 400
-    body = {"nrn": api.nrn(), "holder": {"given_name": "A", "family_name": "B"},
-            "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2027-01-01T00:00:00Z",
-            "is_admin": True}
+    body = {
+        "nrn": api.nrn(),
+        "holder": {"given_name": "A", "family_name": "B"},
+        "valid_from": "2026-01-01T00:00:00Z",
+        "valid_until": "2027-01-01T00:00:00Z",
+        "is_admin": True,
+    }
     r = await api.http.put(url, json=body, headers=auth(source))
     assert r.status_code == 400 and "is_admin" in r.text
     del body["is_admin"]
-    r = await api.http.put(url, content=json.dumps(body),
-                           headers={**auth(source), "content-type": "text/plain"})
+    r = await api.http.put(
+        url, content=json.dumps(body), headers={**auth(source), "content-type": "text/plain"}
+    )
     assert r.status_code == 415
     big = {**body, "holder": {"given_name": "A" * 200_000, "family_name": "B"}}
     r = await api.http.put(url, json=big, headers=auth(source))
@@ -74,9 +83,16 @@ async def test_malformed_unknown_fields_content_type_and_size(api: Api, source: 
 
 
 async def test_dates_must_make_sense(api: Api, source: str) -> None:
-    r = await api.http.put("/v1/entitlements/social_tariff", headers=auth(source), json={
-        "nrn": api.nrn(), "holder": {"given_name": "A", "family_name": "B"},
-        "valid_from": "2027-01-01T00:00:00Z", "valid_until": "2026-01-01T00:00:00Z"})
+    r = await api.http.put(
+        "/v1/entitlements/social_tariff",
+        headers=auth(source),
+        json={
+            "nrn": api.nrn(),
+            "holder": {"given_name": "A", "family_name": "B"},
+            "valid_from": "2027-01-01T00:00:00Z",
+            "valid_until": "2026-01-01T00:00:00Z",
+        },
+    )
     assert r.status_code == 422 and r.json()["field"] == "valid_until"
 
 
@@ -84,10 +100,10 @@ async def test_revoke_suspend_reinstate(api: Api, source: str) -> None:
     nrn = api.nrn()
     await api.grant(source, "social_tariff", nrn)
     url = "/v1/entitlements/social_tariff/"
-    for action, status in (("suspend", "suspended"), ("reinstate", "valid"),
-                           ("revoke", "revoked")):
-        r = await api.http.post(url + action, headers=auth(source),
-                                json={"nrn": nrn, "reason": "test"})
+    for action, status in (("suspend", "suspended"), ("reinstate", "valid"), ("revoke", "revoked")):
+        r = await api.http.post(
+            url + action, headers=auth(source), json={"nrn": nrn, "reason": "test"}
+        )
         assert r.status_code == 200 and r.json()["status"] == status
     r = await api.http.post(url + "revoke", headers=auth(source), json={"nrn": nrn})
     assert r.json()["outcome"] == "unchanged"
@@ -98,22 +114,45 @@ async def test_revoke_suspend_reinstate(api: Api, source: str) -> None:
     assert mine.json()["entitlements"][0]["current"] is False
 
 
-async def test_batch_gives_a_line_per_line_and_bad_lines_do_not_block(api: Api,
-                                                                      source: str) -> None:
+async def test_batch_gives_a_line_per_line_and_bad_lines_do_not_block(
+    api: Api, source: str
+) -> None:
     good = [api.nrn() for _ in range(5)]
-    lines = [json.dumps({"op": "upsert", "type": "social_tariff", "nrn": n, "id": f"row{i}",
-                         "holder": {"given_name": "A", "family_name": "B"},
-                         "valid_from": "2026-01-01T00:00:00Z",
-                         "valid_until": "2027-12-31T00:00:00Z"}) for i, n in enumerate(good)]
+    lines = [
+        json.dumps(
+            {
+                "op": "upsert",
+                "type": "social_tariff",
+                "nrn": n,
+                "id": f"row{i}",
+                "holder": {"given_name": "A", "family_name": "B"},
+                "valid_from": "2026-01-01T00:00:00Z",
+                "valid_until": "2027-12-31T00:00:00Z",
+            }
+        )
+        for i, n in enumerate(good)
+    ]
     lines.insert(2, "{not json")
-    lines.insert(4, json.dumps({"op": "upsert", "type": "social_tariff", "nrn": "12345678901",
-                                "holder": {"given_name": "A", "family_name": "B"},
-                                "valid_from": "2026-01-01T00:00:00Z",
-                                "valid_until": "2027-01-01T00:00:00Z"}))
+    lines.insert(
+        4,
+        json.dumps(
+            {
+                "op": "upsert",
+                "type": "social_tariff",
+                "nrn": "12345678901",
+                "holder": {"given_name": "A", "family_name": "B"},
+                "valid_from": "2026-01-01T00:00:00Z",
+                "valid_until": "2027-01-01T00:00:00Z",
+            }
+        ),
+    )
     lines.append(json.dumps({"op": "revoke", "type": "social_tariff", "nrn": good[0]}))
     body = ("\n".join(lines) + "\n").encode()
-    r = await api.http.post("/v1/entitlements:batch", content=body,
-                            headers={**auth(source), "content-type": "application/x-ndjson"})
+    r = await api.http.post(
+        "/v1/entitlements:batch",
+        content=body,
+        headers={**auth(source), "content-type": "application/x-ndjson"},
+    )
     assert r.status_code == 200
     results = [json.loads(x) for x in r.text.splitlines()]
     *per_line, summary = results
@@ -124,13 +163,19 @@ async def test_batch_gives_a_line_per_line_and_bad_lines_do_not_block(api: Api,
     assert per_line[-1]["outcome"] == "revoked"
     assert summary == {"summary": {"lines": 8, "ok": 6, "failed": 2, "complete": True}}
     # re-sending the same batch changes nothing
-    r2 = await api.http.post("/v1/entitlements:batch", content=body,
-                             headers={**auth(source), "content-type": "application/x-ndjson"})
+    r2 = await api.http.post(
+        "/v1/entitlements:batch",
+        content=body,
+        headers={**auth(source), "content-type": "application/x-ndjson"},
+    )
     outcomes = [json.loads(x).get("outcome") for x in r2.text.splitlines()[:-1]]
     assert set(outcomes) - {None} == {"unchanged"}
 
 
 async def test_batch_needs_ndjson(api: Api, source: str) -> None:
-    r = await api.http.post("/v1/entitlements:batch", content=b"{}",
-                            headers={**auth(source), "content-type": "application/json"})
+    r = await api.http.post(
+        "/v1/entitlements:batch",
+        content=b"{}",
+        headers={**auth(source), "content-type": "application/json"},
+    )
     assert r.status_code == 415

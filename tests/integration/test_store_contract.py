@@ -1,0 +1,439 @@
+"""The one contract suite of `app.domain.ports.Store`, run on every backend of `store`.
+
+Written against the Protocol only: nothing here may know how a backend stores things.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import pytest
+from factories import (
+    T0,
+    at,
+    make_card,
+    make_client,
+    make_entitlement,
+    make_event,
+    make_proof,
+)
+
+from app.domain.ports import STATUS_LIST_SIZE, Store
+from app.domain.records import (
+    GENESIS_HASH,
+    INVALID,
+    SUSPENDED,
+    VALID,
+    AuditEvent,
+    AuditRecord,
+    CheckOutcome,
+    Seen,
+    StatusRef,
+    chain_hash,
+    encode_event,
+)
+from app.errors import VersionConflict
+
+
+async def audit_records(store: Store) -> list[AuditRecord]:
+    return [record async for record in store.iter_audit()]
+
+
+def decode_status_list(packed: bytes, idx: int) -> int:
+    """Independent reading of the IETF packing: entry i at bits 2*(i%4) of byte i//4."""
+    return (packed[idx // 4] >> (2 * (idx % 4))) & 0b11
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
+
+
+# -- clients ----------------------------------------------------------------------------
+async def test_clients_add_get_list(store: Store) -> None:
+    source, verifier = make_client("cli-1"), make_client("cli-2", role="verifier")
+    await store.add_client(source, make_event("client_add"))
+    await store.add_client(verifier, make_event("client_add"))
+
+    assert await store.get_client("cli-1") == source
+    assert await store.get_client("nope") is None
+    assert await store.get_client_by_key_hash("hash-cli-2") == verifier
+    assert await store.get_client_by_key_hash("hash-none") is None
+    assert sorted(c.id for c in await store.list_clients()) == ["cli-1", "cli-2"]
+    assert [r.event.action for r in await audit_records(store)] == ["client_add"] * 2
+
+
+async def test_revoke_client_once(store: Store) -> None:
+    await store.add_client(make_client("cli-1"), make_event("client_add"))
+
+    assert await store.revoke_client("cli-1", at(60), make_event("client_revoke"))
+    revoked = await store.get_client("cli-1")
+    assert revoked is not None
+    assert revoked.revoked_at == at(60)
+    # a second revocation changes nothing, not even the date, and is not audited
+    assert not await store.revoke_client("cli-1", at(120), make_event("client_revoke"))
+    assert not await store.revoke_client("missing", at(120), make_event("client_revoke"))
+    again = await store.get_client_by_key_hash("hash-cli-1")
+    assert again is not None
+    assert again.revoked_at == at(60)
+    actions = [r.event.action for r in await audit_records(store)]
+    assert actions == ["client_add", "client_revoke"]
+
+
+# -- entitlements -----------------------------------------------------------------------
+async def test_entitlement_create_update_and_conflicts(store: Store) -> None:
+    ref = await store.allocate_status_ref("subj-a")
+    ent = make_entitlement(ref)
+    await store.save_entitlement(
+        ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+    )
+    assert await store.get_entitlement("parking", "subj-a") == ent
+    assert await store.get_entitlement("parking", "subj-b") is None
+
+    with pytest.raises(VersionConflict):  # creation of something that exists
+        await store.save_entitlement(
+            make_entitlement(ref, status=INVALID),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant"),
+        )
+    revoked = make_entitlement(ref, status=INVALID, version=2, when=at(10))
+    await store.save_entitlement(
+        revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+    )
+    with pytest.raises(VersionConflict):  # stale update: version 1 was read before
+        await store.save_entitlement(
+            make_entitlement(ref, status=SUSPENDED, version=2),
+            expected_version=1,
+            status_updates=[],
+            cards=[],
+            audit=make_event("suspend"),
+        )
+    with pytest.raises(VersionConflict):  # update of something that does not exist
+        await store.save_entitlement(
+            make_entitlement(ref, subject="subj-z", version=2),
+            expected_version=1,
+            status_updates=[],
+            cards=[],
+            audit=make_event("update"),
+        )
+
+    assert await store.get_entitlement("parking", "subj-a") == revoked
+    assert await store.get_status(ref) == INVALID
+    # failed writes left no trace in the audit log
+    assert [r.event.action for r in await audit_records(store)] == ["grant", "revoke"]
+
+
+async def test_failed_save_writes_nothing(store: Store) -> None:
+    ref, card_ref = (
+        await store.allocate_status_ref("subj-a"),
+        await store.allocate_status_ref("subj-a"),
+    )
+    await store.save_entitlement(
+        make_entitlement(ref),
+        expected_version=None,
+        status_updates=[],
+        cards=[],
+        audit=make_event("grant"),
+    )
+    with pytest.raises(VersionConflict):
+        await store.save_entitlement(
+            make_entitlement(ref, status=INVALID, version=5),
+            expected_version=4,
+            status_updates=[(card_ref, SUSPENDED)],
+            cards=[make_card("C-1", card_ref)],
+            audit=make_event("revoke"),
+        )
+    assert await store.get_status(ref) == VALID
+    assert await store.get_status(card_ref) == VALID
+    assert await store.get_cards(["C-1"]) == []
+    assert len(await audit_records(store)) == 1
+
+
+async def test_list_entitlements_by_subject(store: Store) -> None:
+    for type_id, subject in [("parking", "subj-a"), ("disability", "subj-a"), ("parking", "b")]:
+        ref = await store.allocate_status_ref("subj-a")
+        await store.save_entitlement(
+            make_entitlement(ref, type_id=type_id, subject=subject),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant"),
+        )
+    mine = await store.list_entitlements("subj-a")
+    assert sorted(e.type for e in mine) == ["disability", "parking"]
+    assert all(e.subject == "subj-a" for e in mine)
+    assert await store.list_entitlements("nobody") == []
+
+
+# -- status lists -----------------------------------------------------------------------
+async def test_allocated_refs_are_unique_and_random(store: Store) -> None:
+    refs = [await store.allocate_status_ref("subj-a") for _ in range(300)]
+    assert len({(r.list_id, r.idx) for r in refs}) == 300
+    assert {r.list_id for r in refs} == {"1"}
+    assert all(0 <= r.idx < STATUS_LIST_SIZE for r in refs)
+    # sequential allocation would reveal the order of grants; 300 random indices out of
+    # 2**20 all below 10_000 has probability < 1e-400
+    assert max(r.idx for r in refs) > 10_000
+    assert refs != sorted(refs, key=lambda r: r.idx)
+    assert await store.status_list_ids() == ["1"]
+
+
+async def test_concurrent_allocations_are_unique(store: Store) -> None:
+    refs = await asyncio.gather(*(store.allocate_status_ref("subj-a") for _ in range(100)))
+    assert len({(r.list_id, r.idx) for r in refs}) == 100
+
+
+async def test_statuses_set_by_save_and_packed(store: Store) -> None:
+    ent_ref = await store.allocate_status_ref("subj-a")
+    card_refs = [await store.allocate_status_ref("subj-a") for _ in range(3)]
+    cards = [make_card(f"C-{i}", ref) for i, ref in enumerate(card_refs)]
+    await store.save_entitlement(
+        make_entitlement(ent_ref, status=SUSPENDED),
+        expected_version=None,
+        status_updates=[(card_refs[0], INVALID), (card_refs[1], SUSPENDED)],
+        cards=cards,
+        audit=make_event("grant"),
+    )
+    expected = {ent_ref: SUSPENDED, card_refs[0]: INVALID, card_refs[1]: SUSPENDED}
+    expected[card_refs[2]] = VALID
+    for ref, status in expected.items():
+        assert await store.get_status(ref) == status
+
+    packed = await store.status_list_bytes("1")
+    assert packed is not None
+    assert len(packed) == STATUS_LIST_SIZE // 4
+    for ref, status in expected.items():
+        assert decode_status_list(packed, ref.idx) == status
+    # nothing else is set: the non-zero entries are exactly the ones we expect
+    non_zero = {
+        i * 4 + k
+        for i, byte in enumerate(packed)
+        if byte
+        for k in range(4)
+        if (byte >> (2 * k)) & 3
+    }
+    assert non_zero == {ref.idx for ref, status in expected.items() if status}
+
+
+async def test_status_list_bytes_unknown_list(store: Store) -> None:
+    assert await store.status_list_ids() == []
+    assert await store.status_list_bytes("1") is None
+    await store.allocate_status_ref("subj-a")
+    assert await store.status_list_bytes("1") == bytes(STATUS_LIST_SIZE // 4)
+    assert await store.status_list_bytes("2") is None
+    assert await store.status_list_bytes("x") is None
+
+
+async def test_ent_status_wins_and_is_reapplied(store: Store) -> None:
+    ref = await store.allocate_status_ref("subj-a")
+    await store.save_entitlement(
+        make_entitlement(ref, status=VALID),
+        expected_version=None,
+        status_updates=[(ref, INVALID)],
+        cards=[],
+        audit=make_event("grant"),
+    )
+    # `ent.status_ref` is always set to `ent.status`
+    assert await store.get_status(ref) == VALID
+
+
+# -- cards ------------------------------------------------------------------------------
+async def test_cards_upserted_and_fetched(store: Store) -> None:
+    ref_a, ref_b, card_ref = [await store.allocate_status_ref("subj-a") for _ in range(3)]
+    await store.save_entitlement(
+        make_entitlement(ref_a),
+        expected_version=None,
+        status_updates=[],
+        cards=[make_card("111", card_ref)],
+        audit=make_event("grant"),
+    )
+    # the domain checked ownership: the store just moves the number to subj-b
+    moved = make_card("111", card_ref, subject="subj-b")
+    await store.save_entitlement(
+        make_entitlement(ref_b, subject="subj-b"),
+        expected_version=None,
+        status_updates=[],
+        cards=[moved, make_card("222", ref_b, subject="subj-b")],
+        audit=make_event("grant"),
+    )
+    found = await store.get_cards(["222", "999", "111"])
+    assert [c.number for c in found] == ["222", "111"]
+    assert found[1] == moved
+    assert await store.get_cards([]) == []
+
+
+# -- proofs and codes -------------------------------------------------------------------
+async def test_codes_unique_while_unexpired(store: Store) -> None:
+    ref = await store.allocate_status_ref("subj-a")
+    first = make_proof("jti-1", ref, lifetime_s=300)
+    assert await store.save_proof(first, "123456", make_event("issue", jti="jti-1"))
+    assert await store.get_proof_by_code("123456", at(299)) == first
+    assert await store.get_proof_by_code("654321", at(1)) is None
+
+    clash = make_proof("jti-2", ref, issued_at=at(100))
+    assert not await store.save_proof(clash, "123456", make_event("issue", jti="jti-2"))
+    assert await store.get_proof_by_code("123456", at(101)) == first
+    assert [r.event.jti for r in await audit_records(store)] == ["jti-1"]
+
+    # expired: gone, and the code can be handed out again
+    assert await store.get_proof_by_code("123456", at(300)) is None
+    reuse = make_proof("jti-3", ref, issued_at=at(400))
+    assert await store.save_proof(reuse, "123456", make_event("issue", jti="jti-3"))
+    assert await store.get_proof_by_code("123456", at(401)) == reuse
+
+
+async def test_proof_without_code(store: Store) -> None:
+    ref = await store.allocate_status_ref("subj-a")
+    assert await store.save_proof(make_proof("jti-1", ref), None, make_event("issue"))
+    assert len(await audit_records(store)) == 1
+
+
+# -- online checks ----------------------------------------------------------------------
+VERIFY_EVENTS = {
+    VALID: make_event("verify", result="valid", org="Org"),
+    INVALID: make_event("verify", result="revoked", org="Org"),
+    -1: make_event("verify", result="not_valid", org="Org"),
+}
+
+
+async def _granted(store: Store, status: int) -> StatusRef:
+    ref = await store.allocate_status_ref("subj-a")
+    await store.save_entitlement(
+        make_entitlement(ref, subject=f"subj-{ref.idx}", status=status),
+        expected_version=None,
+        status_updates=[],
+        cards=[],
+        audit=make_event("grant"),
+    )
+    return ref
+
+
+async def test_check_chooses_audit_by_status(store: Store) -> None:
+    refs = [await _granted(store, status) for status in (VALID, INVALID, SUSPENDED)]
+    taken = {ref.idx for ref in refs}
+    never_allocated = StatusRef("1", min(set(range(4)) - taken))
+    outcomes = [
+        await store.check_and_record(
+            ref=ref,
+            jti=None,
+            subject=None,
+            org="Org",
+            now=T0,
+            seen_window_s=600,
+            audit_by_status=VERIFY_EVENTS,
+        )
+        for ref in [*refs, never_allocated, StatusRef("77", 5)]
+    ]
+    assert outcomes == [
+        CheckOutcome(VALID, None),
+        CheckOutcome(INVALID, None),
+        CheckOutcome(SUSPENDED, None),
+        # an index we never handed out is not trustworthy: invalid
+        CheckOutcome(INVALID, None),
+        CheckOutcome(INVALID, None),
+    ]
+    results = [r.event.result for r in await audit_records(store) if r.event.action == "verify"]
+    assert results == ["valid", "revoked", "not_valid", "revoked", "revoked"]
+
+
+async def test_check_fills_subject_from_proof(store: Store) -> None:
+    ref = await _granted(store, VALID)
+    await store.save_proof(make_proof("jti-1", ref, subject="subj-p"), None, make_event("issue"))
+
+    async def check(jti: str | None, subject: str | None, events: Mapping[int, AuditEvent]) -> None:
+        await store.check_and_record(
+            ref=ref,
+            jti=jti,
+            subject=subject,
+            org="Org",
+            now=T0,
+            seen_window_s=600,
+            audit_by_status=events,
+        )
+
+    await check("jti-1", None, VERIFY_EVENTS)
+    await check("jti-1", "subj-arg", VERIFY_EVENTS)  # the proof registry comes first
+    await check("unknown", "subj-arg", VERIFY_EVENTS)  # unknown jti: the caller's subject
+    await check("unknown", None, VERIFY_EVENTS)
+    await check("jti-1", None, {-1: make_event("verify", subject="given")})  # kept
+    subjects = [r.event.subject for r in await audit_records(store) if r.event.action == "verify"]
+    assert subjects == ["subj-p", "subj-p", "subj-arg", None, "given"]
+
+
+async def test_check_counts_seen_within_window(store: Store) -> None:
+    ref = await _granted(store, VALID)
+
+    async def check(jti: str | None, org: str, seconds: float) -> Seen | None:
+        outcome = await store.check_and_record(
+            ref=ref,
+            jti=jti,
+            subject=None,
+            org=org,
+            now=at(seconds),
+            seen_window_s=600,
+            audit_by_status=VERIFY_EVENTS,
+        )
+        return outcome.seen
+
+    assert await check("jti-1", "A", 0) == Seen(0, 0)
+    assert await check("jti-1", "B", 10) == Seen(1, 1)
+    assert await check("jti-1", "A", 20) == Seen(2, 2)
+    assert await check("jti-2", "A", 30) == Seen(0, 0)  # per jti
+    # at 700 s the checks at 0 and 10 fell out of the window, the one at 20 (org A) too
+    assert await check("jti-1", "C", 700) == Seen(3, 0)
+    assert await check("jti-1", "A", 710) == Seen(4, 1)
+    assert await check(None, "A", 720) is None
+
+
+# -- rate limits ------------------------------------------------------------------------
+async def test_hit_rate_counts_each_hit_once(store: Store) -> None:
+    counts = await asyncio.gather(*(store.hit_rate("k", 60, at(5)) for _ in range(100)))
+    assert sorted(counts) == list(range(1, 101))
+    assert await store.rate_count("k", 60, at(5)) == 100
+    assert await store.rate_count("other", 60, at(5)) == 0
+    # fixed windows: T0 is on a minute boundary, so at(59) is the same window, at(60) not
+    assert await store.hit_rate("k", 60, at(59)) == 101
+    assert await store.rate_count("k", 60, at(60)) == 0
+    assert await store.hit_rate("k", 60, at(60)) == 1
+
+
+# -- audit ------------------------------------------------------------------------------
+async def test_audit_chain_links(store: Store) -> None:
+    for i in range(5):
+        await store.append_audit(make_event("key_rotate", when=at(i)))
+    ref = await _granted(store, VALID)
+    await store.check_and_record(
+        ref=ref,
+        jti="j",
+        subject="s",
+        org="O",
+        now=T0,
+        seen_window_s=60,
+        audit_by_status=VERIFY_EVENTS,
+    )
+    records = await audit_records(store)
+    assert [r.seq for r in records] == list(range(1, 8))
+    assert {r.chain for r in records} == {"main"}
+    prev = GENESIS_HASH
+    for record in records:
+        assert record.prev == prev
+        assert record.hash == chain_hash(prev, encode_event(record.event))
+        prev = record.hash
+    assert records[0].event == make_event("key_rotate", when=at(0))
+
+
+async def test_verifications_for_newest_first(store: Store) -> None:
+    events = [
+        make_event("verify", when=at(1), subject="s1", org="A"),
+        make_event("card_check", when=at(2), subject="s1", org="B"),
+        make_event("verify", when=at(3), subject="s2", org="A"),
+        make_event("issue", when=at(4), subject="s1"),
+        make_event("verify", when=at(5), subject="s1", org="C"),
+    ]
+    for event in events:
+        await store.append_audit(event)
+    assert await store.verifications_for("s1", 10) == [events[4], events[1], events[0]]
+    assert await store.verifications_for("s1", 2) == [events[4], events[1]]
+    assert await store.verifications_for("nobody", 10) == []
