@@ -1,0 +1,206 @@
+"""Online verification as a counter employee and a police officer see it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+from app.tokens import SigningKey, sign
+from tests.integration.api.conftest import Api, auth
+
+HOLDER_KEYS = {"holder", "entitlement", "attributes", "valid_until"}
+
+
+def _tamper(token: str) -> str:
+    head, body, sig = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims["nam"] = "X. SOMEONE"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{head}.{forged}.{sig}"
+
+
+async def _granted_proof(api: Api, source: str, **body: object) -> tuple[str, dict[str, object]]:
+    nrn = api.nrn()
+    await api.grant(source, "social_tariff", nrn)
+    return nrn, await api.proof(nrn, qr=[], **body)
+
+
+async def test_valid_then_revoked_at_once(api: Api, source: str, museum: str) -> None:
+    nrn, proof = await _granted_proof(api, source)
+    r = await api.verify(museum, token=proof["token"])
+    assert r["result"] == "valid" and r["reason"] is None
+    assert r["holder"] == {"name": "J. PEETERS"}
+    assert r["entitlement"]["type"] == "social_tariff"
+    assert r["revocation_checked"] == "online" and r["verification_id"]
+    await api.http.post(
+        "/v1/entitlements/social_tariff/revoke",
+        headers=auth(source),
+        json={"nrn": nrn, "reason": "deceased"},
+    )
+    r = await api.verify(museum, token=proof["token"])
+    assert (r["result"], r["reason"]) == ("invalid", "revoked")
+    assert "deceased" not in json.dumps(r)  # why is nobody's business
+    assert r["holder"] == {"name": "J. PEETERS"}  # a genuine token changed status
+
+
+async def test_suspended_and_reinstated(api: Api, source: str, museum: str) -> None:
+    nrn, proof = await _granted_proof(api, source)
+    await api.http.post(
+        "/v1/entitlements/social_tariff/suspend", headers=auth(source), json={"nrn": nrn}
+    )
+    assert (await api.verify(museum, token=proof["token"]))["reason"] == "suspended"
+    await api.http.post(
+        "/v1/entitlements/social_tariff/reinstate", headers=auth(source), json={"nrn": nrn}
+    )
+    assert (await api.verify(museum, token=proof["token"]))["result"] == "valid"
+
+
+async def test_expired_and_not_yet_valid(api: Api, source: str, museum: str) -> None:
+    _, proof = await _granted_proof(api, source)
+    api.clock.advance(300 + api.settings.clock_skew_s + 1)
+    r = await api.verify(museum, token=proof["token"])
+    assert (r["result"], r["reason"]) == ("invalid", "expired")
+    assert r["holder"] == {"name": "J. PEETERS"}
+    api.clock.advance(-3600)
+    r = await api.verify(museum, token=proof["token"])
+    assert (r["result"], r["reason"]) == ("invalid", "not_yet_valid")
+
+
+async def test_no_holder_data_for_forgeries_and_foreign_scopes(
+    api: Api, source: str, museum: str
+) -> None:
+    _, proof = await _granted_proof(api, source)
+    r = await api.verify(museum, token=_tamper(proof["token"]))
+    assert (r["result"], r["reason"]) == ("invalid", "bad_signature")
+    assert not HOLDER_KEYS & {k for k, v in r.items() if v}
+    other = SigningKey.generate()
+    foreign = sign({"iss": api.settings.issuer, "iat": 1, "exp": 2}, other, typ="statuspass+jwt")
+    r = await api.verify(museum, token=foreign)
+    assert (r["result"], r["reason"]) == ("invalid", "unknown_key")
+    r = await api.verify(museum, token="not-a-token")
+    assert (r["result"], r["reason"]) == ("invalid", "malformed")
+    utility = await api.client("verifier", ["living_wage"], name="Water utility")
+    r = await api.verify(utility, token=proof["token"])
+    assert (r["result"], r["reason"]) == ("invalid", "not_permitted")
+    assert not HOLDER_KEYS & {k for k, v in r.items() if v}
+    assert r.get("seen") is None
+
+
+async def test_seen_counts_checks_and_organisations(api: Api, source: str, museum: str) -> None:
+    _, proof = await _granted_proof(api, source)
+    pool = await api.client("verifier", ["social_tariff"], name="Swimming pool")
+    first = await api.verify(museum, token=proof["token"])
+    assert first["seen"] == {"count": 0, "organisations": 0}
+    await api.verify(museum, token=proof["token"])
+    third = await api.verify(pool, token=proof["token"])
+    assert third["seen"] == {"count": 2, "organisations": 1}
+    fourth = await api.verify(museum, token=proof["token"])
+    assert fourth["seen"] == {"count": 3, "organisations": 2}
+
+
+async def test_numeric_code_with_spaces_dashes_and_typos(
+    api: Api, source: str, museum: str
+) -> None:
+    _, proof = await _granted_proof(api, source)
+    code = str(proof["code"])
+    r = await api.verify(museum, code=code.replace(" ", "-"))
+    assert r["result"] == "valid" and r["holder"] == {"name": "J. PEETERS"}
+    digits = code.replace(" ", "")
+    typo = digits[:3] + str((int(digits[3]) + 1) % 10) + digits[4:]
+    resp = await api.http.post("/v1/verify", headers=auth(museum), json={"code": typo})
+    assert resp.status_code == 422 and resp.json()["field"] == "code"
+    resp = await api.http.post(
+        "/v1/verify", headers=auth(museum), json={"code": digits[:11] + "\u0661"}
+    )  # Arabic-Indic digit
+    assert resp.status_code == 422
+    resp = await api.http.post(
+        "/v1/verify", headers=auth(museum), json={"token": proof["token"], "code": code}
+    )
+    assert resp.status_code == 422
+
+
+async def test_unknown_codes_are_rate_limited_per_verifier(
+    api: Api, source: str, museum: str
+) -> None:
+    limit = api.settings.lookup_failures_per_window
+    unknown = [f"{n:010d}{97 - n % 97:02d}" for n in range(1, limit + 2)]
+    for code in unknown[:limit]:
+        assert (await api.verify(museum, code=code))["reason"] == "unknown_code"
+    r = await api.http.post("/v1/verify", headers=auth(museum), json={"code": unknown[-1]})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    other = await api.client("verifier", ["social_tariff"], name="Another museum")
+    assert (await api.verify(other, code=unknown[-1]))["reason"] == "unknown_code"
+    api.clock.advance(api.settings.lookup_window_s)
+    assert (await api.verify(museum, code=unknown[-1]))["reason"] == "unknown_code"
+
+
+async def _card(api: Api, source: str, nrn: str, number: str, days: int = 700) -> None:
+    until = (api.clock.now() + timedelta(days=days)).date().isoformat()
+    r = await api.grant(
+        source,
+        "parking_card",
+        nrn,
+        days=days + 10,
+        attributes={"card_number": number, "card_valid_until": until},
+    )
+    assert r.status_code == 200, r.text
+
+
+async def _check(api: Api, key: str, number: str) -> dict[str, object]:
+    r = await api.http.post(
+        "/v1/parking-cards/check", headers=auth(key), json={"card_number": number}
+    )
+    assert r.status_code == 200, r.text
+    out: dict[str, object] = r.json()
+    return out
+
+
+async def test_parking_card_check_for_the_police(api: Api, source: str, police: str) -> None:
+    nrn = api.nrn()
+    await _card(api, source, nrn, "4455667700")
+    r = await _check(api, police, "4455 6677 00")
+    assert r["result"] == "valid" and r["holder"] is None  # never who the holder is
+    assert r["attributes"]["card_number"] == "4455667700"  # type: ignore[index]
+    # a duplicate is printed: the old card is revoked, the new one valid
+    await _card(api, source, nrn, "4455667701")
+    assert (await _check(api, police, "4455667700"))["reason"] == "revoked"
+    assert (await _check(api, police, "4455667701"))["result"] == "valid"
+    assert (await _check(api, police, "9999999900"))["reason"] == "unknown_card"
+    api.clock.advance(701 * 86400)
+    assert (await _check(api, police, "4455667701"))["reason"] == "expired"
+
+
+async def test_card_checks_need_the_parking_scope(api: Api, source: str, museum: str) -> None:
+    await _card(api, source, api.nrn(), "1122334400")
+    r = await api.http.post(
+        "/v1/parking-cards/check", headers=auth(museum), json={"card_number": "1122334400"}
+    )
+    assert r.status_code == 403
+    r = await api.http.post(
+        "/v1/parking-cards/check", headers=auth(source), json={"card_number": "1122334400"}
+    )
+    assert r.status_code == 403
+    r = await api.http.post(
+        "/v1/parking-cards/check", headers=auth(museum), json={"card_number": "12ab"}
+    )
+    assert r.status_code == 422
+
+
+async def test_citizen_sees_who_checked(api: Api, source: str, museum: str) -> None:
+    nrn, proof = await _granted_proof(api, source)
+    await api.verify(museum, token=proof["token"])
+    await api.verify(museum, code=proof["code"])
+    r = await api.http.get("/v1/me/verifications", headers=api.citizen(nrn))
+    rows = r.json()["verifications"]
+    assert [(v["organisation"], v["result"]) for v in rows] == [("Museum M", "valid")] * 2
+    other = await api.http.get("/v1/me/verifications", headers=api.citizen(api.nrn()))
+    assert other.json()["verifications"] == []
+
+
+async def test_verify_needs_a_verifier_key(api: Api, source: str) -> None:
+    _, proof = await _granted_proof(api, source)
+    r = await api.http.post("/v1/verify", json={"token": proof["token"]})
+    assert r.status_code == 401
+    r = await api.http.post("/v1/verify", headers=auth(source), json={"token": proof["token"]})
+    assert r.status_code == 403
