@@ -59,7 +59,8 @@ def test_separators_are_accepted() -> None:
     assert validate_nrn(typed) == nrn
 
 
-@pytest.mark.parametrize("value", ["", "1234567890", "123456789012", "8507300332a", "٨٥٠٧٣٠٠٣٣٢٨"])
+# shapes only: none of these is a valid number (real-looking NRNs never enter the repo)
+@pytest.mark.parametrize("value", ["", "1234567890", "123456789012", "1234567890a", "\u0661" * 11])
 def test_bad_shapes_are_rejected(value: str) -> None:
     with pytest.raises(InvalidInput):
         validate_nrn(value)
