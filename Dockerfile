@@ -1,0 +1,23 @@
+# Statuspass service image: slim, non-root, with a health check.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY app ./app
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 statuspass
+COPY --from=build /install /usr/local
+WORKDIR /srv/statuspass
+RUN mkdir -p keys var && chown -R statuspass:statuspass /srv/statuspass && chmod 700 keys
+USER statuspass
+ENV STATUSPASS_KEYS_DIR=/srv/statuspass/keys \
+    STATUSPASS_STORE_URL=sqlite:////srv/statuspass/var/statuspass.sqlite3 \
+    PYTHONUNBUFFERED=1
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"
+# keys/ and var/ are volumes in production; STATUSPASS_ENV=production refuses to start
+# without keys mounted there.
+VOLUME ["/srv/statuspass/keys", "/srv/statuspass/var"]
+CMD ["statuspass", "serve", "--host", "0.0.0.0", "--port", "8000"]
