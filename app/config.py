@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lookup_failures_per_window: int = 30
     lookup_window_s: int = 60
     store_timeout_s: float = 2.0
+    #: requests in flight per worker before new ones get 429 + Retry-After
+    max_in_flight: int = 512
 
     @property
     def production(self) -> bool:

@@ -9,12 +9,14 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from app import __version__
 from app.api import routes_citizens, routes_public, routes_sources, routes_verifiers
+from app.api.overload import InFlight, OverloadGuard
 from app.api.problems import exception_handlers
 from app.api.state import Services, build_services
 from app.config import Settings
@@ -81,7 +83,11 @@ def create_app(
         route_handlers=handlers,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
-        middleware=[metrics.middleware],
+        # first: shed load before any other work is spent on a request
+        middleware=[
+            DefineMiddleware(OverloadGuard, in_flight=InFlight(settings.max_in_flight)),
+            metrics.middleware,
+        ],
         state=State({}),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
