@@ -9,7 +9,14 @@ from __future__ import annotations
 import json
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 
 __all__ = ["InFlight", "OverloadGuard"]
 
@@ -22,6 +29,16 @@ _BODY = json.dumps(
         "detail": "the service is at capacity; retry shortly",
     }
 ).encode()
+_START: HTTPResponseStartEvent = {
+    "type": "http.response.start",
+    "status": 429,
+    "headers": [
+        (b"content-type", b"application/problem+json"),
+        (b"retry-after", b"1"),
+        (b"content-length", str(len(_BODY)).encode()),
+    ],
+}
+_END: HTTPResponseBodyEvent = {"type": "http.response.body", "body": _BODY, "more_body": False}
 
 
 class InFlight:
