@@ -153,3 +153,114 @@ def test_sigterm_stops_cleanly(server: Server) -> None:
     log = (server.tmp_path / "serve.log").read_text()
     assert "Application shutdown complete" in log
     assert "Traceback" not in log
+
+
+def test_cli_verify_from_qr_image_urls_and_online(server: Server, tmp_path: Path) -> None:
+    source = json.loads(
+        server.cli(
+            "clients",
+            "add",
+            "--name",
+            "src",
+            "--role",
+            "source",
+            "--types",
+            "social_tariff",
+            "--json",
+        )
+    )["api_key"]
+    museum = json.loads(
+        server.cli(
+            "clients",
+            "add",
+            "--name",
+            "Museum",
+            "--role",
+            "verifier",
+            "--types",
+            "social_tariff",
+            "--json",
+        )
+    )["api_key"]
+    server.env["STATUSPASS_DEV_IDP"] = "1"
+    server.start()
+    nrn = generate_nrn(random.Random(12))
+    citizen = server.cli("dev", "citizen-token", nrn).strip()
+    with httpx.Client(base_url=server.url) as http:
+        http.put(
+            "/v1/entitlements/social_tariff",
+            headers={"Authorization": f"Bearer {source}"},
+            json={
+                "nrn": nrn,
+                "holder": {"given_name": "Jan", "family_name": "Peeters"},
+                "valid_from": "2026-01-01T00:00:00Z",
+                "valid_until": "2030-01-01T00:00:00Z",
+            },
+        ).raise_for_status()
+        proof = http.post(
+            "/v1/me/proofs",
+            headers={"Authorization": f"Bearer {citizen}"},
+            json={"type": "social_tariff", "qr": ["png"]},
+        ).json()
+    import base64
+
+    png = tmp_path / "qr.png"
+    png.write_bytes(base64.b64decode(proof["qr_png_base64"]))
+    jwks_url = f"{server.url}/.well-known/jwks.json"
+    # offline, keys and the status list fetched from the service (same host as --jwks)
+    words = subprocess.run(
+        [sys.executable, "-m", "app", "verify", "--qr", str(png), "--jwks", jwks_url],
+        capture_output=True,
+        text=True,
+        env=server.env,
+        timeout=60,
+        check=False,
+    )
+    assert words.returncode == 0, words.stderr
+    assert words.stdout.startswith("VALID") and "J. PEETERS" in words.stdout
+    assert "status list" in words.stdout
+    online = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "verify",
+            "--online",
+            server.url,
+            "--api-key",
+            museum,
+            "--code",
+            proof["code"],
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=server.env,
+        timeout=60,
+        check=False,
+    )
+    assert online.returncode == 0, online.stderr
+    assert json.loads(online.stdout)["revocation_checked"] == "online"
+    forged = proof["token"][:-4] + ("AAAA" if not proof["token"].endswith("AAAA") else "BBBB")
+    bad = subprocess.run(
+        [sys.executable, "-m", "app", "verify", forged, "--jwks", jwks_url],
+        capture_output=True,
+        text=True,
+        env=server.env,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 1 and bad.stdout.startswith("INVALID (bad_signature)")
+    log = (server.tmp_path / "serve.log").read_text()
+    for secret in (
+        nrn,
+        proof["token"],
+        proof["code"],
+        proof["code"].replace(" ", ""),
+        citizen,
+        source,
+        museum,
+        "Peeters",
+        "PEETERS",
+    ):
+        assert secret not in log
