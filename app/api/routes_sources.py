@@ -20,13 +20,17 @@ from app.api.schemas import (
     UpsertRequest,
     WriteResponse,
 )
-from app.domain.entitlements import UpsertInput
+from app.api.state import Services
+from app.domain.entitlements import UpsertInput, WriteResult
+from app.domain.records import ClientRecord
 from app.errors import DomainError, StoreError
 
 __all__ = ["batch", "change_status", "upsert"]
 
 log = logging.getLogger("statuspass.batch")
 MAX_LINE = 64 * 1024
+#: lines applied together (one store transaction / a few round trips per chunk)
+CHUNK = 500
 _dec = msgspec.json.Decoder(BatchLine)
 _enc = msgspec.json.Encoder()
 
@@ -138,11 +142,16 @@ async def _chunks(receive: Any, limit: int) -> AsyncIterator[bytes]:
             return
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes | None]]:
-    """Split the body stream into numbered lines; an overlong line yields None."""
+async def _line_chunks(
+    chunks: AsyncIterator[bytes], most: int
+) -> AsyncIterator[list[tuple[int, bytes | None]]]:
+    """Numbered lines, in groups: every complete line of each body message received, at
+    most `most` per group (an overlong line is None). A sender that waits for results
+    line by line still gets them at once; a bulk sender gets chunks."""
     buf = bytearray()
     number = 0
     overlong = False
+    group: list[tuple[int, bytes | None]] = []
     async for chunk in chunks:
         buf += chunk
         while True:
@@ -157,11 +166,17 @@ async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes
             number += 1
             if overlong:
                 overlong = False
-                yield number, None
+                group.append((number, None))
             elif line:
-                yield number, line
+                group.append((number, line))
+            if len(group) >= most:
+                yield group
+                group = []
+        if group:
+            yield group
+            group = []
     if buf.strip() or overlong:
-        yield number + 1, None if overlong else bytes(buf).strip()
+        yield [(number + 1, None if overlong else bytes(buf).strip())]
 
 
 @asgi("/v1/entitlements:batch", is_mount=False, copy_scope=False)
@@ -200,12 +215,12 @@ async def batch(scope: Scope, receive: Receive, send: Send) -> None:
     ok = failed = 0
     complete = True
     try:
-        async for number, raw in _lines(_chunks(receive, limit)):
-            res = await _apply(svc, client, number, raw)
-            ok, failed = (ok + 1, failed) if res.ok else (ok, failed + 1)
-            await send(
-                {"type": "http.response.body", "body": _enc.encode(res) + b"\n", "more_body": True}
-            )
+        async for group in _line_chunks(_chunks(receive, limit), CHUNK):
+            results = await _apply_group(svc, client, group)
+            ok += sum(r.ok for r in results)
+            failed += sum(not r.ok for r in results)
+            body = b"".join(_enc.encode(r) + b"\n" for r in results)
+            await send({"type": "http.response.body", "body": body, "more_body": True})
     except BatchTooLarge:
         complete = False
         error = {
@@ -227,51 +242,101 @@ async def batch(scope: Scope, receive: Receive, send: Send) -> None:
     )
 
 
-async def _apply(svc: Any, client: Any, number: int, raw: bytes | None) -> BatchResult:
-    if raw is None:
-        return BatchResult(
-            line=number,
-            ok=False,
-            error="line-too-long",
-            detail=f"a line is at most {MAX_LINE} bytes",
-        )
-    try:
-        line = _dec.decode(raw)
-    except msgspec.DecodeError as exc:
-        return BatchResult(line=number, ok=False, error="malformed", detail=str(exc))
+async def _apply_group(
+    svc: Services, client: ClientRecord, group: list[tuple[int, bytes | None]]
+) -> list[BatchResult]:
+    """Apply a group of lines in order: runs of upserts in bulk, status changes singly."""
     now = svc.clock.now()
-    try:
+    out: dict[int, BatchResult] = {}
+    run: list[tuple[int, BatchLine]] = []
+
+    async def flush() -> None:
+        if not run:
+            return
+        items = [(line.type, _upsert_input(line)) for _, line in run]
+        try:
+            outcomes = await svc.bulk.upsert_many(client, items, now)
+        except StoreError as exc:
+            for number, line in run:
+                out[number] = BatchResult(
+                    line=number,
+                    ok=False,
+                    id=line.id,
+                    error="store-unavailable",
+                    detail=type(exc).__name__,
+                )
+        else:
+            for (number, line), res in zip(run, outcomes, strict=True):
+                out[number] = _result(number, line, res)
+        run.clear()
+
+    for number, raw in group:
+        line = _decode(number, raw, out)
+        if line is None:
+            continue
         if line.op == "upsert":
             if line.holder is None or line.valid_from is None or line.valid_until is None:
-                return BatchResult(
+                out[number] = BatchResult(
                     line=number,
                     ok=False,
                     id=line.id,
                     error="malformed",
                     detail="upsert needs holder, valid_from and valid_until",
                 )
-            res = await svc.entitlements.upsert(
-                client,
-                line.type,
-                UpsertInput(
-                    nrn=line.nrn,
-                    holder=line.holder.to_holder(),
-                    valid_from=line.valid_from,
-                    valid_until=line.valid_until,
-                    attributes=dict(line.attributes),
-                ),
-                now,
-            )
-        else:
-            res = await svc.entitlements.change_status(
+            else:
+                run.append((number, line))
+            continue
+        await flush()
+        try:
+            res: WriteResult | DomainError = await svc.entitlements.change_status(
                 client, line.type, line.op, line.nrn, line.reason, now
             )
-    except DomainError as exc:
-        return BatchResult(
-            line=number, ok=False, id=line.id, error=type(exc).__name__, detail=exc.detail
+        except DomainError as exc:
+            res = exc
+        except StoreError as exc:
+            out[number] = BatchResult(
+                line=number,
+                ok=False,
+                id=line.id,
+                error="store-unavailable",
+                detail=type(exc).__name__,
+            )
+            continue
+        out[number] = _result(number, line, res)
+    await flush()
+    return [out[number] for number, _ in group]
+
+
+def _decode(number: int, raw: bytes | None, out: dict[int, BatchResult]) -> BatchLine | None:
+    if raw is None:
+        out[number] = BatchResult(
+            line=number,
+            ok=False,
+            error="line-too-long",
+            detail=f"a line is at most {MAX_LINE} bytes",
         )
-    except StoreError as exc:
+        return None
+    try:
+        return _dec.decode(raw)
+    except msgspec.DecodeError as exc:
+        out[number] = BatchResult(line=number, ok=False, error="malformed", detail=str(exc))
+        return None
+
+
+def _upsert_input(line: BatchLine) -> UpsertInput:
+    assert line.holder is not None and line.valid_from and line.valid_until
+    return UpsertInput(
+        nrn=line.nrn,
+        holder=line.holder.to_holder(),
+        valid_from=line.valid_from,
+        valid_until=line.valid_until,
+        attributes=dict(line.attributes),
+    )
+
+
+def _result(number: int, line: BatchLine, res: WriteResult | DomainError) -> BatchResult:
+    if isinstance(res, DomainError):
         return BatchResult(
-            line=number, ok=False, id=line.id, error="store-unavailable", detail=type(exc).__name__
+            line=number, ok=False, id=line.id, error=type(res).__name__, detail=res.detail
         )
     return BatchResult(line=number, ok=True, id=line.id, outcome=res.outcome, status=res.status)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.citizens import CitizenAuthenticator
 from app.config import Settings
+from app.domain.bulk import BulkUpserter
 from app.domain.clients import ClientDirectory
 from app.domain.entitlements import EntitlementService
 from app.domain.ports import Clock, Store, SystemClock
@@ -90,6 +91,7 @@ class Services:
     clock: Clock
     clients: ClientDirectory
     entitlements: EntitlementService
+    bulk: BulkUpserter
     proofs: ProofService
     verification: VerificationService
     status_lists: StatusListPublisher
@@ -102,6 +104,7 @@ def build_services(settings: Settings, store: Store, *, clock: Clock | None = No
         settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
     )
     keys = KeyringHolder(settings, keyring)
+    entitlements = EntitlementService(store, registry, keyring.pseudonym_secret)
     return Services(
         settings=settings,
         registry=registry,
@@ -109,7 +112,8 @@ def build_services(settings: Settings, store: Store, *, clock: Clock | None = No
         keys=keys,
         clock=clock or SystemClock(),
         clients=ClientDirectory(store),
-        entitlements=EntitlementService(store, registry, keyring.pseudonym_secret),
+        entitlements=entitlements,
+        bulk=BulkUpserter(store, entitlements),
         proofs=ProofService(store, registry, settings, keys.signing_key),
         verification=VerificationService(store, registry, settings, keys.verification_keys),
         status_lists=StatusListPublisher(store, settings, keys.signing_key),

@@ -29,7 +29,7 @@ from app.domain.registry import EntitlementType, Registry
 from app.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from app.tokens import pseudonym, validate_nrn
 
-__all__ = ["STATUS_NAMES", "EntitlementService", "UpsertInput", "WriteResult"]
+__all__ = ["STATUS_NAMES", "EntitlementService", "UpsertInput", "WriteResult", "same_content"]
 
 STATUS_NAMES = {VALID: "valid", INVALID: "revoked", SUSPENDED: "suspended"}
 _ACTION_STATUS = {"revoke": INVALID, "suspend": SUSPENDED, "reinstate": VALID}
@@ -82,6 +82,16 @@ def _check_attributes(etype: EntitlementType, attributes: dict[str, str]) -> Non
             ) from None
 
 
+def same_content(old: Entitlement, data: UpsertInput) -> bool:
+    """True when an upsert would change nothing (idempotent re-sends write nothing)."""
+    return (
+        old.holder == data.holder
+        and old.valid_from == data.valid_from
+        and old.valid_until == data.valid_until
+        and old.attributes == data.attributes
+    )
+
+
 def card_expiry(attributes: dict[str, str], fallback: datetime) -> datetime:
     """End of a card's validity: the end of its `card_valid_until` day, in UTC."""
     raw = attributes.get("card_valid_until")
@@ -106,6 +116,19 @@ class EntitlementService:
     async def upsert(
         self, client: ClientRecord, type_id: str, data: UpsertInput, now: datetime
     ) -> WriteResult:
+        etype, subject = self.prepare(client, type_id, data)
+        for attempt in range(3):
+            try:
+                return await self._upsert_once(client, etype, subject, data, now)
+            except VersionConflict:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def prepare(
+        self, client: ClientRecord, type_id: str, data: UpsertInput
+    ) -> tuple[EntitlementType, str]:
+        """Check everything that needs no store: scope, NRN, holder, attributes, dates."""
         etype = self._registry.get(type_id)
         require_scope(client, "source", type_id)
         subject = self.subject_for(data.nrn)
@@ -116,13 +139,7 @@ class EntitlementService:
                 raise InvalidInput(f"{field} needs a time zone (RFC 3339)", field=field)
         if data.valid_until <= data.valid_from:
             raise InvalidInput("valid_until must be after valid_from", field="valid_until")
-        for attempt in range(3):
-            try:
-                return await self._upsert_once(client, etype, subject, data, now)
-            except VersionConflict:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        return etype, subject
 
     async def _upsert_once(
         self,
@@ -133,12 +150,7 @@ class EntitlementService:
         now: datetime,
     ) -> WriteResult:
         existing = await self._store.get_entitlement(etype.id, subject)
-        if existing is not None and (
-            existing.holder == data.holder
-            and existing.valid_from == data.valid_from
-            and existing.valid_until == data.valid_until
-            and existing.attributes == data.attributes
-        ):
+        if existing is not None and same_content(existing, data):
             return WriteResult(
                 type=etype.id, outcome="unchanged", status=STATUS_NAMES[existing.status]
             )

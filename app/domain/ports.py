@@ -15,6 +15,7 @@ from app.domain.records import (
     CheckOutcome,
     ClientRecord,
     Entitlement,
+    EntitlementWrite,
     ProofRecord,
     StatusRef,
 )
@@ -84,6 +85,18 @@ class Store(Protocol):
         version read before (fails if it changed). Raises `VersionConflict` then.
         `ent.status_ref` is always set to `ent.status` as part of the write.
         """
+
+    # bulk forms, for batch ingest: one round trip / one transaction per chunk
+    async def get_entitlements(self, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
+        """`get_entitlement` for each (type, subject), in order."""
+
+    async def allocate_status_refs(self, subjects: Sequence[str]) -> list[StatusRef]:
+        """`allocate_status_ref` for each subject, in order."""
+
+    async def save_entitlements(self, writes: Sequence[EntitlementWrite]) -> list[bool]:
+        """`save_entitlement` for each write, each one atomic on its own; a write whose
+        expected version does not match is skipped (False at its place), the others are
+        applied (True). Keys are distinct within one call."""
 
     async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]: ...
 

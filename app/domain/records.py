@@ -20,6 +20,7 @@ __all__ = [
     "CheckOutcome",
     "ClientRecord",
     "Entitlement",
+    "EntitlementWrite",
     "Holder",
     "ProofRecord",
     "Seen",
@@ -122,6 +123,16 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
     event: AuditEvent
     prev: str
     hash: str
+
+
+class EntitlementWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """One write of a bulk `save_entitlements` (the arguments of `save_entitlement`)."""
+
+    ent: Entitlement
+    expected_version: int | None
+    status_updates: tuple[tuple[StatusRef, int], ...] = ()
+    cards: tuple[CardRecord, ...] = ()
+    audit: AuditEvent
 
 
 class Seen(msgspec.Struct, frozen=True):

@@ -27,6 +27,7 @@ from app.domain.records import (
     CheckOutcome,
     ClientRecord,
     Entitlement,
+    EntitlementWrite,
     ProofRecord,
     StatusRef,
 )
@@ -132,6 +133,16 @@ class SqliteStore:
         await self._run(
             record_ops.save_entitlement, ent, expected_version, status_updates, cards, audit
         )
+
+    async def get_entitlements(self, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
+        return await self._run(record_ops.get_entitlements, list(keys))
+
+    async def allocate_status_refs(self, subjects: Sequence[str]) -> list[StatusRef]:
+        # one shard: the subjects only say how many
+        return await self._run(record_ops.allocate_status_refs, len(subjects))
+
+    async def save_entitlements(self, writes: Sequence[EntitlementWrite]) -> list[bool]:
+        return await self._run(record_ops.save_entitlements, list(writes))
 
     async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]:
         return await self._run(record_ops.get_cards, numbers)

@@ -19,6 +19,7 @@ from app.domain.records import (
     CardRecord,
     ClientRecord,
     Entitlement,
+    EntitlementWrite,
     StatusRef,
 )
 from app.errors import VersionConflict
@@ -29,16 +30,19 @@ from app.storage.sqlite_db import immediate
 __all__ = [
     "add_client",
     "allocate_status_ref",
+    "allocate_status_refs",
     "get_cards",
     "get_client",
     "get_client_by_key_hash",
     "get_entitlement",
+    "get_entitlements",
     "get_status",
     "list_clients",
     "list_entitlements",
     "read_status_tx",
     "revoke_client",
     "save_entitlement",
+    "save_entitlements",
     "status_list_bytes",
     "status_list_ids",
 ]
@@ -115,24 +119,33 @@ def allocate_status_ref(conn: sqlite3.Connection) -> StatusRef:
     the last indices). The unused half costs only 128 KiB per published list.
     """
     with immediate(conn):
-        row = conn.execute(
-            "SELECT id, allocated FROM status_lists ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        if row is None or int(row[1]) >= _FILL_LIMIT:
-            list_id = int(row[0]) + 1 if row else 1
-            conn.execute("INSERT INTO status_lists (id, allocated) VALUES (?, 0)", (list_id,))
-        else:
-            list_id = int(row[0])
-        while True:
-            # secrets, not random: indices must not be predictable from earlier ones
-            idx = secrets.randbelow(STATUS_LIST_SIZE)
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO status_entries (list_id, idx, status) VALUES (?, ?, 0)",
-                (list_id, idx),
-            )
-            if cur.rowcount == 1:
-                break
-        conn.execute("UPDATE status_lists SET allocated = allocated + 1 WHERE id = ?", (list_id,))
+        return allocate_tx(conn)
+
+
+def allocate_status_refs(conn: sqlite3.Connection, count: int) -> list[StatusRef]:
+    """`count` allocations in one transaction."""
+    with immediate(conn):
+        return [allocate_tx(conn) for _ in range(count)]
+
+
+def allocate_tx(conn: sqlite3.Connection) -> StatusRef:
+    """One allocation inside the caller's write transaction."""
+    row = conn.execute("SELECT id, allocated FROM status_lists ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None or int(row[1]) >= _FILL_LIMIT:
+        list_id = int(row[0]) + 1 if row else 1
+        conn.execute("INSERT INTO status_lists (id, allocated) VALUES (?, 0)", (list_id,))
+    else:
+        list_id = int(row[0])
+    while True:
+        # secrets, not random: indices must not be predictable from earlier ones
+        idx = secrets.randbelow(STATUS_LIST_SIZE)
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO status_entries (list_id, idx, status) VALUES (?, ?, 0)",
+            (list_id, idx),
+        )
+        if cur.rowcount == 1:
+            break
+    conn.execute("UPDATE status_lists SET allocated = allocated + 1 WHERE id = ?", (list_id,))
     return StatusRef(str(list_id), idx)
 
 
@@ -221,34 +234,64 @@ def save_entitlement(
 ) -> None:
     """The whole write in one transaction; `VersionConflict` rolls all of it back."""
     with immediate(conn):
-        row = conn.execute(
-            "SELECT version FROM entitlements WHERE type = ? AND subject = ?",
-            (ent.type, ent.subject),
-        ).fetchone()
-        stored = None if row is None else int(row[0])
-        if stored != expected_version:
+        if not _save_tx(conn, ent, expected_version, status_updates, cards, audit):
             raise VersionConflict(
-                f"entitlement {ent.type!r}: expected version {expected_version}, stored {stored}"
+                f"entitlement {ent.type!r}: expected version "
+                f"{expected_version} is not the stored one"
             )
+
+
+def save_entitlements(conn: sqlite3.Connection, writes: Sequence[EntitlementWrite]) -> list[bool]:
+    """Many writes in one transaction (one commit for a whole batch chunk); a write whose
+    version does not match is skipped and reported False, the others applied."""
+    with immediate(conn):
+        return [
+            _save_tx(conn, w.ent, w.expected_version, w.status_updates, w.cards, w.audit)
+            for w in writes
+        ]
+
+
+def get_entitlements(
+    conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]
+) -> list[Entitlement | None]:
+    return [get_entitlement(conn, type_id, subject) for type_id, subject in keys]
+
+
+def _save_tx(
+    conn: sqlite3.Connection,
+    ent: Entitlement,
+    expected_version: int | None,
+    status_updates: Sequence[tuple[StatusRef, int]],
+    cards: Sequence[CardRecord],
+    audit: AuditEvent,
+) -> bool:
+    row = conn.execute(
+        "SELECT version FROM entitlements WHERE type = ? AND subject = ?",
+        (ent.type, ent.subject),
+    ).fetchone()
+    stored = None if row is None else int(row[0])
+    if stored != expected_version:
+        return False
+    conn.execute(
+        "INSERT INTO entitlements (type, subject, version, data) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (type, subject) DO UPDATE"
+        " SET version = excluded.version, data = excluded.data",
+        (ent.type, ent.subject, ent.version, _encoder.encode(ent)),
+    )
+    # the entitlement's own status goes last: it wins over a contradicting update
+    for ref, status in [*status_updates, (ent.status_ref, ent.status)]:
+        _set_status_tx(conn, ref, status)
+    for card in cards:
+        # upserted even if another subject owned the number: ownership is the
+        # domain's check, made before calling us
         conn.execute(
-            "INSERT INTO entitlements (type, subject, version, data) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (type, subject) DO UPDATE"
-            " SET version = excluded.version, data = excluded.data",
-            (ent.type, ent.subject, ent.version, _encoder.encode(ent)),
+            "INSERT INTO cards (number, subject, data) VALUES (?, ?, ?)"
+            " ON CONFLICT (number) DO UPDATE"
+            " SET subject = excluded.subject, data = excluded.data",
+            (card.number, card.subject, _encoder.encode(card)),
         )
-        # the entitlement's own status goes last: it wins over a contradicting update
-        for ref, status in [*status_updates, (ent.status_ref, ent.status)]:
-            _set_status_tx(conn, ref, status)
-        for card in cards:
-            # upserted even if another subject owned the number: ownership is the
-            # domain's check, made before calling us
-            conn.execute(
-                "INSERT INTO cards (number, subject, data) VALUES (?, ?, ?)"
-                " ON CONFLICT (number) DO UPDATE"
-                " SET subject = excluded.subject, data = excluded.data",
-                (card.number, card.subject, _encoder.encode(card)),
-            )
-        append_audit_tx(conn, audit)
+    append_audit_tx(conn, audit)
+    return True
 
 
 def get_cards(conn: sqlite3.Connection, numbers: Sequence[str]) -> list[CardRecord]:
