@@ -179,3 +179,58 @@ async def test_batch_needs_ndjson(api: Api, source: str) -> None:
         headers={**auth(source), "content-type": "application/json"},
     )
     assert r.status_code == 415
+
+
+async def test_batch_applies_lines_in_order_within_a_chunk(api: Api, source: str) -> None:
+    nrn, card_holder = api.nrn(), api.nrn()
+
+    def upsert(
+        n: str,
+        family: str,
+        type_id: str = "social_tariff",
+        attributes: dict[str, str] | None = None,
+    ) -> str:
+        return json.dumps(
+            {
+                "op": "upsert",
+                "type": type_id,
+                "nrn": n,
+                "holder": {"given_name": "A", "family_name": family},
+                "valid_from": "2026-01-01T00:00:00Z",
+                "valid_until": "2027-12-31T00:00:00Z",
+                "attributes": attributes or {},
+            }
+        )
+
+    lines = [
+        upsert(nrn, "First"),
+        upsert(nrn, "Second"),  # same key twice: the second sees the first
+        json.dumps({"op": "revoke", "type": "social_tariff", "nrn": nrn}),
+        upsert(nrn, "Third"),  # an update after the revocation keeps it revoked
+        upsert(
+            card_holder,
+            "Card",
+            "parking_card",
+            {"card_number": "5566778800", "card_valid_until": "2027-12-31"},
+        ),
+    ]
+    r = await api.http.post(
+        "/v1/entitlements:batch",
+        content="\n".join(lines).encode(),
+        headers={**auth(source), "content-type": "application/x-ndjson"},
+    )
+    rows = [json.loads(x) for x in r.text.splitlines()][:-1]
+    assert [(x["outcome"], x["status"]) for x in rows] == [
+        ("created", "valid"),
+        ("updated", "valid"),
+        ("revoked", "revoked"),
+        ("updated", "revoked"),
+        ("created", "valid"),
+    ]
+    mine = (await api.http.get("/v1/me/entitlements", headers=api.citizen(nrn))).json()
+    assert mine["entitlements"][0]["status"] == "revoked"
+    police = await api.client("verifier", ["parking_card"])
+    check = await api.http.post(
+        "/v1/parking-cards/check", headers=auth(police), json={"card_number": "5566778800"}
+    )
+    assert check.json()["result"] == "valid"
