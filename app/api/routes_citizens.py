@@ -10,6 +10,7 @@ from litestar import Request, get, post
 from litestar.params import JSONBody
 
 from app.api.deps import bearer, require_json, services
+from app.api.metrics import ISSUED
 from app.api.schemas import (
     EntitlementList,
     EntitlementView,
@@ -69,6 +70,7 @@ async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]
     issued = await svc.proofs.issue(
         subject, data.type, lifetime_s=data.lifetime_s, qr=data.qr, now=svc.clock.now()
     )
+    ISSUED.labels(data.type).inc()
     return ProofResponse(
         token=issued.token,
         jti=issued.jti,

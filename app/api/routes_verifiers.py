@@ -8,6 +8,7 @@ from litestar import Request, post
 from litestar.params import JSONBody
 
 from app.api.deps import client_of, require_json, services
+from app.api.metrics import VERIFICATIONS
 from app.api.routes_citizens import _lang
 from app.api.schemas import CardCheckRequest, VerifyRequest
 from app.errors import InvalidInput
@@ -32,9 +33,13 @@ async def verify(
         raise InvalidInput("send exactly one of token or code")
     now = svc.clock.now()
     if data.token is not None:
-        return await svc.verification.verify_token(client, data.token, now, _lang(request))
-    assert data.code is not None
-    return await svc.verification.verify_code(client, data.code, now, _lang(request))
+        result = await svc.verification.verify_token(client, data.token, now, _lang(request))
+    else:
+        assert data.code is not None
+        result = await svc.verification.verify_code(client, data.code, now, _lang(request))
+    kind = "token" if data.token is not None else "code"
+    VERIFICATIONS.labels(kind, result.result, result.reason or "").inc()
+    return result
 
 
 @post(
@@ -49,6 +54,8 @@ async def check_card(
 ) -> VerificationResult:
     svc = services(request)
     client = await client_of(request)
-    return await svc.verification.check_card(
+    result = await svc.verification.check_card(
         client, data.card_number, svc.clock.now(), _lang(request)
     )
+    VERIFICATIONS.labels("card", result.result, result.reason or "").inc()
+    return result

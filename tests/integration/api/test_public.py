@@ -80,6 +80,7 @@ async def test_health_ready_metrics_schema(api: Api) -> None:
     assert (await api.http.get("/ready")).json() == {"status": "ready"}
     metrics = await api.http.get("/metrics")
     assert metrics.status_code == 200 and "statuspass_requests_total" in metrics.text
+    assert "statuspass_verifications_total" in metrics.text
     schema = (await api.http.get("/schema/openapi.json")).json()
     assert "/v1/verify" in schema["paths"] and "/v1/me/proofs" in schema["paths"]
     ui = await api.http.get("/schema")
