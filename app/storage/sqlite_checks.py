@@ -126,24 +126,43 @@ def check_and_record(
                 event = msgspec.structs.replace(event, subject=filled)
         seen: Seen | None = None
         if jti is not None:
-            (count,) = conn.execute("SELECT COUNT(*) FROM checks WHERE jti = ?", (jti,)).fetchone()
-            (orgs,) = conn.execute(
-                "SELECT COUNT(DISTINCT org) FROM checks WHERE jti = ? AND at_us >= ?",
-                (jti, now_us - seen_window_s * 1_000_000),
-            ).fetchone()
-            seen = Seen(int(count), int(orgs))
-            conn.execute(
-                "INSERT INTO checks (jti, org, at_us) VALUES (?, ?, ?)", (jti, org, now_us)
-            )
-            # a proof lives minutes, so rows older than the window plus a day are never
-            # read again; an index probe finds nothing to delete in the common case
-            conn.execute(
-                "DELETE FROM checks WHERE rowid IN"
-                " (SELECT rowid FROM checks WHERE at_us < ? LIMIT ?)",
-                (now_us - (seen_window_s + CHECK_RETENTION_S) * 1_000_000, _PURGE_BATCH),
-            )
+            seen = _count_check(conn, jti, org, now_us, seen_window_s)
         append_audit_tx(conn, event)
     return CheckOutcome(status, seen)
+
+
+def _count_check(conn: sqlite3.Connection, jti: str, org: str, now_us: int, window_s: int) -> Seen:
+    """The counts before this check, then this check counted: a counter per jti and a
+    row per (jti, organisation), so the cost does not grow with the number of checks."""
+    ((after,),) = conn.execute(
+        "INSERT INTO seen_jti (jti, count, last_us) VALUES (?, 1, ?)"
+        " ON CONFLICT (jti) DO UPDATE SET count = count + 1, last_us = excluded.last_us"
+        " RETURNING count",
+        (jti, now_us),
+    ).fetchall()
+    (orgs,) = conn.execute(
+        "SELECT COUNT(*) FROM seen_org WHERE jti = ? AND last_us >= ?",
+        (jti, now_us - window_s * 1_000_000),
+    ).fetchone()
+    conn.execute(
+        "INSERT INTO seen_org (jti, org, last_us) VALUES (?, ?, ?)"
+        " ON CONFLICT (jti, org) DO UPDATE SET last_us = excluded.last_us",
+        (jti, org, now_us),
+    )
+    # a proof lives minutes (a parking card's years, but it is checked rarely): counters
+    # untouched for the window plus a day are never read again; the index probe finds
+    # nothing to delete in the common case
+    cutoff = now_us - (window_s + CHECK_RETENTION_S) * 1_000_000
+    conn.execute(
+        "DELETE FROM seen_jti WHERE jti IN (SELECT jti FROM seen_jti WHERE last_us < ? LIMIT ?)",
+        (cutoff, _PURGE_BATCH),
+    )
+    conn.execute(
+        "DELETE FROM seen_org WHERE (jti, org) IN"
+        " (SELECT jti, org FROM seen_org WHERE last_us < ? LIMIT ?)",
+        (cutoff, _PURGE_BATCH),
+    )
+    return Seen(int(after) - 1, int(orgs))
 
 
 def _proof_subject(conn: sqlite3.Connection, jti: str) -> str | None:

@@ -14,7 +14,7 @@ from app.errors import ConfigError
 
 __all__ = ["SCHEMA_VERSION", "Synchronous", "connect", "immediate"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -62,12 +62,6 @@ _SCHEMA_V1 = (
         expires_us INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS codes_expiry ON codes (expires_us)",
     "CREATE INDEX IF NOT EXISTS codes_jti ON codes (jti)",
-    """CREATE TABLE IF NOT EXISTS checks (
-        jti TEXT NOT NULL,
-        org TEXT NOT NULL,
-        at_us INTEGER NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS checks_jti ON checks (jti, at_us)",
-    "CREATE INDEX IF NOT EXISTS checks_at ON checks (at_us)",
     """CREATE TABLE IF NOT EXISTS rate_hits (
         key TEXT NOT NULL,
         window_start INTEGER NOT NULL,
@@ -86,6 +80,24 @@ _SCHEMA_V1 = (
         PRIMARY KEY (chain, seq)) WITHOUT ROWID""",
     """CREATE INDEX IF NOT EXISTS audit_verifications
         ON audit (subject, seq) WHERE action IN ('verify', 'card_check')""",
+)
+
+
+# v2: "seen" keeps one counter per jti and one row per (jti, organisation) instead of a row
+# per check, so counting costs the same on the 1000th check of a proof as on the first.
+_SCHEMA_V2 = (
+    """CREATE TABLE IF NOT EXISTS seen_jti (
+        jti TEXT PRIMARY KEY,
+        count INTEGER NOT NULL,
+        last_us INTEGER NOT NULL) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS seen_jti_last ON seen_jti (last_us)",
+    """CREATE TABLE IF NOT EXISTS seen_org (
+        jti TEXT NOT NULL,
+        org TEXT NOT NULL,
+        last_us INTEGER NOT NULL,
+        PRIMARY KEY (jti, org)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS seen_org_last ON seen_org (last_us)",
+    "DROP TABLE IF EXISTS checks",
 )
 
 
@@ -166,5 +178,8 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
         if version < 1:
             for statement in _SCHEMA_V1:
                 conn.execute(statement)
-        # future versions: `if version < 2: ...` here, each step idempotent
+        if version < 2:
+            for statement in _SCHEMA_V2:
+                conn.execute(statement)
+        # future versions: `if version < 3: ...` here, each step idempotent
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
