@@ -10,10 +10,12 @@ the keyed pseudonym that records are stored under; it goes no further.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import secrets
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ __all__ = ["CitizenAuthenticator", "dev_idp_jwks", "mint_dev_token"]
 log = logging.getLogger("statuspass.auth")
 DEV_IDP_KEY = "dev-idp.pem"
 DEV_AUDIENCE = "statuspass"
+_CACHE_MAX = 10_000
 _ALGS_BY_KTY = {"RSA": ["RS256", "PS256"], "EC": ["ES256", "ES384"], "OKP": ["EdDSA"]}
 
 
@@ -111,6 +114,7 @@ class CitizenAuthenticator:
         self._settings = settings
         self._secret = secret
         self._providers: list[_Provider] = []
+        self._verified: dict[bytes, tuple[str, float]] = {}
         if settings.oidc_issuer and settings.oidc_audience and settings.oidc_jwks:
             self._providers.append(
                 _Provider(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks)
@@ -136,6 +140,19 @@ class CitizenAuthenticator:
         """The citizen's pseudonym, from a verified bearer token."""
         if not token or len(token) > 8192:
             raise Unauthenticated("an ID token from the e-ID provider is required")
+        # An app sends the same ID token with every request of a session: remember the
+        # outcome of a full verification, by the token's hash, until the token expires.
+        digest = hashlib.sha256(token.encode()).digest()
+        hit = self._verified.get(digest)
+        if hit is not None and time.time() < hit[1]:
+            return hit[0]
+        subject, exp = await self._verify(token)
+        if len(self._verified) >= _CACHE_MAX:
+            self._verified.clear()  # bounded memory; refills from the next requests
+        self._verified[digest] = (subject, exp + self._settings.clock_skew_s)
+        return subject
+
+    async def _verify(self, token: str) -> tuple[str, float]:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -165,6 +182,6 @@ class CitizenAuthenticator:
         if not isinstance(nrn, str):
             raise Unauthenticated("the ID token carries no national register number")
         try:
-            return pseudonym(validate_nrn(nrn), self._secret)
+            return pseudonym(validate_nrn(nrn), self._secret), float(claims["exp"])
         except InvalidInput:
             raise Unauthenticated("the ID token carries an invalid register number") from None
