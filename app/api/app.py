@@ -46,6 +46,12 @@ def create_app(
             settings.store_url, timeout_s=settings.store_timeout_s
         )
         try:
+            if settings.store_url.startswith(("redis", "rediss")):
+                # refuse (production) or warn (development) on settings that can lose or
+                # evict acknowledged writes; imported here so SQLite never loads redis-py
+                from app.storage.redis_durability import check_store_durability
+
+                await check_store_durability(the_store, production=settings.production)
             services: Services = build_services(settings, the_store, clock=clock)
             app.state.services = services
             log.info(

@@ -216,10 +216,12 @@ class EntitlementService:
         expiry = card_expiry(data.attributes, data.valid_until)
         ref = current.status_ref if current else await self._store.allocate_status_ref(subject)
         cards = [CardRecord(number=number, subject=subject, status_ref=ref, valid_until=expiry)]
+        # only the holder's own cards: a source cannot revoke someone else's card by
+        # registering a number that happens to share its first eight digits
         updates = [
             (card.status_ref, INVALID)
             for num, card in known.items()
-            if num != number and (num[:8] == base or num == old_number)
+            if num != number and card.subject == subject and (num[:8] == base or num == old_number)
         ]
         return ref, updates, cards
 

@@ -2,8 +2,9 @@
 
 sqlite:///relative/path.sqlite3      embedded default (add ?synchronous=full for
 sqlite:////absolute/path.sqlite3     durability across power loss, see sqlite_db)
-redis://host:port/db                 (not available yet)
-redis+cluster://host:port            (not available yet)
+redis://host:port/db[?shards=16]     Redis (see app.storage.redis_store)
+rediss://…                           the same over TLS
+redis+cluster://host:port            Redis Cluster, from one seed node
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ async def open_store(url: str, *, timeout_s: float = 2.0) -> Store:
 
     Args:
         url: `sqlite:///path` (relative to the working directory) or `sqlite:////path`
-            (absolute); the parent directory is created.
+            (absolute); the parent directory is created. `redis://host:port/db`,
+            `rediss://…` or `redis+cluster://host:port` (see `redis_conn.parse_url`).
         timeout_s: how long an operation may wait on the store before `StoreUnavailable`.
 
     Raises:
@@ -39,7 +41,10 @@ async def open_store(url: str, *, timeout_s: float = 2.0) -> Store:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return await SqliteStore.open(path, timeout_s=timeout_s, synchronous=synchronous)
     if scheme in ("redis", "rediss", "redis+cluster"):
-        raise ConfigError(f"store {scheme}:// not available yet")
+        # imported here: an embedded installation never loads redis-py
+        from app.storage.redis_store import RedisStore
+
+        return await RedisStore.open(url, timeout_s=timeout_s)
     raise ConfigError(f"unknown store URL scheme in {redact_url(url)!r}")
 
 

@@ -200,8 +200,6 @@ async def test_open_store_relative_and_absolute(
 @pytest.mark.parametrize(
     "url",
     [
-        "redis://localhost:6379/0",
-        "redis+cluster://localhost:7000",
         "postgres://x",
         "nonsense",
         "sqlite://relative.db",

@@ -1,0 +1,201 @@
+"""The audit log on Redis: one hash chain per (process, shard), written inside the
+script that makes the audited change.
+
+Why not one chain: SHA-256 is not available to Redis Lua, so the hash is computed here,
+against a head this process knows. One global chain would need every writer of every
+process to read the head and extend it under a lock (a global serialisation point, and a
+cross-slot key on a cluster). Instead each store instance owns, per shard, a chain
+`<shard>/<random id>` that nobody else appends to: its head lives in memory, appends to
+it are serialised by an asyncio lock, and each script re-checks the chain length, so a
+write whose reply was lost (timeout) is detected and the head re-read.
+
+The price: the log is many chains. Each one verifies on its own (`verify_audit`);
+deleting a whole chain is only visible because the chain's name is in the shard's
+registry set, written in the same script as every record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from app.domain.records import (
+    GENESIS_HASH,
+    AuditEvent,
+    AuditRecord,
+    chain_hash,
+    encode_event,
+)
+from app.errors import StoreUnavailable
+from app.storage._common import VERIFICATION_ACTIONS
+from app.storage.redis_conn import Client, Scripts, as_bytes, guarded, unavailable
+from app.storage.redis_keys import (
+    Layout,
+    decode_chain_record,
+    encode_chain_record,
+    event_decoder,
+)
+
+__all__ = ["Chains", "Prepared", "prepare"]
+
+Arg = str | int | bytes
+#: builds the script's arguments after the common head for (seq, prev); returns them and
+#: a function that tells, from the script's reply, the hash of the record it appended
+Build = Callable[[int, str], tuple[list[Arg], Callable[[list[Any]], str]]]
+
+#: records per LRANGE when reading a chain: memory stays flat however long it is
+_PAGE = 1_000
+#: attempts when the chain moved under us (only after lost replies): then give up
+_ATTEMPTS = 4
+
+
+class Prepared:
+    """An event hashed for (seq, prev): the record to push and its verification index."""
+
+    __slots__ = ("digest", "index_key", "index_value", "record")
+
+    def __init__(self, record: bytes, digest: str, index_key: str, index_value: bytes) -> None:
+        self.record = record
+        self.digest = digest
+        self.index_key = index_key
+        self.index_value = index_value
+
+    def args(self) -> list[Arg]:
+        return [self.record, self.index_key, self.index_value]
+
+
+def prepare(layout: Layout, label: str, event: AuditEvent, seq: int, prev: str) -> Prepared:
+    data = encode_event(event)
+    digest = chain_hash(prev, data)
+    record = encode_chain_record(seq, prev, digest, data)
+    if event.action in VERIFICATION_ACTIONS and event.subject is not None:
+        # kept in the shard being written (same slot); verifications_for reads them all
+        return Prepared(record, digest, layout.verif_key(label, event.subject), data)
+    return Prepared(record, digest, "", b"")
+
+
+class Chains:
+    """This store instance's chains, one per shard, and reading every chain."""
+
+    def __init__(self, client: Client, layout: Layout, scripts: Scripts) -> None:
+        self._client = client
+        self._layout = layout
+        self._scripts = scripts
+        self.chain_id = secrets.token_hex(8)
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def name(self, label: str) -> str:
+        return f"{label}/{self.chain_id}"
+
+    async def _load_head(self, label: str) -> tuple[int, str]:
+        key = self._layout.chain_key(label, self.name(label))
+        async with guarded():
+            last = await self._client.lindex(key, -1)
+        if last is None:
+            return 0, GENESIS_HASH
+        seq, _prev, digest, _ = as_bytes(last).split(b"\n", 3)
+        return int(seq), digest.decode("ascii")
+
+    async def run(
+        self,
+        label: str,
+        script: str,
+        extra_keys: Sequence[str],
+        build: Build,
+        *,
+        advance: int = 1,
+    ) -> list[Any]:
+        """Run an audited script on shard `label`; returns its reply ('O', 'V' or 'S' …).
+        `build` gets the seq of the first record it appends.
+
+        The head advances only on 'O'. On any exception the outcome is unknown, so the
+        head is forgotten and re-read (with the length check as a second guard).
+        """
+        lock = self._locks.setdefault(label, asyncio.Lock())
+        chain = self.name(label)
+        keys = [
+            self._layout.chain_key(label, chain),
+            self._layout.chains_key(label),
+            *extra_keys,
+        ]
+        async with lock:
+            for _ in range(_ATTEMPTS):
+                head = self._heads.get(label)
+                if head is None:
+                    head = await self._load_head(label)
+                seq, prev = head
+                tail, digest_of = build(seq + 1, prev)
+                try:
+                    reply: list[Any] = await self._scripts.run(script, keys, [seq, chain, *tail])
+                except BaseException:
+                    self._heads.pop(label, None)
+                    raise
+                kind = _text(reply[0])
+                if kind == "C":
+                    self._heads.pop(label, None)
+                    continue
+                if kind == "O":
+                    # `advance` records appended (a bulk write appends several)
+                    self._heads[label] = (seq + advance, digest_of(reply))
+                return [kind, *reply[1:]]
+        raise StoreUnavailable("the audit chain kept changing under this writer")
+
+    async def append(self, label: str, event: AuditEvent) -> None:
+        def build(seq: int, prev: str) -> tuple[list[Arg], Callable[[list[Any]], str]]:
+            prepared = prepare(self._layout, label, event, seq, prev)
+            return prepared.args(), lambda _reply: prepared.digest
+
+        await self.run(label, "APPEND", [], build)
+
+    # -- reading --------------------------------------------------------------------------
+    async def chain_names(self) -> list[tuple[str, str]]:
+        """(chain name, shard label) of every registered chain, sorted by name."""
+        labels = self._layout.labels()
+        async with guarded():
+            pipe = self._client.pipeline(transaction=False)
+            for label in labels:
+                pipe.smembers(self._layout.chains_key(label))
+            replies = await pipe.execute()
+        found = [
+            (as_bytes(name).decode("utf-8"), label)
+            for label, names in zip(labels, replies, strict=True)
+            for name in names
+        ]
+        return sorted(found)
+
+    async def iter_records(self) -> AsyncIterator[tuple[AuditRecord, bytes]]:
+        """Every record with its exact event bytes, chain by chain, in seq order."""
+        for chain, label in await self.chain_names():
+            key = self._layout.chain_key(label, chain)
+            start = 0
+            while True:
+                page = await unavailable(self._client.lrange(key, start, start + _PAGE - 1))
+                for raw in page:
+                    yield decode_chain_record(chain, as_bytes(raw))
+                if len(page) < _PAGE:
+                    break
+                start += _PAGE
+
+    async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
+        """Newest first. A check is indexed in the shard of the status list it read,
+        which is the subject's own shard for every ref this store allocated; reading all
+        shards (one pipelined round trip) also finds the others (imported refs)."""
+        if limit <= 0:
+            return []
+        labels = self._layout.labels()
+        async with guarded():
+            pipe = self._client.pipeline(transaction=False)
+            for label in labels:
+                pipe.lrange(self._layout.verif_key(label, subject), 0, limit - 1)
+            replies = await pipe.execute()
+        events = [event_decoder.decode(as_bytes(raw)) for reply in replies for raw in reply]
+        # each list is newest first; the sort is stable, so equal times keep that order
+        events.sort(key=lambda e: e.at, reverse=True)
+        return events[:limit]
+
+
+def _text(value: Any) -> str:
+    return value.decode("ascii") if isinstance(value, bytes) else str(value)

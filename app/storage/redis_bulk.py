@@ -1,0 +1,129 @@
+"""The bulk forms for batch ingest: one script per shard per call, the shards in
+parallel (each shard has its own chain, so they do not wait for each other)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app.domain.ports import STATUS_LIST_SIZE
+from app.domain.records import Entitlement, EntitlementWrite, StatusRef
+from app.storage.redis_audit import Arg, Prepared, prepare
+from app.storage.redis_conn import guarded, unavailable
+from app.storage.redis_ctx import Ctx, decoders, encoder
+from app.storage.redis_keys import Layout
+from app.storage.redis_records import status_triples
+
+__all__ = ["allocate_status_refs", "get_entitlements", "save_entitlements"]
+
+_FILL_LIMIT = STATUS_LIST_SIZE // 2
+
+
+async def get_entitlements(ctx: Ctx, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
+    """One pipelined round trip (one per node on a cluster)."""
+    if not keys:
+        return []
+    async with guarded():
+        pipe = ctx.client.pipeline(transaction=False)
+        for type_id, subject in keys:
+            label = str(ctx.layout.shard_of_subject(subject))
+            pipe.hget(ctx.layout.subject_key(label, subject), type_id)
+        values = await pipe.execute()
+    return [decoders.entitlement.decode(v) if v else None for v in values]
+
+
+async def allocate_status_refs(ctx: Ctx, subjects: Sequence[str]) -> list[StatusRef]:
+    by_shard: dict[int, list[int]] = {}
+    for pos, subject in enumerate(subjects):
+        by_shard.setdefault(ctx.layout.shard_of_subject(subject), []).append(pos)
+    out: list[StatusRef | None] = [None] * len(subjects)
+
+    async def one_shard(shard: int, positions: list[int]) -> None:
+        label = str(shard)
+        while positions:
+            # twice as many candidates as refs: each hits a free index with p >= 1/2
+            candidates = [
+                secrets.randbelow(STATUS_LIST_SIZE) for _ in range(2 * len(positions) + 8)
+            ]
+            flat = await ctx.scripts.run(
+                "ALLOCATE_MANY",
+                [ctx.layout.lists_key(label)],
+                [Layout.prefix(label), _FILL_LIMIT, len(positions), *candidates],
+            )
+            got = len(flat) // 2
+            for k in range(got):
+                out[positions[k]] = StatusRef(
+                    ctx.layout.list_id(shard, int(flat[2 * k])), int(flat[2 * k + 1])
+                )
+            positions = positions[got:]
+
+    await asyncio.gather(*(one_shard(s, p) for s, p in by_shard.items()))
+    return [ref for ref in out if ref is not None]
+
+
+async def save_entitlements(ctx: Ctx, writes: Sequence[EntitlementWrite]) -> list[bool]:
+    """Each shard's writes in one script; a version mismatch drops that write and the
+    shard's script runs again for the others (their audit records hash differently)."""
+    results = [True] * len(writes)
+    by_label: dict[str, list[int]] = {}
+    for pos, w in enumerate(writes):
+        by_label.setdefault(str(ctx.layout.shard_of_subject(w.ent.subject)), []).append(pos)
+    encoded: dict[int, list[Arg]] = {}
+    for label, positions in by_label.items():
+        for pos in positions:
+            w = writes[pos]
+            triples = status_triples(
+                ctx.layout, label, [*w.status_updates, (w.ent.status_ref, w.ent.status)]
+            )
+            card_args: list[Arg] = [len(w.cards)]
+            for card in w.cards:
+                card_args += [card.number, encoder.encode(card)]
+            encoded[pos] = [
+                ctx.layout.subject_key(label, w.ent.subject),
+                w.ent.type,
+                "" if w.expected_version is None else str(w.expected_version),
+                str(w.ent.version),
+                encoder.encode(w.ent),
+                len(triples) // 3,
+                *triples,
+                *card_args,
+            ]
+    directory: dict[Any, Any] = {}
+    for w in writes:
+        for card in w.cards:
+            directory[card.number] = str(ctx.layout.shard_of_subject(w.ent.subject))
+    if directory:
+        # before the shard writes, as in save_entitlement
+        await unavailable(ctx.client.hset(Layout.CARD_DIR, mapping=directory))
+
+    async def one_shard(label: str, positions: list[int]) -> None:
+        while positions:
+            current = positions
+
+            def build(
+                seq: int, prev: str, current: list[int] = current
+            ) -> tuple[list[Arg], Callable[[list[Any]], str]]:
+                args: list[Arg] = [Layout.prefix(label), len(current)]
+                last: Prepared | None = None
+                for k, pos in enumerate(current):
+                    last = prepare(ctx.layout, label, writes[pos].audit, seq + k, prev)
+                    prev = last.digest
+                    args += [*encoded[pos], *last.args()]
+                assert last is not None
+                digest = last.digest
+                return ["", "", "", *args], lambda _reply: digest
+
+            reply = await ctx.chains.run(
+                label, "SAVE_MANY", [ctx.layout.lists_key(label)], build, advance=len(current)
+            )
+            if reply[0] == "O":
+                return
+            failed = {current[int(i) - 1] for i in reply[1:]}
+            for pos in failed:
+                results[pos] = False
+            positions = [p for p in current if p not in failed]
+
+    await asyncio.gather(*(one_shard(lb, ps) for lb, ps in by_label.items()))
+    return results

@@ -1,0 +1,171 @@
+"""Redis operations on proofs and numeric codes, online checks and rate counters.
+
+Expiry is decided by comparing with the caller's `now` (as on SQLite: the store never
+reads the clock); Redis TTLs, relative to the server's clock, only collect the garbage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from app.domain.ports import STATUS_LIST_SIZE
+from app.domain.records import AuditEvent, CheckOutcome, ProofRecord, Seen, StatusRef
+from app.storage._common import CHECK_RETENTION_S, PROOF_GRACE_S, to_us, window_start
+from app.storage.redis_audit import Arg, Prepared, prepare
+from app.storage.redis_conn import as_bytes, unavailable
+from app.storage.redis_ctx import Ctx, decoders, encoder
+from app.storage.redis_keys import GLOBAL, Layout
+
+__all__ = [
+    "check_and_record",
+    "get_proof_by_code",
+    "hit_rate",
+    "rate_count",
+    "save_proof",
+]
+
+#: rate windows are kept this long after they end, in case workers' clocks disagree
+_RATE_GRACE_S = 3_600
+#: statuses a 2-bit entry can hold: the check script gets one audit record for each
+_STATUSES = range(4)
+
+
+# -- proofs and codes ---------------------------------------------------------------------
+async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
+    """Claim the code on its own slot, then store proof + audit on the proof's shard.
+
+    The proof lives in the shard of its status list (the subject's shard), where the
+    check of that list will look for it. If the second step fails after the first, the
+    code points at a proof that is not there and reads as unknown until it expires.
+    """
+    label = ctx.layout.shard_of_list(proof.status_ref.list_id)
+    now_us, expires_us = to_us(proof.issued_at), to_us(proof.expires_at)
+    life_ms = max(1, (expires_us - now_us) // 1000)
+    if code is not None:
+        claimed = await ctx.scripts.run(
+            "CLAIM_CODE",
+            [Layout.code_key(code)],
+            [now_us, f"{expires_us} {label} {proof.jti}", life_ms],
+        )
+        if not int(claimed):
+            return False
+    extra: list[Arg] = [proof.subject, encoder.encode(proof), life_ms + PROOF_GRACE_S * 1000]
+
+    def build(seq: int, prev: str) -> tuple[list[Arg], Callable[[list[Any]], str]]:
+        prepared = prepare(ctx.layout, label, audit, seq, prev)
+        return [*prepared.args(), *extra], lambda _reply: prepared.digest
+
+    await ctx.chains.run(label, "SAVE_PROOF", [ctx.layout.proof_key(label, proof.jti)], build)
+    ctx.subjects.put(proof.jti, proof.subject)
+    return True
+
+
+async def get_proof_by_code(ctx: Ctx, code: str, now: datetime) -> ProofRecord | None:
+    held = await unavailable(ctx.client.get(Layout.code_key(code)))
+    if held is None:
+        return None
+    expires, label, jti = as_bytes(held).decode().split(" ", 2)
+    if int(expires) <= to_us(now):
+        return None
+    data = await unavailable(ctx.client.hget(ctx.layout.proof_key(label, jti), "d"))
+    if data is None:
+        return None
+    proof = decoders.proof.decode(data)
+    ctx.subjects.put(proof.jti, proof.subject)
+    return proof
+
+
+# -- online checks ------------------------------------------------------------------------
+async def check_and_record(
+    ctx: Ctx,
+    *,
+    ref: StatusRef,
+    jti: str | None,
+    subject: str | None,
+    org: str,
+    now: datetime,
+    seen_window_s: int,
+    audit_by_status: Mapping[int, AuditEvent],
+) -> CheckOutcome:
+    """One script on the shard of `ref`: read the status, pick the audit record built for
+    it, append it, count the check. One round trip when the subject the records need is
+    known beforehand (no jti, the events name their subject, or the jti's subject is in
+    this process's cache); otherwise the script answers with the registry's subject and
+    the records are rebuilt for it: two round trips."""
+    place = ctx.layout.list_place(ref.list_id)
+    if place is None:
+        label, n, idx = GLOBAL, 0, -1  # not one of our lists: INVALID, audited globally
+    else:
+        label, n = str(place[0]), place[1]
+        idx = ref.idx if 0 <= ref.idx < STATUS_LIST_SIZE else -1
+    events = [audit_by_status.get(s, audit_by_status[-1]) for s in _STATUSES]
+    lookup = jti is not None and any(e.subject is None for e in events)
+    guess = (ctx.subjects.get(jti) if jti is not None else None) or subject
+    now_us = to_us(now)
+    layout = ctx.layout
+    jti_key = jti or ""
+    keys = [
+        layout.alloc_key(label, n),
+        layout.bits_key(label, n),
+        layout.proof_key(label, jti_key),
+        layout.seen_count_key(label, jti_key),
+        layout.seen_orgs_key(label, jti_key),
+    ]
+    for _ in range(3):
+        filled = guess if lookup else subject
+
+        def build(
+            seq: int, prev: str, filled: str | None = filled, guess: str | None = guess
+        ) -> tuple[list[Arg], Callable[[list[Any]], str]]:
+            prepared: list[Prepared] = []
+            for event in events:
+                if event.subject is None and filled is not None:
+                    event = msgspec.structs.replace(event, subject=filled)
+                prepared.append(prepare(layout, label, event, seq, prev))
+            args: list[Arg] = [
+                "",  # ARGV[3..5]: the common audit head is unused, records are per status
+                "",
+                "",
+                idx,
+                "1" if jti is not None else "0",
+                "1" if lookup else "0",
+                guess or "",
+                subject or "",
+                org,
+                now_us,
+                now_us - seen_window_s * 1_000_000,
+                (seen_window_s + CHECK_RETENTION_S) * 1000,
+            ]
+            for p in prepared:
+                args += p.args()
+            return args, lambda answer: prepared[int(answer[1])].digest
+
+        reply = await ctx.chains.run(label, "CHECK", keys, build)
+        if reply[0] == "S":
+            guess = as_bytes(reply[1]).decode() or None
+            if jti is not None and guess is not None and guess != subject:
+                ctx.subjects.put(jti, guess)  # it can only be the registry's subject
+            continue
+        status = int(reply[1])
+        seen = Seen(int(reply[2]), int(reply[3])) if jti is not None else None
+        return CheckOutcome(status, seen)
+    raise RuntimeError("check_and_record: the proof registry kept changing")
+
+
+# -- rate limits --------------------------------------------------------------------------
+async def hit_rate(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:
+    """INCR and EXPIRE in one script on the counter's slot: atomic across workers."""
+    start = window_start(now, window_s)
+    count = await ctx.scripts.run(
+        "HIT_RATE", [Layout.rate_key(key, start)], [window_s + _RATE_GRACE_S]
+    )
+    return int(count)
+
+
+async def rate_count(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:
+    value = await unavailable(ctx.client.get(Layout.rate_key(key, window_start(now, window_s))))
+    return int(value or 0)

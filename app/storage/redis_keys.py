@@ -1,0 +1,176 @@
+"""Key layout, shard arithmetic and byte formats of the Redis store.
+
+Every atomic write touches the keys of ONE shard only, so that on a Redis Cluster it is
+one slot and MULTI/EXEC or a Lua script never meets CROSSSLOT. A shard is a hash tag:
+
+    {sp:<k>}:...   shard k in 0..P-1: entitlements, cards, status lists, proofs, checks
+                   and the audit chains of the subjects that hash to k
+    {sp:g}:...     the global shard: clients, the card directory, the meta record and
+                   the audit chains of events that concern no subject
+    {rl:<key>}:<window start>   one rate counter (each its own slot: spreads the load)
+    {spc:<code>}   one numeric code (each its own slot)
+
+Status lists are owned by shards: the n-th list of shard k has the public id
+n * P + k + 1, so any list id names its shard without a lookup, and an entitlement, its
+status bit and its audit record always share a slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from app.domain.records import AuditEvent, AuditRecord
+from app.storage._common import canonical_list_id
+
+__all__ = [
+    "DEFAULT_SHARDS",
+    "GLOBAL",
+    "Layout",
+    "decode_chain_record",
+    "encode_chain_record",
+    "event_decoder",
+    "redis_to_ietf",
+]
+
+DEFAULT_SHARDS = 16
+#: the label of the global shard (in chain names and hash tags)
+GLOBAL = "g"
+
+
+class Layout:
+    """Key names for a store with `shards` shards."""
+
+    def __init__(self, shards: int) -> None:
+        if not 1 <= shards <= 1024:
+            raise ValueError("shards must be in 1..1024")
+        self.shards = shards
+
+    # -- shard arithmetic ---------------------------------------------------------------
+    def shard_of_subject(self, subject: str) -> int:
+        """Subjects are hex HMACs: their first 32 bits are already uniform, so use them.
+
+        Anything else (tests, imported data) falls back to SHA-256 of the text, so every
+        string has a stable shard.
+        """
+        head = subject[:8]
+        if len(head) == 8 and all(c in "0123456789abcdefABCDEF" for c in head):
+            return int(head, 16) % self.shards
+        digest = hashlib.sha256(subject.encode("utf-8")).digest()
+        return int.from_bytes(digest[:4], "big") % self.shards
+
+    def list_place(self, list_id: str) -> tuple[int, int] | None:
+        """(shard, n) of a public list id, or None when it is not one of ours."""
+        number = canonical_list_id(list_id)
+        if number is None:
+            return None
+        return (number - 1) % self.shards, (number - 1) // self.shards
+
+    def list_id(self, shard: int, n: int) -> str:
+        return str(n * self.shards + shard + 1)
+
+    def shard_of_list(self, list_id: str) -> str:
+        """The shard label holding `list_id`; the global one for ids that are not ours."""
+        place = self.list_place(list_id)
+        return GLOBAL if place is None else str(place[0])
+
+    def labels(self) -> list[str]:
+        return [*(str(k) for k in range(self.shards)), GLOBAL]
+
+    # -- keys -----------------------------------------------------------------------------
+    @staticmethod
+    def prefix(label: str) -> str:
+        """Key prefix (with the hash tag) of the shard named `label`."""
+        return f"{{sp:{label}}}:"
+
+    def subject_key(self, label: str, subject: str) -> str:
+        """Hash of a subject's entitlements: field <type> = record, v:<type> = version."""
+        return f"{self.prefix(label)}subj:{subject}"
+
+    def lists_key(self, label: str) -> str:
+        """Hash: count = lists of the shard, a<n> = indices allocated in its n-th list."""
+        return f"{self.prefix(label)}lists"
+
+    def alloc_key(self, label: str, n: int) -> str:
+        return f"{self.prefix(label)}alloc:{n}"
+
+    def bits_key(self, label: str, n: int) -> str:
+        return f"{self.prefix(label)}bits:{n}"
+
+    def card_key(self, label: str, number: str) -> str:
+        return f"{self.prefix(label)}card:{number}"
+
+    def proof_key(self, label: str, jti: str) -> str:
+        return f"{self.prefix(label)}proof:{jti}"
+
+    def seen_count_key(self, label: str, jti: str) -> str:
+        return f"{self.prefix(label)}seenc:{jti}"
+
+    def seen_orgs_key(self, label: str, jti: str) -> str:
+        return f"{self.prefix(label)}seeno:{jti}"
+
+    def verif_key(self, label: str, subject: str) -> str:
+        return f"{self.prefix(label)}verif:{subject}"
+
+    def chain_key(self, label: str, chain: str) -> str:
+        return f"{self.prefix(label)}audit:{chain}"
+
+    def chains_key(self, label: str) -> str:
+        """Set of the chain names of a shard: the registry that shows a deleted chain."""
+        return f"{self.prefix(label)}chains"
+
+    # global shard
+    META = "{sp:g}:meta"
+    CLIENTS = "{sp:g}:clients"  # hash id -> record
+    CLIENT_KEYS = "{sp:g}:clientkeys"  # hash key_hash -> id
+    CARD_DIR = "{sp:g}:carddir"  # hash card number -> shard label
+
+    @staticmethod
+    def code_key(code: str) -> str:
+        return f"{{spc:{code}}}"
+
+    @staticmethod
+    def rate_key(key: str, start: int) -> str:
+        return f"{{rl:{key}}}:{start}"
+
+
+# -- status list packing ------------------------------------------------------------------
+def _pairs_reversed(byte: int) -> int:
+    # BITFIELD u2 #i puts entry i at bits 2i, 2i+1 counted from the most significant bit
+    # of the string, high bit first; the IETF list wants entry i of a byte at bits 2i,
+    # 2i+1 from the least significant bit, low bit first. Within one byte that is the
+    # order of the four 2-bit pairs reversed, each pair kept as it is.
+    return (
+        ((byte >> 6) & 3) | (((byte >> 4) & 3) << 2) | (((byte >> 2) & 3) << 4) | ((byte & 3) << 6)
+    )
+
+
+event_decoder = msgspec.json.Decoder(AuditEvent)
+_TABLE = bytes(_pairs_reversed(b) for b in range(256))
+
+
+def redis_to_ietf(raw: bytes) -> bytes:
+    """Redis BITFIELD u2 layout to the IETF Token Status List packing (and back: the
+    translation is its own inverse)."""
+    return raw.translate(_TABLE)
+
+
+# -- audit records in a chain list ----------------------------------------------------------
+def encode_chain_record(seq: int, prev: str, digest: str, event_bytes: bytes) -> bytes:
+    """One list element: seq, prev and hash on their own lines, then the event's exact
+    bytes (the ones hashed). JSON never holds a raw newline, so the split is unambiguous."""
+    return f"{seq}\n{prev}\n{digest}\n".encode("ascii") + event_bytes
+
+
+def decode_chain_record(chain: str, raw: bytes) -> tuple[AuditRecord, bytes]:
+    """The record and the exact event bytes stored."""
+    seq, prev, digest, data = raw.split(b"\n", 3)
+    record = AuditRecord(
+        chain=chain,
+        seq=int(seq),
+        event=event_decoder.decode(data),
+        prev=prev.decode("ascii"),
+        hash=digest.decode("ascii"),
+    )
+    return record, data

@@ -1,0 +1,228 @@
+"""The Lua scripts of the Redis store: each one is a whole atomic write on one shard.
+
+A script runs to completion with nothing else interleaved, and with AOF its effects are
+logged as one MULTI/EXEC, so a write and its audit record are stored together or not at
+all. Every audited script has the same head:
+
+    KEYS[1] the chain list, KEYS[2] the shard's chain registry (set)
+    ARGV[1] the chain length the caller hashed against, ARGV[2] the chain name,
+    ARGV[3] the record, ARGV[4] a verification-index key or '', ARGV[5] the event for it
+
+The caller computes the SHA-256 chain hash (Redis Lua has no SHA-256) against the head it
+believes in; the script refuses with {'C'} when the chain moved meanwhile (a write whose
+reply was lost), and the caller re-reads the head and tries again. Checks that refuse
+come first: a refused script writes nothing.
+
+Keys not in KEYS (computed from a prefix) are always in the same hash tag, hence the same
+slot, as KEYS[1].
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ADD_CLIENT",
+    "ALLOCATE",
+    "APPEND",
+    "CHECK",
+    "CLAIM_CODE",
+    "CLIENT_BY_KEY",
+    "HEAD",
+    "HIT_RATE",
+    "REVOKE_CLIENT",
+    "SAVE_ENTITLEMENT",
+    "SAVE_PROOF",
+    "SET_STATUS",
+    "VERIF_CAP",
+]
+
+#: entries kept per subject in the verification index (GET /v1/me/verifications)
+VERIF_CAP = 1000
+
+HEAD = f"""
+local function chain_moved()
+  return redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1])
+end
+local function audit(record, ikey, ival)
+  redis.call('RPUSH', KEYS[1], record)
+  redis.call('SADD', KEYS[2], ARGV[2])
+  if ikey ~= '' then
+    redis.call('LPUSH', ikey, ival)
+    redis.call('LTRIM', ikey, 0, {VERIF_CAP - 1})
+  end
+end
+"""
+
+#: append_audit. No extra keys.
+APPEND = (
+    HEAD
+    + """
+if chain_moved() then return {'C'} end
+audit(ARGV[3], ARGV[4], ARGV[5])
+return {'O'}
+"""
+)
+
+#: allocate_status_ref. KEYS[1] lists hash; ARGV[1] shard key prefix, ARGV[2] fill
+#: limit, ARGV[3..] random candidate indices (the caller draws them with `secrets`).
+#: Returns {n, idx}, idx = -1 when every candidate was taken (the caller draws again).
+ALLOCATE = """
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+local n = count - 1
+if count == 0 or tonumber(redis.call('HGET', KEYS[1], 'a' .. n) or '0') >= tonumber(ARGV[2]) then
+  n = count
+  redis.call('HSET', KEYS[1], 'count', count + 1)
+end
+local alloc = ARGV[1] .. 'alloc:' .. n
+for i = 3, #ARGV do
+  if redis.call('SETBIT', alloc, tonumber(ARGV[i]), 1) == 0 then
+    redis.call('HINCRBY', KEYS[1], 'a' .. n, 1)
+    return {n, tonumber(ARGV[i])}
+  end
+end
+return {n, -1}
+"""
+
+# sets the status of (n, idx), marking it allocated (and its list existing) if it was not:
+# a ref restored from elsewhere must never be handed out again
+SET_STATUS = """
+local function set_status(lists, prefix, n, idx, status)
+  if redis.call('SETBIT', prefix .. 'alloc:' .. n, idx, 1) == 0 then
+    redis.call('HINCRBY', lists, 'a' .. n, 1)
+    local count = tonumber(redis.call('HGET', lists, 'count') or '0')
+    if n >= count then redis.call('HSET', lists, 'count', n + 1) end
+  end
+  redis.call('BITFIELD', prefix .. 'bits:' .. n, 'SET', 'u2', '#' .. idx, status)
+end
+"""
+
+#: save_entitlement. KEYS[3] subject hash, KEYS[4] lists hash. ARGV[6] shard prefix,
+#: ARGV[7] type, ARGV[8] expected version ('' = must not exist), ARGV[9] new version,
+#: ARGV[10] record, ARGV[11] number of status triples, then (n, idx, status)...,
+#: then the number of cards and (number, record)...
+SAVE_ENTITLEMENT = (
+    HEAD
+    + SET_STATUS
+    + """
+local stored = redis.call('HGET', KEYS[3], 'v:' .. ARGV[7])
+if (stored or '') ~= ARGV[8] then return {'V', stored or ''} end
+if chain_moved() then return {'C'} end
+redis.call('HSET', KEYS[3], ARGV[7], ARGV[10], 'v:' .. ARGV[7], ARGV[9])
+local i = 12
+for _ = 1, tonumber(ARGV[11]) do
+  set_status(KEYS[4], ARGV[6], tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
+  i = i + 3
+end
+local ncards = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, ncards do
+  redis.call('SET', ARGV[6] .. 'card:' .. ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+audit(ARGV[3], ARGV[4], ARGV[5])
+return {'O'}
+"""
+)
+
+#: the code half of save_proof, on the code's own slot. KEYS[1] code key; ARGV[1] now
+#: (µs), ARGV[2] value "<expires µs> <shard> <jti>", ARGV[3] TTL (ms) for garbage
+#: collection only: expiry is decided by comparing with the caller's `now`.
+CLAIM_CODE = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local expires = tonumber(string.match(held, '^(%d+)'))
+  if expires > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+#: save_proof on the shard. KEYS[3] proof hash; ARGV[6] subject, ARGV[7] record,
+#: ARGV[8] TTL (ms).
+SAVE_PROOF = (
+    HEAD
+    + """
+if chain_moved() then return {'C'} end
+redis.call('HSET', KEYS[3], 's', ARGV[6], 'd', ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[8])
+audit(ARGV[3], ARGV[4], ARGV[5])
+return {'O'}
+"""
+)
+
+#: check_and_record. KEYS[3] alloc bitmap, KEYS[4] status bits, KEYS[5] proof hash,
+#: KEYS[6] seen counter, KEYS[7] seen organisations (zset org -> last check µs).
+#: ARGV[3..5] unused (records are per status, below). ARGV[6] idx (-1: not one of ours),
+#: ARGV[7] '1' to count the check (a jti was given), ARGV[8] '1' if the subject must come
+#: from the proof registry, ARGV[9] the subject the records were built with ('' = none),
+#: ARGV[10] the caller's subject ('' = none), ARGV[11] org, ARGV[12] now µs,
+#: ARGV[13] window start µs, ARGV[14] TTL (ms) of the seen keys,
+#: ARGV[15..26] (record, index key, index value) for status 0, 1, 2, 3.
+#: Returns {'S', subject} when the records were built for another subject (the caller
+#: rebuilds and calls again), else {'O', status[, count, organisations]}.
+CHECK = (
+    HEAD
+    + """
+local status = 1
+local idx = tonumber(ARGV[6])
+if idx >= 0 and redis.call('GETBIT', KEYS[3], idx) == 1 then
+  status = redis.call('BITFIELD', KEYS[4], 'GET', 'u2', '#' .. idx)[1]
+end
+if ARGV[8] == '1' then
+  local filled = redis.call('HGET', KEYS[5], 's') or ARGV[10]
+  if filled ~= ARGV[9] then return {'S', filled} end
+end
+if chain_moved() then return {'C'} end
+local base = 15 + 3 * status
+audit(ARGV[base], ARGV[base + 1], ARGV[base + 2])
+if ARGV[7] ~= '1' then return {'O', status} end
+local count = tonumber(redis.call('GET', KEYS[6]) or '0')
+local orgs = redis.call('ZCOUNT', KEYS[7], ARGV[13], '+inf')
+redis.call('INCR', KEYS[6])
+redis.call('PEXPIRE', KEYS[6], ARGV[14])
+redis.call('ZADD', KEYS[7], 'GT', ARGV[12], ARGV[11])
+redis.call('PEXPIRE', KEYS[7], ARGV[14])
+return {'O', status, count, orgs}
+"""
+)
+
+#: hit_rate: INCR and EXPIRE together. KEYS[1] counter; ARGV[1] TTL (s).
+HIT_RATE = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+#: add_client. KEYS[3] clients hash, KEYS[4] key-hash index; ARGV[6] id, ARGV[7] key
+#: hash, ARGV[8] record. {'V'} if the id or the key hash is taken.
+ADD_CLIENT = (
+    HEAD
+    + """
+if redis.call('HEXISTS', KEYS[3], ARGV[6]) == 1 or redis.call('HEXISTS', KEYS[4], ARGV[7]) == 1
+then return {'V'} end
+if chain_moved() then return {'C'} end
+redis.call('HSET', KEYS[3], ARGV[6], ARGV[8])
+redis.call('HSET', KEYS[4], ARGV[7], ARGV[6])
+audit(ARGV[3], ARGV[4], ARGV[5])
+return {'O'}
+"""
+)
+
+#: revoke_client as compare-and-set: KEYS[3] clients hash; ARGV[6] id, ARGV[7] the
+#: record read before, ARGV[8] the revoked record. {'V'} if it changed meanwhile.
+REVOKE_CLIENT = (
+    HEAD
+    + """
+if redis.call('HGET', KEYS[3], ARGV[6]) ~= ARGV[7] then return {'V'} end
+if chain_moved() then return {'C'} end
+redis.call('HSET', KEYS[3], ARGV[6], ARGV[8])
+audit(ARGV[3], ARGV[4], ARGV[5])
+return {'O'}
+"""
+)
+
+#: get_client_by_key_hash in one round trip. KEYS[1] clients hash, KEYS[2] key-hash index.
+CLIENT_BY_KEY = """
+local id = redis.call('HGET', KEYS[2], ARGV[1])
+if not id then return false end
+return redis.call('HGET', KEYS[1], id)
+"""

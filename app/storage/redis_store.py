@@ -1,0 +1,232 @@
+"""`app.domain.ports.Store` on Redis or a Redis Cluster.
+
+Layout and sharding: `redis_keys`. Atomic writes: `redis_scripts` (one Lua script per
+write, on one shard = one cluster slot). Audit chains: `redis_audit`. Durability
+settings: `redis_durability`.
+
+Connecting is lazy enough to survive a Redis that is down at start-up: `open` tries to
+read the shard count, and if Redis cannot be reached, the first operation tries again
+(and raises `StoreUnavailable` until it can).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+
+from redis.asyncio import Redis
+
+from app.domain.records import (
+    AuditEvent,
+    AuditRecord,
+    CardRecord,
+    CheckOutcome,
+    ClientRecord,
+    Entitlement,
+    EntitlementWrite,
+    ProofRecord,
+    StatusRef,
+)
+from app.errors import ConfigError, StoreUnavailable
+from app.storage import redis_bulk as bulk
+from app.storage import redis_checks as checks
+from app.storage import redis_records as records
+from app.storage.redis_audit import Chains
+from app.storage.redis_conn import (
+    Client,
+    RedisUrl,
+    Scripts,
+    as_bytes,
+    connect,
+    parse_url,
+    unavailable,
+)
+from app.storage.redis_ctx import SCRIPTS, Ctx
+from app.storage.redis_keys import DEFAULT_SHARDS, GLOBAL, Layout
+
+__all__ = ["RedisStore"]
+
+
+class RedisStore:
+    """Build it with `await RedisStore.open(url)`."""
+
+    def __init__(self, url: RedisUrl, client: Client) -> None:
+        self.url = url
+        self.client = client
+        self._scripts = Scripts(client, SCRIPTS)
+        self._ctx: Ctx | None = None
+        self._ready_lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: str, *, timeout_s: float = 2.0) -> RedisStore:
+        """Raises ConfigError for a bad URL or a shard count that contradicts the store's;
+        a Redis that cannot be reached now is not an error yet (see the module doc)."""
+        parsed = parse_url(url)
+        store = cls(parsed, connect(parsed, timeout_s))
+        try:
+            await store.context()
+        except StoreUnavailable:
+            pass
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def context(self) -> Ctx:
+        """The operation context, fixing the shard count at first use."""
+        if self._ctx is not None:
+            return self._ctx
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        async with self._ready_lock:
+            if self._ctx is None:
+                shards = await self._fix_shards()
+                layout = Layout(shards)
+                self._ctx = Ctx(
+                    self.client, layout, self._scripts, Chains(self.client, layout, self._scripts)
+                )
+        return self._ctx
+
+    async def _fix_shards(self) -> int:
+        # HSETNX: the first store to open a Redis decides, every later one must agree
+        # (a different count would map the same subject to another shard)
+        wanted = self.url.shards or DEFAULT_SHARDS
+        await unavailable(self.client.hsetnx(Layout.META, "shards", wanted))
+        raw = await unavailable(self.client.hget(Layout.META, "shards"))
+        stored = int(as_bytes(raw or b"0"))
+        if self.url.shards is not None and stored != self.url.shards:
+            raise ConfigError(
+                f"this Redis store has {stored} shards, the URL asks for {self.url.shards}"
+            )
+        return stored
+
+    @property
+    def shards(self) -> int | None:
+        return None if self._ctx is None else self._ctx.layout.shards
+
+    async def ping(self) -> None:
+        await self.context()
+        await unavailable(self.client.ping())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if isinstance(self.client, Redis):
+            # we built the pool, so we close it (aclose alone leaves it open)
+            await self.client.aclose(close_connection_pool=True)
+        else:
+            await self.client.aclose()
+
+    # -- API clients ---------------------------------------------------------------
+    async def add_client(self, client: ClientRecord, audit: AuditEvent) -> None:
+        await records.add_client(await self.context(), client, audit)
+
+    async def get_client_by_key_hash(self, key_hash: str) -> ClientRecord | None:
+        return await records.get_client_by_key_hash(await self.context(), key_hash)
+
+    async def get_client(self, client_id: str) -> ClientRecord | None:
+        return await records.get_client(await self.context(), client_id)
+
+    async def list_clients(self) -> list[ClientRecord]:
+        return await records.list_clients(await self.context())
+
+    async def revoke_client(self, client_id: str, at: datetime, audit: AuditEvent) -> bool:
+        return await records.revoke_client(await self.context(), client_id, at, audit)
+
+    # -- entitlements and status lists --------------------------------------------
+    async def allocate_status_ref(self, subject: str) -> StatusRef:
+        return await records.allocate_status_ref(await self.context(), subject)
+
+    async def get_entitlement(self, type_id: str, subject: str) -> Entitlement | None:
+        return await records.get_entitlement(await self.context(), type_id, subject)
+
+    async def list_entitlements(self, subject: str) -> list[Entitlement]:
+        return await records.list_entitlements(await self.context(), subject)
+
+    async def save_entitlement(
+        self,
+        ent: Entitlement,
+        *,
+        expected_version: int | None,
+        status_updates: Sequence[tuple[StatusRef, int]],
+        cards: Sequence[CardRecord],
+        audit: AuditEvent,
+    ) -> None:
+        await records.save_entitlement(
+            await self.context(), ent, expected_version, status_updates, cards, audit
+        )
+
+    async def get_entitlements(self, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
+        return await bulk.get_entitlements(await self.context(), keys)
+
+    async def allocate_status_refs(self, subjects: Sequence[str]) -> list[StatusRef]:
+        return await bulk.allocate_status_refs(await self.context(), subjects)
+
+    async def save_entitlements(self, writes: Sequence[EntitlementWrite]) -> list[bool]:
+        return await bulk.save_entitlements(await self.context(), writes)
+
+    async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]:
+        return await records.get_cards(await self.context(), numbers)
+
+    async def get_status(self, ref: StatusRef) -> int:
+        return await records.get_status(await self.context(), ref)
+
+    async def status_list_ids(self) -> list[str]:
+        return await records.status_list_ids(await self.context())
+
+    async def status_list_bytes(self, list_id: str) -> bytes | None:
+        return await records.status_list_bytes(await self.context(), list_id)
+
+    # -- proofs, codes, checks ------------------------------------------------------
+    async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
+        return await checks.save_proof(await self.context(), proof, code, audit)
+
+    async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
+        return await checks.get_proof_by_code(await self.context(), code, now)
+
+    async def check_and_record(
+        self,
+        *,
+        ref: StatusRef,
+        jti: str | None,
+        subject: str | None,
+        org: str,
+        now: datetime,
+        seen_window_s: int,
+        audit_by_status: Mapping[int, AuditEvent],
+    ) -> CheckOutcome:
+        return await checks.check_and_record(
+            await self.context(),
+            ref=ref,
+            jti=jti,
+            subject=subject,
+            org=org,
+            now=now,
+            seen_window_s=seen_window_s,
+            audit_by_status=audit_by_status,
+        )
+
+    async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
+        return await checks.hit_rate(await self.context(), key, window_s, now)
+
+    async def rate_count(self, key: str, window_s: int, now: datetime) -> int:
+        return await checks.rate_count(await self.context(), key, window_s, now)
+
+    # -- audit ----------------------------------------------------------------------
+    async def append_audit(self, event: AuditEvent) -> None:
+        """Into the chain of the subject's shard (where its verification index is), or
+        the global shard for events that concern no subject."""
+        ctx = await self.context()
+        label = GLOBAL if event.subject is None else str(ctx.layout.shard_of_subject(event.subject))
+        await ctx.chains.append(label, event)
+
+    async def iter_audit(self) -> AsyncIterator[AuditRecord]:
+        ctx = await self.context()
+        async for record, _data in ctx.chains.iter_records():
+            yield record
+
+    async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
+        return await (await self.context()).chains.verifications_for(subject, limit)

@@ -1,0 +1,408 @@
+"""Redis-specific behaviour: durability checks, shard count, round trips, several
+processes, audit chains per process, and `store copy` between SQLite and Redis.
+
+Real redis-server processes only (see redis_servers.py); nothing is mocked. Round trips
+are counted by wrapping redis-py's `send_packed_command` (one call = one request written
+to the socket = one round trip, a pipeline included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import multiprocessing
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from factories import make_card, make_client, make_entitlement, make_event, make_proof
+from redis.asyncio.connection import AbstractConnection
+from redis_servers import RedisClusterProcs, RedisServer
+
+from app.cli.store_copy import copy_store
+from app.domain.audit import verify_audit
+from app.domain.records import (
+    GENESIS_HASH,
+    INVALID,
+    SUSPENDED,
+    VALID,
+    CheckOutcome,
+    EntitlementWrite,
+)
+from app.errors import ConfigError
+from app.storage import open_store
+from app.storage.redis_durability import check_store_durability, durability_report
+from app.storage.redis_store import RedisStore
+
+pytestmark = pytest.mark.cluster
+T = TypeVar("T")
+
+VERIFY = {
+    VALID: make_event("verify", result="valid", org="Org"),
+    INVALID: make_event("verify", result="revoked", org="Org"),
+    -1: make_event("verify", result="not_valid", org="Org"),
+}
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    redis_server.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+async def rstore(redis_url: str) -> AsyncIterator[RedisStore]:
+    store = await RedisStore.open(redis_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    counter = [0]
+    original = AbstractConnection.send_packed_command
+
+    async def counting(
+        self: AbstractConnection, command: object, check_health: bool = True
+    ) -> None:
+        counter[0] += 1
+        await original(self, command, check_health)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    yield counter
+
+
+# -- durability ---------------------------------------------------------------------------
+async def test_durability_report_appendonly_no_vs_yes(
+    redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = await RedisStore.open(redis_server.url)
+    try:
+        report = await durability_report(good)
+        assert report.problems == [] and report.unknown == []
+        (settings,) = report.nodes.values()
+        assert settings["appendonly"] == "yes" and settings["appendfsync"] == "always"
+        assert await check_store_durability(good, production=True) is not None
+    finally:
+        await good.close()
+
+    unsafe = RedisServer.start(
+        tmp_path, appendonly=False, extra=("--maxmemory-policy", "allkeys-lru")
+    )
+    try:
+        store = await RedisStore.open(unsafe.url)
+        try:
+            report = await durability_report(store)
+            text = " ".join(report.problems)
+            assert "appendonly is off: acknowledged writes are lost on restart" in text
+            assert "maxmemory-policy allkeys-lru can evict authoritative data" in text
+            with pytest.raises(ConfigError, match="appendonly is off"):
+                await check_store_durability(store, production=True)
+            with caplog.at_level(logging.WARNING, logger="statuspass.store"):
+                await check_store_durability(store, production=False)
+            assert "would refuse to start in production" in caplog.text
+        finally:
+            await store.close()
+    finally:
+        unsafe.stop()
+
+
+async def test_durability_on_cluster_checks_every_master(redis_cluster: RedisClusterProcs) -> None:
+    store = await RedisStore.open(redis_cluster.url)
+    try:
+        report = await durability_report(store)
+        assert len(report.nodes) == 3
+        assert report.problems == []
+        assert len(report.notes) == 3  # the test cluster runs appendfsync everysec
+    finally:
+        await store.close()
+
+
+async def test_sqlite_store_needs_no_durability_check(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    try:
+        assert await check_store_durability(store, production=True) is None
+    finally:
+        await store.close()
+
+
+# -- shards -------------------------------------------------------------------------------
+async def test_shard_count_is_fixed_at_first_use(redis_url: str) -> None:
+    first = await RedisStore.open(redis_url + "?shards=8")
+    await first.close()
+    with pytest.raises(ConfigError, match="has 8 shards"):
+        await RedisStore.open(redis_url + "?shards=16")
+    again = await RedisStore.open(redis_url)  # no count given: the stored one
+    try:
+        assert again.shards == 8
+        ref = await again.allocate_status_ref("ab" * 32)
+        assert (int(ref.list_id) - 1) % 8 == int("abababab", 16) % 8
+    finally:
+        await again.close()
+
+
+# -- round trips --------------------------------------------------------------------------
+async def _sequence(
+    store: RedisStore, other: RedisStore, round_trips: list[int], n: int
+) -> dict[str, int]:
+    """Each operation once; round trips per operation. `other` is a second worker
+    (its own cache and chain heads)."""
+    # same first 8 hex digits: same shard on every pass, so the chain heads are loaded
+    subject = f"00000000{n:056x}"
+    measured: dict[str, int] = {}
+
+    async def count(name: str, coro: Awaitable[T]) -> T:
+        before = round_trips[0]
+        result = await coro
+        measured[name] = round_trips[0] - before
+        return result
+
+    ref = await count("allocate_status_ref", store.allocate_status_ref(subject))
+    ent = make_entitlement(ref, subject=subject)
+    audit = make_event("grant", subject=subject)
+    await count(
+        "save_entitlement",
+        store.save_entitlement(
+            ent, expected_version=None, status_updates=[], cards=[], audit=audit
+        ),
+    )
+    await count("get_entitlement", store.get_entitlement("parking", subject))
+    jti, code = f"jti-{n}", f"55{n}"
+    proof = make_proof(jti, ref, subject=subject)
+    await count("save_proof with code", store.save_proof(proof, code, make_event("issue")))
+    now = proof.issued_at
+
+    def check(s: RedisStore, jti: str | None, subj: str | None) -> Awaitable[CheckOutcome]:
+        return s.check_and_record(
+            ref=ref, jti=jti, subject=subj, org="Org", now=now, seen_window_s=600,
+            audit_by_status=VERIFY,
+        )  # fmt: skip
+
+    await count("verify token, proof issued by this worker", check(store, jti, None))
+    await count("card check (subject given)", check(store, None, subject))
+    await count("get_proof_by_code", store.get_proof_by_code(code, now))
+    await count("hit_rate", store.hit_rate("k", 60, now))
+    await count("rate_count", store.rate_count("k", 60, now))
+    await count("get_status", store.get_status(ref))
+    await count("verify token, other worker, first time", check(other, jti, None))
+    await count("verify token, other worker, again", check(other, jti, None))
+    await count("append_audit", store.append_audit(make_event("key_rotate")))
+    return measured
+
+
+async def test_round_trips_per_operation(
+    rstore: RedisStore, redis_url: str, round_trips: list[int]
+) -> None:
+    other = await RedisStore.open(redis_url)
+    try:
+        await _sequence(rstore, other, round_trips, 1)  # loads scripts and chain heads
+        measured = await _sequence(rstore, other, round_trips, 2)
+    finally:
+        await other.close()
+    print("\nround trips:", measured)
+    assert measured == {
+        "allocate_status_ref": 1,
+        "save_entitlement": 1,
+        "get_entitlement": 1,
+        "save_proof with code": 2,
+        "verify token, proof issued by this worker": 1,
+        "card check (subject given)": 1,
+        "get_proof_by_code": 2,
+        "hit_rate": 1,
+        "rate_count": 1,
+        "get_status": 1,
+        "verify token, other worker, first time": 2,
+        "verify token, other worker, again": 1,
+        "append_audit": 1,
+    }
+
+
+# -- several processes --------------------------------------------------------------------
+def _burst(url: str, hits: int, limit: int, queue: multiprocessing.Queue[int]) -> None:
+    async def go() -> int:
+        store = await open_store(url)
+        try:
+            now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+            counts = [await store.hit_rate("burst", 60, now) for _ in range(hits)]
+            return sum(1 for c in counts if c <= limit)
+        finally:
+            await store.close()
+
+    queue.put(asyncio.run(go()))
+
+
+def _appender(url: str, n: int) -> None:
+    async def go() -> None:
+        store = await open_store(url)
+        try:
+            for i in range(n):
+                await store.append_audit(make_event("key_rotate", actor=f"op-{i}"))
+                await store.append_audit(make_event("verify", subject="ab" * 32, org="O"))
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def _run_processes(target: object, args_list: list[tuple[object, ...]]) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=target, args=args) for args in args_list]  # type: ignore[arg-type]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+
+
+@pytest.mark.parametrize("backend", ["redis", "cluster"])
+def test_rate_limit_burst_from_four_processes(backend: str, request: pytest.FixtureRequest) -> None:
+    from conftest import store_url
+
+    url = store_url(request, backend, Path("."))
+    queue: multiprocessing.Queue[int] = multiprocessing.get_context("spawn").Queue()
+    _run_processes(_burst, [(url, 50, 60, queue) for _ in range(4)])
+    passed = sum(queue.get(timeout=5) for _ in range(4))
+    assert passed == 60  # 200 hits at a limit of 60: exactly 60 got through
+
+
+def test_audit_chain_per_process_verifies(redis_url: str) -> None:
+    _run_processes(_appender, [(redis_url, 30) for _ in range(3)])
+
+    async def check() -> None:
+        store = await open_store(redis_url)
+        try:
+            report = await verify_audit(store)
+            assert report.ok, report.problem
+            assert report.records == 3 * 60
+            assert len(report.chains) == 6  # 3 processes x (global + one subject shard)
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
+async def test_lost_reply_is_detected_by_chain_length(rstore: RedisStore) -> None:
+    await rstore.append_audit(make_event("key_rotate"))
+    ctx = await rstore.context()
+    # as after a timeout whose write went through: this writer's head is stale
+    ctx.chains._heads["g"] = (0, GENESIS_HASH)
+    await rstore.append_audit(make_event("key_rotate"))
+    report = await verify_audit(rstore)
+    assert report.ok and report.records == 2
+
+
+# -- store copy ---------------------------------------------------------------------------
+async def _fill(url: str) -> None:
+    store = await open_store(url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        await store.add_client(make_client("cli-1"), make_event("client_add"))
+        for i, status in enumerate([VALID, INVALID, SUSPENDED, VALID]):
+            subject = f"{i:02d}" * 32
+            ref, card_ref = [await store.allocate_status_ref(subject) for _ in range(2)]
+            await store.save_entitlement(
+                make_entitlement(ref, subject=subject, status=status),
+                expected_version=None,
+                status_updates=[(card_ref, SUSPENDED)] if i == 3 else [],
+                cards=[make_card(f"12345678{i:02d}", card_ref, subject=subject)],
+                audit=make_event("grant", subject=subject),
+            )
+            proof = make_proof(f"jti-{i}", ref, subject=subject, issued_at=now)
+            await store.save_proof(proof, f"9000{i}", make_event("issue", subject=subject))
+            await store.check_and_record(
+                ref=ref, jti=f"jti-{i}", subject=None, org="Org", now=now,
+                seen_window_s=600, audit_by_status=VERIFY,
+            )  # fmt: skip
+    finally:
+        await store.close()
+
+
+async def _snapshot(url: str) -> dict[str, object]:
+    store = await open_store(url)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    try:
+        subjects = [f"{i:02d}" * 32 for i in range(4)]
+        lists = await store.status_list_ids()
+        return {
+            "clients": await store.list_clients(),
+            "ents": [await store.list_entitlements(s) for s in subjects],
+            "cards": await store.get_cards([f"12345678{i:02d}" for i in range(4)]),
+            "lists": {i: await store.status_list_bytes(i) for i in lists},
+            "codes": [await store.get_proof_by_code(f"9000{i}", now) for i in range(4)],
+            "verifications": [await store.verifications_for(s, 10) for s in subjects],
+            "audit": [r async for r in store.iter_audit()],
+        }
+    finally:
+        await store.close()
+
+
+async def test_store_copy_sqlite_redis_sqlite(tmp_path: Path, redis_url: str) -> None:
+    first, back = f"sqlite:///{tmp_path / 'a.sqlite3'}", f"sqlite:///{tmp_path / 'b.sqlite3'}"
+    await _fill(first)
+    before = await _snapshot(first)
+    out = io.StringIO()
+    counts = await copy_store(first, redis_url, out=out)
+    assert all(read == written for read, written in counts.values()), out.getvalue()
+    assert counts["audit verified"][0] == len(before["audit"])  # type: ignore[arg-type]
+    assert await _snapshot(redis_url) == before
+    counts = await copy_store(redis_url, back, out=out)
+    assert all(read == written for read, written in counts.values()), out.getvalue()
+    assert await _snapshot(back) == before
+    assert "verification" in out.getvalue()
+    with pytest.raises(ConfigError, match="not empty"):
+        await copy_store(first, redis_url, out=out)
+    # the copies stay usable: a new write extends the log and it still verifies
+    store = await open_store(redis_url)
+    try:
+        ref = await store.allocate_status_ref("00" * 32)
+        assert ref.list_id == "1"  # one shard: SQLite's list numbering carries on
+        await store.append_audit(make_event("key_rotate"))
+        assert (await verify_audit(store)).ok
+    finally:
+        await store.close()
+
+
+async def test_store_copy_redis_to_cluster(
+    redis_url: str, redis_cluster: RedisClusterProcs
+) -> None:
+    redis_cluster.flushall()
+    await _fill(redis_url)  # 16 shards
+    counts = await copy_store(redis_url, redis_cluster.url, out=io.StringIO())
+    assert all(read == written for read, written in counts.values())
+    assert await _snapshot(redis_cluster.url) == await _snapshot(redis_url)
+
+
+# -- bulk ingest --------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["redis", "cluster"])
+async def test_bulk_forms(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    from conftest import store_url
+
+    store = await open_store(store_url(request, backend, tmp_path))
+    try:
+        subjects = [f"{i:08x}" * 8 for i in range(40)]
+        refs = await store.allocate_status_refs(subjects)
+        assert len({(r.list_id, r.idx) for r in refs}) == 40
+        writes = [
+            EntitlementWrite(
+                ent=make_entitlement(ref, subject=s, status=SUSPENDED if i % 3 else VALID),
+                expected_version=None,
+                audit=make_event("grant", subject=s),
+            )
+            for i, (s, ref) in enumerate(zip(subjects, refs, strict=True))
+        ]
+        assert await store.save_entitlements(writes[:10]) == [True] * 10
+        # the first 10 exist now: their creations conflict, the other 30 go through
+        assert await store.save_entitlements(writes) == [False] * 10 + [True] * 30
+        got = await store.get_entitlements([("parking", s) for s in subjects] + [("x", "y")])
+        assert got == [w.ent for w in writes] + [None]
+        for w in writes:
+            assert await store.get_status(w.ent.status_ref) == w.ent.status
+        report = await verify_audit(store)
+        assert report.ok and report.records == 40
+    finally:
+        await store.close()
