@@ -35,7 +35,7 @@ from app.errors import StoreUnavailable
 from app.storage import sqlite_audit as audit_ops
 from app.storage import sqlite_checks as check_ops
 from app.storage import sqlite_records as record_ops
-from app.storage.sqlite_db import Synchronous, connect
+from app.storage.sqlite_db import Synchronous, connect, connect_reader, run_group
 
 __all__ = ["SqliteStore"]
 
@@ -45,13 +45,21 @@ T = TypeVar("T")
 _AUDIT_PAGE = 1_000
 
 
+_Pending = tuple[Callable[[sqlite3.Connection], object], "asyncio.Future[object]"]
+
+
 class SqliteStore:
     """`app.domain.ports.Store` on SQLite. Build it with `await SqliteStore.open(path)`."""
 
-    def __init__(self, executor: ThreadPoolExecutor, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, executor: ThreadPoolExecutor, conn: sqlite3.Connection, reader: sqlite3.Connection
+    ) -> None:
         self._executor = executor
         self._conn = conn
+        self._reader = reader
         self._closed = False
+        self._pending: list[_Pending] = []
+        self._draining = False
 
     @classmethod
     async def open(
@@ -73,12 +81,70 @@ class SqliteStore:
         except BaseException:
             executor.shutdown(wait=True)
             raise
-        return cls(executor, conn)
+        try:
+            reader = connect_reader(path, timeout_s=timeout_s)
+        except sqlite3.DatabaseError as exc:
+            await _in_thread(executor, conn.close)
+            executor.shutdown(wait=True)
+            raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
+        return cls(executor, conn, reader)
 
     async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._closed:
             raise StoreUnavailable("the store is closed")
         return await _in_thread(self._executor, partial(fn, self._conn, *args, **kwargs))
+
+    def _read(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """A short indexed read on the loop's thread (WAL: a reader never waits)."""
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        try:
+            return fn(self._reader, *args, **kwargs)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
+
+    async def _write(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """A write, committed together with the writes that arrive while the previous
+        group is being committed (group commit): under load one lock and one commit
+        serve many requests; alone, a write is committed at once. Each caller resumes
+        only after the commit that holds its write."""
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._pending.append((lambda conn: fn(conn, *args, **kwargs), future))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future  # type: ignore[return-value]
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                calls = [fn for fn, _ in group]
+                try:
+                    outcomes = await _in_thread(
+                        self._executor, partial(run_group, self._conn, calls)
+                    )
+                except BaseException as exc:  # the commit itself failed: all of them did
+                    for _, future in group:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        assert isinstance(value, BaseException)
+                        future.set_exception(_translate(value))
+        finally:
+            self._draining = False
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
@@ -90,6 +156,7 @@ class SqliteStore:
         # queued behind any call still pending on the thread, so those finish first; after
         # it the thread is idle and shutdown returns at once
         try:
+            self._reader.close()
             await _in_thread(self._executor, self._conn.close)
         finally:
             self._executor.shutdown(wait=True)
@@ -99,10 +166,10 @@ class SqliteStore:
         await self._run(record_ops.add_client, client, audit)
 
     async def get_client_by_key_hash(self, key_hash: str) -> ClientRecord | None:
-        return await self._run(record_ops.get_client_by_key_hash, key_hash)
+        return self._read(record_ops.get_client_by_key_hash, key_hash)
 
     async def get_client(self, client_id: str) -> ClientRecord | None:
-        return await self._run(record_ops.get_client, client_id)
+        return self._read(record_ops.get_client, client_id)
 
     async def list_clients(self) -> list[ClientRecord]:
         return await self._run(record_ops.list_clients)
@@ -116,10 +183,10 @@ class SqliteStore:
         return await self._run(record_ops.allocate_status_ref)
 
     async def get_entitlement(self, type_id: str, subject: str) -> Entitlement | None:
-        return await self._run(record_ops.get_entitlement, type_id, subject)
+        return self._read(record_ops.get_entitlement, type_id, subject)
 
     async def list_entitlements(self, subject: str) -> list[Entitlement]:
-        return await self._run(record_ops.list_entitlements, subject)
+        return self._read(record_ops.list_entitlements, subject)
 
     async def save_entitlement(
         self,
@@ -130,25 +197,25 @@ class SqliteStore:
         cards: Sequence[CardRecord],
         audit: AuditEvent,
     ) -> None:
-        await self._run(
+        await self._write(
             record_ops.save_entitlement, ent, expected_version, status_updates, cards, audit
         )
 
     async def get_entitlements(self, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
-        return await self._run(record_ops.get_entitlements, list(keys))
+        return self._read(record_ops.get_entitlements, list(keys))
 
     async def allocate_status_refs(self, subjects: Sequence[str]) -> list[StatusRef]:
         # one shard: the subjects only say how many
         return await self._run(record_ops.allocate_status_refs, len(subjects))
 
     async def save_entitlements(self, writes: Sequence[EntitlementWrite]) -> list[bool]:
-        return await self._run(record_ops.save_entitlements, list(writes))
+        return await self._write(record_ops.save_entitlements, list(writes))
 
     async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]:
-        return await self._run(record_ops.get_cards, numbers)
+        return self._read(record_ops.get_cards, numbers)
 
     async def get_status(self, ref: StatusRef) -> int:
-        return await self._run(record_ops.get_status, ref)
+        return self._read(record_ops.get_status, ref)
 
     async def status_list_ids(self) -> list[str]:
         return await self._run(record_ops.status_list_ids)
@@ -158,10 +225,10 @@ class SqliteStore:
 
     # -- proofs, codes, checks ------------------------------------------------------
     async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
-        return await self._run(check_ops.save_proof, proof, code, audit)
+        return await self._write(check_ops.save_proof, proof, code, audit)
 
     async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
-        return await self._run(check_ops.get_proof_by_code, code, now)
+        return self._read(check_ops.get_proof_by_code, code, now)
 
     async def check_and_record(
         self,
@@ -174,7 +241,7 @@ class SqliteStore:
         seen_window_s: int,
         audit_by_status: Mapping[int, AuditEvent],
     ) -> CheckOutcome:
-        return await self._run(
+        return await self._write(
             check_ops.check_and_record,
             ref=ref,
             jti=jti,
@@ -186,14 +253,14 @@ class SqliteStore:
         )
 
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
-        return await self._run(check_ops.hit_rate, key, window_s, now)
+        return await self._write(check_ops.hit_rate, key, window_s, now)
 
     async def rate_count(self, key: str, window_s: int, now: datetime) -> int:
-        return await self._run(check_ops.rate_count, key, window_s, now)
+        return self._read(check_ops.rate_count, key, window_s, now)
 
     # -- audit ----------------------------------------------------------------------
     async def append_audit(self, event: AuditEvent) -> None:
-        await self._run(audit_ops.append_audit, event)
+        await self._write(audit_ops.append_audit, event)
 
     async def iter_audit(self) -> AsyncIterator[AuditRecord]:
         after = ("", 0)
@@ -206,7 +273,14 @@ class SqliteStore:
             after = (page[-1].chain, page[-1].seq)
 
     async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
-        return await self._run(audit_ops.verifications_for, subject, limit)
+        return self._read(audit_ops.verifications_for, subject, limit)
+
+
+def _translate(exc: BaseException) -> BaseException:
+    """One write of a group failed: SQLite's "cannot now" is StoreUnavailable."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+        return StoreUnavailable(f"SQLite store unavailable: {exc}")
+    return exc
 
 
 async def _in_thread(executor: ThreadPoolExecutor, fn: Callable[[], T]) -> T:

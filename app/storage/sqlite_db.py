@@ -5,14 +5,17 @@ Everything here runs on the store's single worker thread (see `app.storage.sqlit
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
 from app.errors import ConfigError
 
-__all__ = ["SCHEMA_VERSION", "Synchronous", "connect", "immediate"]
+__all__ = ["SCHEMA_VERSION", "Synchronous", "connect", "connect_reader", "immediate", "run_group"]
+
+_savepoints = itertools.count()
 
 SCHEMA_VERSION = 2
 
@@ -109,7 +112,22 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     we read inside (a version, the audit head, a code) cannot be changed by another
     process before we write. A deferred BEGIN would read first and could then fail to
     upgrade with SQLITE_BUSY without waiting, or, worse, decide on a stale snapshot.
+
+    Inside a transaction already (a group commit, see `app.storage.sqlite`), it is a
+    SAVEPOINT instead: the write is still all-or-nothing on its own, and the lock is the
+    enclosing transaction's.
     """
+    if conn.in_transaction:
+        name = f"w{next(_savepoints)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+            conn.execute(f"RELEASE {name}")
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
@@ -118,6 +136,33 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def run_group(
+    conn: sqlite3.Connection, calls: list[Callable[[sqlite3.Connection], object]]
+) -> list[tuple[bool, object]]:
+    """Run several writes in one transaction (one lock, one commit), each in its own
+    savepoint: one that raises is undone alone and reported as (False, exception)."""
+    out: list[tuple[bool, object]] = []
+    with immediate(conn):
+        for call in calls:
+            try:
+                out.append((True, call(conn)))
+            except Exception as exc:
+                out.append((False, exc))
+    return out
+
+
+def connect_reader(path: str, *, timeout_s: float) -> sqlite3.Connection:
+    """A read-only connection for the event loop's own thread.
+
+    In WAL mode a reader never waits for a writer, so short indexed reads can run without
+    a hop to the store's thread; writes and long reads stay on that thread.
+    """
+    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+    conn.execute("PRAGMA query_only = ON")
+    return conn
 
 
 def connect(path: str, *, timeout_s: float, synchronous: Synchronous) -> sqlite3.Connection:

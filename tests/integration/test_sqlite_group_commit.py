@@ -1,0 +1,56 @@
+"""Group commit on SQLite: concurrent writes share a transaction, yet each one succeeds
+or fails on its own, and each caller resumes only once its write is committed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from app.domain.audit import verify_audit
+from app.errors import VersionConflict
+from app.storage import open_store
+from tests.integration.factories import at, make_entitlement, make_event
+
+
+async def test_a_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/g.sqlite3")
+    try:
+        ref = await store.allocate_status_ref("subj-a")
+        ent = make_entitlement(ref)
+        await store.save_entitlement(
+            ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+        )
+        events = [store.append_audit(make_event("verify", when=at(i))) for i in range(50)]
+        stale = store.save_entitlement(
+            ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+        )
+        results = await asyncio.gather(*events, stale, return_exceptions=True)
+        assert all(r is None for r in results[:50])
+        assert isinstance(results[50], VersionConflict)
+        report = await verify_audit(store)
+        assert report.ok and report.records == 51  # 1 grant + 50 verifies, no stray grant
+    finally:
+        await store.close()
+
+
+async def test_writes_are_visible_to_reads_once_acknowledged(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/g.sqlite3")
+    other = await open_store(f"sqlite:///{tmp_path}/g.sqlite3")  # another worker
+    try:
+        counts = await asyncio.gather(*(store.hit_rate("k", 60, at(0)) for _ in range(40)))
+        assert sorted(counts) == list(range(1, 41))
+        assert await other.rate_count("k", 60, at(0)) == 40
+    finally:
+        await store.close()
+        await other.close()
+
+
+async def test_closed_store_refuses_writes(tmp_path: Path) -> None:
+    from app.errors import StoreUnavailable
+
+    store = await open_store(f"sqlite:///{tmp_path}/g.sqlite3")
+    await store.close()
+    with pytest.raises(StoreUnavailable):
+        await store.append_audit(make_event("verify"))
