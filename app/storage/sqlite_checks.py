@@ -6,6 +6,7 @@ number at a time, so no write ever pays for a large backlog and no cron job is n
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
@@ -33,6 +34,16 @@ __all__ = [
 
 #: rows deleted at most per purge: bounded work per write
 _PURGE_BATCH = 100
+#: purge on one write in this many: a purge of up to _PURGE_BATCH rows each time still
+#: outpaces any realistic rate of expiry, and the other writes skip two statements
+_PURGE_EVERY = 32
+_writes = itertools.count()
+
+
+def _purge_now() -> bool:
+    return next(_writes) % _PURGE_EVERY == 0
+
+
 #: rate windows are kept this long after they end, in case workers' clocks disagree
 _RATE_GRACE_S = 3_600
 
@@ -71,19 +82,22 @@ def save_proof(
                 (code, proof.jti, expires_us),
             )
         append_audit_tx(conn, audit)
-        conn.execute(
-            "DELETE FROM codes WHERE code IN"
-            " (SELECT code FROM codes WHERE expires_us <= ? LIMIT ?)",
-            (now_us, _PURGE_BATCH),
-        )
-        # proofs outlive their expiry by a grace period (late checks still find the
-        # subject); deleting one cascades to any code still pointing at it
-        conn.execute(
-            "DELETE FROM proofs WHERE jti IN"
-            " (SELECT jti FROM proofs WHERE expires_us <= ? LIMIT ?)",
-            (now_us - PROOF_GRACE_S * 1_000_000, _PURGE_BATCH),
-        )
+        if _purge_now():
+            _purge_proofs(conn, now_us)
     return True
+
+
+def _purge_proofs(conn: sqlite3.Connection, now_us: int) -> None:
+    conn.execute(
+        "DELETE FROM codes WHERE code IN (SELECT code FROM codes WHERE expires_us <= ? LIMIT ?)",
+        (now_us, _PURGE_BATCH),
+    )
+    # proofs outlive their expiry by a grace period (late checks still find the
+    # subject); deleting one cascades to any code still pointing at it
+    conn.execute(
+        "DELETE FROM proofs WHERE jti IN (SELECT jti FROM proofs WHERE expires_us <= ? LIMIT ?)",
+        (now_us - PROOF_GRACE_S * 1_000_000, _PURGE_BATCH),
+    )
 
 
 def get_proof_by_code(conn: sqlite3.Connection, code: str, now: datetime) -> ProofRecord | None:
@@ -152,6 +166,8 @@ def _count_check(conn: sqlite3.Connection, jti: str, org: str, now_us: int, wind
     # a proof lives minutes (a parking card's years, but it is checked rarely): counters
     # untouched for the window plus a day are never read again; the index probe finds
     # nothing to delete in the common case
+    if not _purge_now():
+        return Seen(int(after) - 1, int(orgs))
     cutoff = now_us - (window_s + CHECK_RETENTION_S) * 1_000_000
     conn.execute(
         "DELETE FROM seen_jti WHERE jti IN (SELECT jti FROM seen_jti WHERE last_us < ? LIMIT ?)",
@@ -185,11 +201,12 @@ def hit_rate(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -
             " RETURNING count",
             (key, start, start + window_s),
         ).fetchall()
-        conn.execute(
-            "DELETE FROM rate_hits WHERE (key, window_start) IN"
-            " (SELECT key, window_start FROM rate_hits WHERE expires < ? LIMIT ?)",
-            (start - _RATE_GRACE_S, _PURGE_BATCH),
-        )
+        if _purge_now():
+            conn.execute(
+                "DELETE FROM rate_hits WHERE (key, window_start) IN"
+                " (SELECT key, window_start FROM rate_hits WHERE expires < ? LIMIT ?)",
+                (start - _RATE_GRACE_S, _PURGE_BATCH),
+            )
     return int(count)
 
 
