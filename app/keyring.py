@@ -282,7 +282,10 @@ def ensure_keys(
     """Load the keys; on a fresh development machine create them first and say so."""
     root = Path(keys_dir)
     fresh = not root.exists() or not any(
-        p for p in root.iterdir() if p.name not in {"README.md", ".gitignore", ".lock"}
+        p
+        for p in root.iterdir()
+        # the development IdP's key is not a signing key: a folder with only it is fresh
+        if p.name not in {"README.md", ".gitignore", ".lock", "dev-idp.pem"}
     )
     if fresh:
         if production:

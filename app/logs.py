@@ -11,13 +11,15 @@ import json
 import logging
 import sys
 import time
+import traceback
+from pathlib import PurePath
 
 __all__ = ["JsonFormatter", "setup_logging"]
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, object] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
@@ -26,6 +28,16 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info and record.exc_info[0] is not None:
             out["error"] = record.exc_info[0].__name__
+            # where it was raised (file and line, innermost frame first and ours first),
+            # but never the exception's message or locals: they may hold personal data
+            tb = record.exc_info[2]
+            frames = traceback.extract_tb(tb) if tb is not None else []
+            ours = [f for f in frames if "/app/" in f.filename] or frames
+            if ours:
+                out["where"] = [
+                    f"{'/'.join(PurePath(f.filename).parts[-2:])}:{f.lineno}"
+                    for f in reversed(ours[-4:])
+                ]
         return json.dumps(out, ensure_ascii=False)
 
 

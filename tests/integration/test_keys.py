@@ -98,3 +98,12 @@ def test_eddsa_keys_are_supported(tmp_path: Path) -> None:
     ring = load_keyring(tmp_path)
     assert ring.active.alg == "EdDSA"
     assert ring.published(NOW)[0].to_jwk()["crv"] == "Ed25519"
+
+
+def test_a_folder_with_only_the_dev_idp_key_is_fresh(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "dev-idp.pem").write_bytes(b"dev idp key")
+    (keys / "dev-idp.pem").chmod(0o600)
+    ring = ensure_keys(keys, production=False, now=NOW)
+    assert ring.active.kid in {e.kid for e in list_keys(keys)}
