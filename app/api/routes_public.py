@@ -12,8 +12,8 @@ from litestar.params import FromPath
 
 from app.api.deps import services
 from app.api.problems import problem
+from app.api.state import Services
 from app.errors import StoreUnavailable
-from app.tokens import jwks_document
 
 __all__ = ["health", "issuer_metadata", "jwks", "ready", "status_list"]
 
@@ -33,15 +33,24 @@ def _cached(
 @get("/.well-known/jwks.json", tags=["public"], summary="Signing public keys", sync_to_thread=False)
 def jwks(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
-    doc = jwks_document(svc.keys.published_keys(svc.clock.now()))
-    return _cached(request, _enc.encode(doc), "application/jwk-set+json", 300)
+    body, etag = svc.keys.jwks_bytes(svc.clock.now())
+    return _cached(request, body, "application/jwk-set+json", 300, etag)
 
 
 @get("/.well-known/statuspass", tags=["public"], summary="Issuer metadata", sync_to_thread=False)
 def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
+    cached: tuple[bytes, str] | None = getattr(request.app.state, "metadata", None)
+    if cached is None:  # fixed for the life of the worker: build it once
+        body = _enc.encode(_metadata(svc))
+        cached = (body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+        request.app.state.metadata = cached
+    return _cached(request, cached[0], "application/json", 3600, cached[1])
+
+
+def _metadata(svc: Services) -> dict[str, Any]:
     s = svc.settings
-    doc = {
+    return {
         "issuer": s.issuer,
         "jwks_uri": f"{s.issuer.rstrip('/')}/.well-known/jwks.json",
         "status_list_base": s.status_list_base,
@@ -61,7 +70,6 @@ def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
             for t in svc.registry.all()
         ],
     }
-    return _cached(request, _enc.encode(doc), "application/json", 3600)
 
 
 @get("/v1/status-lists/{list_id:str}", tags=["public"], summary="A signed status list")

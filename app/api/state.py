@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+import msgspec
 
 from app.citizens import CitizenAuthenticator
 from app.config import Settings
@@ -20,7 +23,7 @@ from app.domain.registry import Registry, load_registry
 from app.domain.statuslists import StatusListPublisher
 from app.domain.verification import VerificationService
 from app.keyring import KEYRING, Keyring, ensure_keys, load_keyring
-from app.tokens import PublicKey, SigningKey
+from app.tokens import PublicKey, SigningKey, jwks_document
 
 __all__ = ["KeyringHolder", "Services", "build_services"]
 
@@ -42,6 +45,7 @@ class KeyringHolder:
         self._checked = time.monotonic()
         self._check_s = check_s
         self._published: tuple[int, dict[str, PublicKey]] = (-1, {})
+        self._jwks: tuple[object, bytes, str] = (None, b"", "")
 
     def _stat(self) -> float:
         try:
@@ -72,6 +76,14 @@ class KeyringHolder:
 
     def published_keys(self, now: datetime) -> list[PublicKey]:
         return list(self.verification_keys(now).values())
+
+    def jwks_bytes(self, now: datetime) -> tuple[bytes, str]:
+        """The JWKS document and its ETag, encoded once per change of the key set."""
+        keys = self.verification_keys(now)
+        if self._jwks[0] is not keys:
+            body = msgspec.json.encode(jwks_document(keys.values()))
+            self._jwks = (keys, body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+        return self._jwks[1], self._jwks[2]
 
     def verification_keys(self, now: datetime) -> dict[str, PublicKey]:
         # the set only changes when a retired key's publication ends: cache per minute
