@@ -6,6 +6,7 @@ test key and asserts the exact reason it is refused with.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from jwt.algorithms import ECAlgorithm, get_default_algorithms
+from jwt.algorithms import get_default_algorithms
 
 from app.domain.registry import load_registry
 from app.tokens import (
@@ -23,6 +24,7 @@ from app.tokens import (
     SigningKey,
     StatusList,
     decode_verified,
+    jose,
     sign,
     sign_status_list,
     verify_offline,
@@ -165,11 +167,12 @@ def test_exp_and_iat_exactly_at_the_leeway_boundary() -> None:
 def test_oversized_token_refused_before_any_crypto(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bytes] = []
 
-    def spy(self: ECAlgorithm, msg: bytes, key: Any, sig: bytes) -> bool:
+    def spy(key: Any, msg: bytes, sig: bytes) -> bool:
         calls.append(msg)
         return False
 
-    monkeypatch.setattr(ECAlgorithm, "verify", spy)
+    # every signature check of decode_verified goes through this one function
+    monkeypatch.setattr(jose, "_signature_holds", spy)
     h, p, s = sign(CLAIMS, KEY, typ=TYP).split(".")
     oversized = f"{h}.{p}{'A' * 5000}.{s}"
     with pytest.raises(JoseError) as err:
@@ -199,3 +202,47 @@ def test_duplicate_claims_are_refused() -> None:
     signing_input = f"{b64json(HEADER)}.{payload}"
     sig = get_default_algorithms()["ES256"].sign(signing_input.encode(), KEY.private_key)
     assert reason(f"{signing_input}.{b64url_encode(sig)}") == "malformed"
+
+
+def test_signature_shapes_other_than_raw_r_s_are_refused() -> None:
+    """cryptography is called directly: only a 64-byte r||s that verifies is accepted."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    h, p, s = sign(CLAIMS, KEY, typ=TYP).split(".")
+    raw = base64.urlsafe_b64decode(s + "==")
+    r_int, s_int = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    signing_input = f"{h}.{p}".encode()
+    assert isinstance(KEY.private_key, ec.EllipticCurvePrivateKey)
+    der = KEY.private_key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+    assert decode_dss_signature(der)  # a valid signature, in the wrong (DER) form
+    for sig in (
+        raw[:63],
+        raw + b"\x00",
+        b"\x00" + raw,
+        raw[:32],
+        bytes(64),
+        der,
+        raw[:32] + raw[32:][::-1],
+        (r_int + order).to_bytes(33, "big")[1:] + raw[32:],  # r + n wraps: not r
+        raw[:32] + (s_int + order).to_bytes(33, "big")[-32:],
+    ):
+        assert reason(f"{h}.{p}.{b64url_encode(sig)}") == "bad_signature", sig.hex()
+    # the high-s twin (r, n - s) is mathematically valid ECDSA: accepted, as before
+    # (JWS does not require low-s; a proof's jti, not its signature bytes, is its id)
+    twin = raw[:32] + (order - s_int).to_bytes(32, "big")
+    assert decode_verified(f"{h}.{p}.{b64url_encode(twin)}", KEYS, typ=TYP)[1] == CLAIMS
+
+
+def test_eddsa_signature_of_the_wrong_size_is_refused() -> None:
+    key = SigningKey.generate("EdDSA")
+    keys = {key.kid: key.public()}
+    h, p, s = sign(CLAIMS, key, typ=TYP).split(".")
+    raw = base64.urlsafe_b64decode(s + "==")
+    assert decode_verified(f"{h}.{p}.{s}", keys, typ=TYP)[1] == CLAIMS
+    for sig in (raw[:63], raw + b"\x00", b"", bytes(64)):
+        with pytest.raises(JoseError) as err:
+            decode_verified(f"{h}.{p}.{b64url_encode(sig)}", keys, typ=TYP)
+        assert err.value.reason == "bad_signature"

@@ -4,6 +4,17 @@ Strictness is a security property here, not pedantry: if two different byte stri
 decode to the same token, a signature check over one says nothing reliable about what
 the other "means", and lenient parsers are where JWT libraries have historically
 disagreed with each other (padding, stray characters, duplicate JSON members).
+
+Both decoders sit on the verification hot path, so each has a fast path that proves
+its input acceptable with a few C-level operations and otherwise hands the input to
+the reference implementation, which alone decides what is refused and why:
+
+* base64url: the alphabet is checked by deleting it from the bytes (anything left
+  over is refused), canonicity by the value of the last character alone;
+* JSON: msgspec decodes; the result is returned only when duplicate members are
+  provably absent, else the `json` module with a duplicate-rejecting hook re-decodes
+  and has the last word (so NaN, ``1e400``, lone surrogates, duplicates and every
+  syntax error are handled, and reported, exactly as by `json` alone).
 """
 
 from __future__ import annotations
@@ -11,12 +22,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import Any
+
+import msgspec
 
 __all__ = ["CodecError", "b64url_decode", "b64url_encode", "json_compact", "json_object"]
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_PADDING = (b"", b"", b"==", b"=")
+# The last character of a canonical text by len % 4: with 2 characters left over only
+# its top 2 bits carry data (value % 16 == 0), with 3 its top 4 (value % 4 == 0).
+_CANONICAL_LAST: tuple[frozenset[str], ...] = (
+    frozenset(_ALPHABET.decode()),
+    frozenset(),  # len % 4 == 1 cannot be base64 at all
+    frozenset(chr(_ALPHABET[v]) for v in range(0, 64, 16)),
+    frozenset(chr(_ALPHABET[v]) for v in range(0, 64, 4)),
+)
+
+_MSGSPEC_DECODER = msgspec.json.Decoder()
+_MSGSPEC_ENCODE = msgspec.json.Encoder().encode
 
 
 class CodecError(ValueError):
@@ -32,22 +57,24 @@ def b64url_decode(text: str) -> bytes:
     """Decode canonical, unpadded base64url.
 
     Canonical means: only the 64 alphabet characters, no padding, and no set bits in
-    the unused trailing bits. Checked by re-encoding, so exactly one text maps to
-    each byte string.
+    the unused trailing bits, so exactly one text maps to each byte string.
 
     Raises:
         CodecError: anything else.
     """
-    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+    rest = len(text) % 4
+    if rest == 1 or not text.isascii():
         raise CodecError("not canonical base64url")
-    try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex guards it
-        raise CodecError("not base64url") from exc
-    if b64url_encode(data) != text:
+    raw = text.encode("ascii")
+    if raw.translate(None, _ALPHABET):  # a character outside the alphabet is left over
+        raise CodecError("not canonical base64url")
+    if rest and text[-1] not in _CANONICAL_LAST[rest]:
         # e.g. "AB" and "AC" decode to the same byte; only "AA"-style text is canonical
         raise CodecError("non-canonical base64url (trailing bits set)")
-    return data
+    try:
+        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + _PADDING[rest])
+    except binascii.Error as exc:  # pragma: no cover - the checks above guard it
+        raise CodecError("not base64url") from exc
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -64,6 +91,53 @@ def _no_constant(name: str) -> Any:
     raise CodecError(f"{name} is not JSON")
 
 
+def _strict_json_object(text: str) -> dict[str, Any]:
+    """The reference parser: the `json` module, refusing duplicates and constants."""
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise CodecError("not JSON") from exc
+    if not isinstance(value, dict):
+        raise CodecError("not a JSON object")
+    return value
+
+
+def _members_and_colons(value: Any) -> int:
+    """Members of every object in `value` plus the colons in every string of it."""
+    if isinstance(value, str):
+        return value.count(":")
+    count = 0
+    if isinstance(value, dict):
+        count = len(value)
+        for key, item in value.items():
+            count += key.count(":")
+            if not isinstance(item, int | float | bool | None):
+                count += _members_and_colons(item)
+    elif isinstance(value, list):
+        for item in value:
+            if not isinstance(item, int | float | bool | None):
+                count += _members_and_colons(item)
+    return count
+
+
+def _has_no_duplicates(value: dict[str, Any], text: str, data: bytes | None) -> bool:
+    """Whether the JSON `text` (or its UTF-8 `data`) that decoded to `value` is free of
+    duplicate members. False means "not proven", never "has duplicates".
+
+    * `data` re-encodes to itself: it is the serialisation of a dict, and a dict has
+      no duplicate keys (the common case: compact JSON such as ours).
+    * Without escapes, every string's text is its value, so the colons of `text` are
+      one per member plus those inside strings. A duplicate drops a member (and its
+      strings) from `value`, so the count of `value` falls short of the text's.
+    """
+    try:
+        if data is not None and _MSGSPEC_ENCODE(value) == data:
+            return True
+        return "\\" not in text and _members_and_colons(value) == text.count(":")
+    except RecursionError:  # deep nesting: let the reference parser judge it
+        return False
+
+
 def json_object(data: bytes | str) -> dict[str, Any]:
     """Parse strict JSON that must be an object: UTF-8, no duplicate members, no NaN.
 
@@ -72,14 +146,19 @@ def json_object(data: bytes | str) -> dict[str, Any]:
     """
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except UnicodeDecodeError as exc:
         raise CodecError("not JSON") from exc
-    if not isinstance(value, dict):
-        raise CodecError("not a JSON object")
-    return value
+    try:
+        value = _MSGSPEC_DECODER.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        value = None  # the reference parser decides, and says why
+    if isinstance(value, dict) and _has_no_duplicates(
+        value, text, data if isinstance(data, bytes) else None
+    ):
+        return value
+    return _strict_json_object(text)
 
 
 def json_compact(value: Any) -> bytes:
-    """Serialise without spaces, keeping member order: every byte counts in a QR code."""
+    """Serialise without spaces, keeping member order: every byte counts in a QR."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -22,7 +22,7 @@ from typing import Any
 
 from segno import consts
 
-__all__ = ["MASK", "encode_matrix", "fits"]
+__all__ = ["MASK", "encode_matrix", "fits", "version_for"]
 
 MASK = 3  # (row + column) % 3 == 0
 _EC_M_FORMAT_BITS = 0  # level M in the format information (L=1, M=0, Q=3, H=2)
@@ -91,6 +91,19 @@ def fits(length: int, version: int) -> bool:
     """Whether `length` bytes fit `version` at level M in byte mode."""
     count_bits = 8 if version < 10 else 16
     return length < (1 << count_bits) and 4 + count_bits + 8 * length <= 8 * _capacity(version)
+
+
+@cache
+def version_for(length: int) -> int:
+    """The smallest version holding `length` bytes at level M in byte mode.
+
+    Raises:
+        ValueError: too long for version 40.
+    """
+    version = next((v for v in range(1, 41) if fits(length, v)), 0)
+    if not version:
+        raise ValueError("text too long for a QR code at error correction M")
+    return version
 
 
 def _bch(value: int, poly: int, degree: int) -> int:
@@ -206,9 +219,7 @@ def encode_matrix(text: str) -> tuple[int, list[bytes]]:
         ValueError: non-ASCII text or too long for version 40 at level M.
     """
     data = text.encode("ascii")  # UnicodeEncodeError is a ValueError
-    version = next((v for v in range(1, 41) if fits(len(data), v)), 0)
-    if not version:
-        raise ValueError("text too long for a QR code at error correction M")
+    version = version_for(len(data))
     gather, count, mask, template = _layout(version)
     bits = b"".join([_BIT_ROWS[c] for c in _codewords(data, version)])
     bits = bits.ljust(count, b"\x00")  # remainder bits, masked like data

@@ -6,6 +6,7 @@ verifier (online API, offline verifier, CLI) shows, field for field.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import msgspec
@@ -88,11 +89,45 @@ class KeySet(msgspec.Struct, frozen=True):
     max_age_s: int
 
 
-def rfc3339(moment: datetime | int) -> str:
-    """Format a time (aware datetime or epoch seconds) as ``2025-01-31T14:05:00Z``."""
+_RFC3339 = "%04d-%02d-%02dT%02d:%02d:%02dZ"
+#: epoch seconds formatted by `time.gmtime` exactly as by `datetime` (years 1970-9999)
+_GMTIME_END = 253_402_300_800
+_FORMATTED: dict[int, str] = {}  # recent epoch seconds; cleared when it grows
+_FORMATTED_MAX = 4096
+
+
+def _rfc3339_reference(moment: datetime | int) -> str:
     if isinstance(moment, int):
         moment = datetime.fromtimestamp(moment, UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc3339(moment: datetime | int) -> str:
+    """Format a time (aware datetime or epoch seconds) as ``2025-01-31T14:05:00Z``.
+
+    Twice per verification result, so the common cases skip `strftime`: a UTC datetime
+    from year 1000 (``%Y`` is unpadded below it) is formatted from its fields, and
+    epoch seconds of 1970-9999 through `time.gmtime`, remembered per second. Anything
+    else (other zones, naive datetimes, far dates) takes the general path.
+    """
+    if isinstance(moment, datetime):
+        if moment.tzinfo is UTC and moment.year >= 1000:
+            return _RFC3339 % (
+                moment.year,
+                moment.month,
+                moment.day,
+                moment.hour,
+                moment.minute,
+                moment.second,
+            )
+    elif type(moment) is int and 0 <= moment < _GMTIME_END:
+        text = _FORMATTED.get(moment)
+        if text is None:
+            if len(_FORMATTED) >= _FORMATTED_MAX:
+                _FORMATTED.clear()
+            text = _FORMATTED[moment] = _RFC3339 % time.gmtime(moment)[:6]
+        return text
+    return _rfc3339_reference(moment)
 
 
 def epoch(now: datetime) -> int:

@@ -255,10 +255,10 @@ def verify_offline(
     Forgeries, malformed and out-of-scope proofs are ``invalid`` whatever the cache age,
     and so is an expired proof: expiry only needs a clock that is not behind.
     """
-    now_s = epoch(now)
-    if now < _EARLIEST_PLAUSIBLE or now_s < epoch(jwks.fetched_at) - skew_s:
+    now_s, fetched_s = epoch(now), epoch(jwks.fetched_at)
+    if now < _EARLIEST_PLAUSIBLE or now_s < fetched_s - skew_s:
         return undetermined("check_clock", now=now)
-    keys_stale = now_s - epoch(jwks.fetched_at) > jwks.max_age_s
+    keys_stale = now_s - fetched_s > jwks.max_age_s
     check = check_token(
         token,
         jwks.keys,

@@ -121,3 +121,24 @@ def test_bytes_tokens_and_case_insensitive_typ() -> None:
     assert decode_verified(token.encode(), {key.kid: key.public()}, typ="StatusPass+JWT")[1] == {
         "x": 1
     }
+
+
+def test_memoised_header_is_a_fresh_dict_each_time() -> None:
+    from app.tokens import jose
+
+    key = SigningKey.generate()
+    keys = {key.kid: key.public()}
+    token = sign({"a": 1}, key, typ="t+jwt")
+    header, _ = decode_verified(token, keys, typ="t+jwt")
+    header["kid"] = "tampered"
+    header["extra"] = "x"
+    again, _ = decode_verified(token, keys, typ="t+jwt")
+    assert again == {"alg": "ES256", "kid": key.kid, "typ": "t+jwt"}
+    assert token.split(".")[0] in jose._HEADERS
+    # nested or long headers are parsed every time, never memoised
+    for extra in ({"x5c": ["AAAA"]}, {"pad": "p" * 300}):
+        segment = b64url_encode(
+            json.dumps({"alg": "ES256", "kid": key.kid, "typ": "t", **extra}).encode()
+        )
+        assert jose._parse_header(segment)["kid"] == key.kid
+        assert segment not in jose._HEADERS

@@ -7,11 +7,13 @@ import secrets
 import pytest
 import segno
 import zxingcpp
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from app.tokens import SigningKey, render_qr, sign
 from app.tokens._qrencode import encode_matrix, fits
-from app.tokens.qr import QUIET_ZONE
+from app.tokens.qr import QUIET_ZONE, svg_from_matrix
 
 ISS = "https://statuspass.example.org"
 
@@ -28,12 +30,44 @@ def matrix_image(matrix: list[bytes], scale: int = 4) -> Image.Image:
 
 
 def matrix_from_svg(svg: str) -> list[bytes]:
-    """Parse our own SVG back: the viewBox size and each 'Mx y.5hn' run."""
+    """Parse our own SVG back: the viewBox size and the path, as a renderer would.
+
+    A stroke of width 1 (butt caps) along a horizontal segment at y + 0.5 covers the
+    modules of row y it passes over. Understands the path commands M m H h V v Z z.
+    """
     size = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1)) - 2 * QUIET_ZONE
+    assert re.search(r'stroke-width="1"', svg)
+    path = re.search(r'<path [^>]*\bd="([^"]*)"', svg).group(1)
     rows = [bytearray(size) for _ in range(size)]
-    for x, y, n in re.findall(r"M(\d+) (\d+)\.5h(\d+)", svg):
-        for i in range(int(n)):
-            rows[int(y) - QUIET_ZONE][int(x) - QUIET_ZONE + i] = 1
+    x = y = start_x = start_y = 0.0
+    tokens = re.findall(r"[MmHhVvZz]|-?\d+(?:\.\d+)?", path)
+    i, command = 0, ""
+    while i < len(tokens):
+        if tokens[i].isalpha():
+            command = tokens[i]
+            i += 1
+            if command in "Zz":
+                x, y = start_x, start_y
+                continue
+        if command in "Mm":
+            dx, dy = float(tokens[i]), float(tokens[i + 1])
+            i += 2
+            x, y = (x + dx, y + dy) if command == "m" else (dx, dy)
+            start_x, start_y = x, y
+            command = "l" if command == "m" else "L"  # implicit lineto: not emitted by us
+            continue
+        if command in "Ll":
+            raise AssertionError("unexpected lineto in the QR path")
+        value = float(tokens[i])
+        i += 1
+        if command in "Vv":
+            raise AssertionError("unexpected vertical stroke in the QR path")
+        end = x + value if command == "h" else value
+        assert y % 1 == 0.5, "strokes run through the middle of a row"
+        row = int(y) - QUIET_ZONE
+        for col in range(int(min(x, end)), int(max(x, end))):
+            rows[row][col - QUIET_ZONE] = 1
+        x = end
     return [bytes(r) for r in rows]
 
 
@@ -114,3 +148,35 @@ def test_non_ascii_falls_back_and_decodes() -> None:
 def test_too_long_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         render_qr("a" * 2332)
+
+
+@pytest.mark.parametrize("version", [1, 2, 7, 13, 17, 25, 40])
+def test_svg_draws_exactly_the_matrix(version: int) -> None:
+    capacity = max(n for n in range(2400) if fits(n, version))
+    matrix = encode_matrix(secrets.token_urlsafe(capacity)[:capacity])[1]
+    svg = svg_from_matrix(matrix)
+    assert matrix_from_svg(svg) == matrix
+    side = len(matrix) + 2 * QUIET_ZONE
+    assert f'viewBox="0 0 {side} {side}"' in svg
+
+
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.lists(st.binary(min_size=n, max_size=n), min_size=n, max_size=n)
+    )
+)
+def test_svg_draws_any_module_pattern(rows: list[bytes]) -> None:
+    matrix = [bytes(b & 1 for b in row) for row in rows]
+    assert matrix_from_svg(svg_from_matrix(matrix)) == matrix
+
+
+@pytest.mark.parametrize("length", [*range(0, 120), 331, 332, 503, 504, 505, 2330, 2331])
+def test_version_only_is_the_version_of_the_symbol(length: int) -> None:
+    text = ("x" * length)[:length]
+    assert render_qr(text, svg=False).version == encode_matrix(text)[0]
+
+
+def test_version_only_refuses_what_does_not_fit() -> None:
+    with pytest.raises(ValueError, match="too long"):
+        render_qr("a" * 2332, svg=False)
+    assert render_qr("Zoë — ✓", svg=False).version == render_qr("Zoë — ✓").version
