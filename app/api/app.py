@@ -12,10 +12,11 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 
 from app import __version__
 from app.api import routes_citizens, routes_public, routes_sources, routes_verifiers
+from app.api.httpmetrics import HttpMetrics
 from app.api.overload import InFlight, OverloadGuard
 from app.api.problems import exception_handlers
 from app.api.state import Services, build_services
@@ -66,9 +67,6 @@ def create_app(
             if own:
                 await the_store.close()
 
-    metrics = PrometheusConfig(
-        app_name="statuspass", prefix="statuspass", group_path=True, exclude=["/metrics"]
-    )
     handlers: list[Any] = [
         routes_public.jwks,
         routes_public.issuer_metadata,
@@ -92,7 +90,7 @@ def create_app(
         # first: shed load before any other work is spent on a request
         middleware=[
             DefineMiddleware(OverloadGuard, in_flight=InFlight(settings.max_in_flight)),
-            metrics.middleware,
+            HttpMetrics,
         ],
         state=State({}),
         request_max_body_size=settings.max_body_bytes,
