@@ -1,0 +1,116 @@
+"""The ceiling of this stack: a bare Litestar app that only signs or only verifies a JWT.
+
+Served by uvicorn with exactly the settings `statuspass serve` uses (see app/cli/serve.py),
+so that the measured endpoints and this one differ only in what the handler does:
+
+* ``POST /sign`` — body ``{"type": "social_tariff", "qr": []}``; signs a proof-shaped
+  JWT (same claims, same size) with an ES256 key through `app.tokens.sign`. No auth, no
+  store, no QR.
+* ``POST /verify`` — body ``{"token": "…"}``; `app.tokens.decode_verified` of a token this
+  process signed (ES256 signature, strict header checks, claims JSON). No auth, no store.
+* ``GET /health``.
+
+Run: ``python bench/_bare.py --port 8100`` (the benchmarks start it themselves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import uvicorn
+from litestar import Litestar, get, post
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.tokens import JoseError, SigningKey, decode_verified, sign
+
+ISSUER = os.environ.get("BENCH_BARE_ISSUER", "https://statuspass.example.org")
+KEY = SigningKey.generate("ES256")
+KEYS = {KEY.kid: KEY.public()}
+LIST_URI = f"{ISSUER}/v1/status-lists/0001"
+
+
+class SignRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    type: str
+    qr: list[str] = []
+
+
+class SignResponse(msgspec.Struct, frozen=True):
+    token: str
+    jti: str
+
+
+class VerifyRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    token: str
+
+
+class VerifyResponse(msgspec.Struct, frozen=True):
+    valid: bool
+    jti: str | None = None
+
+
+@post("/sign", status_code=201)
+async def sign_one(data: SignRequest) -> SignResponse:
+    now = int(time.time())
+    jti = secrets.token_urlsafe(12)
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + 300,
+        "jti": jti,
+        "ent": data.type,
+        "nam": "J. PEETERS",
+        "status": {"status_list": {"idx": secrets.randbelow(1 << 20), "uri": LIST_URI}},
+    }
+    return SignResponse(token=sign(claims, KEY, typ="statuspass+jwt"), jti=jti)
+
+
+@post("/verify", status_code=200)
+async def verify_one(data: VerifyRequest) -> VerifyResponse:
+    try:
+        _, claims = decode_verified(data.token, KEYS, typ="statuspass+jwt")
+    except JoseError:
+        return VerifyResponse(valid=False)
+    return VerifyResponse(valid=True, jti=claims.get("jti"))
+
+
+@get("/health", sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def app_factory() -> Litestar:
+    return Litestar(route_handlers=[sign_one, verify_one, health])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    os.chdir(Path(__file__).resolve().parent)
+    # The same uvicorn settings as app/cli/serve.py.
+    uvicorn.run(
+        "_bare:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers if args.workers > 1 else None,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
