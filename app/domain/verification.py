@@ -8,6 +8,7 @@ and appends the audit record — one store round trip for a genuine token.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -79,8 +80,11 @@ class VerificationService:
     ) -> VerificationResult:
         require_scope(client, "verifier")
         digits = normalize_code(code)  # typos stop here, before any lookup
-        await self._guard_lookups(client, now)
-        proof = await self._store.get_proof_by_code(digits, now)
+        # the limit and the lookup are asked at once (one round trip of latency on
+        # Redis); the limit still decides before anything about the code is answered
+        _, proof = await asyncio.gather(
+            self._guard_lookups(client, now), self._store.get_proof_by_code(digits, now)
+        )
         if proof is None:
             return await self._lookup_failed(client, now, lang, "unknown_code", "verify")
         claims = ProofClaims(
@@ -118,8 +122,9 @@ class VerificationService:
                 )
             )
             raise Forbidden("this client may not check parking cards")
-        await self._guard_lookups(client, now)
-        cards = await self._store.get_cards([digits])
+        _, cards = await asyncio.gather(
+            self._guard_lookups(client, now), self._store.get_cards([digits])
+        )
         if not cards:
             return await self._lookup_failed(client, now, lang, "unknown_card", "card_check")
         card = cards[0]
