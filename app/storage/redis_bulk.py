@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,16 @@ from app.storage.redis_records import status_triples
 __all__ = ["allocate_status_refs", "get_entitlements", "save_entitlements"]
 
 _FILL_LIMIT = STATUS_LIST_SIZE // 2
+# a power of two, so masking uniform random words gives uniform indexes
+assert STATUS_LIST_SIZE & (STATUS_LIST_SIZE - 1) == 0
+
+
+def _random_indexes(n: int) -> list[int]:
+    """n indexes drawn uniformly by the OS CSPRNG (as secrets.randbelow, one call for all:
+    randbelow per index was 7% of the batch-ingest CPU)."""
+    words = array("I", secrets.token_bytes(4 * n))
+    mask = STATUS_LIST_SIZE - 1
+    return [w & mask for w in words]
 
 
 async def get_entitlements(ctx: Ctx, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
@@ -44,9 +55,7 @@ async def allocate_status_refs(ctx: Ctx, subjects: Sequence[str]) -> list[Status
         label = str(shard)
         while positions:
             # twice as many candidates as refs: each hits a free index with p >= 1/2
-            candidates = [
-                secrets.randbelow(STATUS_LIST_SIZE) for _ in range(2 * len(positions) + 8)
-            ]
+            candidates = _random_indexes(2 * len(positions) + 8)
             flat = await ctx.scripts.run(
                 "ALLOCATE_MANY",
                 [ctx.layout.lists_key(label)],
