@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,8 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp_path: Path, workers: int = 1) -> None:
+    def __init__(self, tmp_path: Path, workers: int = 1, kind: str = "granian") -> None:
+        self.kind = kind
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -145,14 +147,69 @@ def test_kill_9_loses_nothing_acknowledged(server: Server) -> None:
     assert server.cli("audit", "verify").startswith("OK: 41 records")
 
 
-def test_sigterm_stops_cleanly(server: Server) -> None:
+@pytest.mark.parametrize("kind", ["granian", "uvicorn"])
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, kind: str) -> None:
+    server = Server(tmp_path, kind=kind)
+    key = json.loads(
+        server.cli(
+            "clients",
+            "add",
+            "--name",
+            "src",
+            "--role",
+            "source",
+            "--types",
+            "social_tariff",
+            "--json",
+        )
+    )["api_key"]
     server.start()
-    # uvicorn re-raises the signal once it has shut down gracefully, so the status is
-    # "terminated by SIGTERM"; what matters is that the shutdown ran to its end
-    assert server.kill(signal.SIGTERM) in (0, -signal.SIGTERM)
-    log = (server.tmp_path / "serve.log").read_text()
-    assert "Application shutdown complete" in log
-    assert "Traceback" not in log
+    rng = random.Random(21)
+    lines = [
+        json.dumps(
+            {
+                "op": "upsert",
+                "type": "social_tariff",
+                "nrn": generate_nrn(rng),
+                "holder": {"given_name": "A", "family_name": "B"},
+                "valid_from": "2026-01-01T00:00:00Z",
+                "valid_until": "2030-01-01T00:00:00Z",
+            }
+        ).encode()
+        + b"\n"
+        for _ in range(20)
+    ]
+    terminated = threading.Event()
+
+    def body() -> Iterator[bytes]:
+        yield from lines[:10]
+        assert server.proc is not None
+        os.killpg(server.proc.pid, signal.SIGTERM)  # mid-request
+        terminated.set()
+        time.sleep(0.5)
+        yield from lines[10:]
+
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            r = http.post(
+                "/v1/entitlements:batch",
+                content=body(),
+                headers={"Authorization": f"Bearer {key}", "content-type": "application/x-ndjson"},
+            )
+        assert terminated.is_set()
+        assert r.status_code == 200
+        summary = json.loads(r.text.splitlines()[-1])["summary"]
+        assert summary == {"lines": 20, "ok": 20, "failed": 0, "complete": True}
+        assert server.proc is not None
+        code = server.proc.wait(timeout=30)
+        server.proc = None
+        # uvicorn re-raises the signal after its graceful shutdown; granian exits 0
+        assert code in (0, -signal.SIGTERM)
+        log = (server.tmp_path / "serve.log").read_text()
+        assert "shutdown complete" in log.lower() and "Traceback" not in log
+    finally:
+        if server.proc is not None:
+            server.kill(signal.SIGKILL)
 
 
 def test_cli_verify_from_qr_image_urls_and_online(server: Server, tmp_path: Path) -> None:
