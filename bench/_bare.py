@@ -1,6 +1,7 @@
 """The ceiling of this stack: a bare Litestar app that only signs or only verifies a JWT.
 
-Served by uvicorn with exactly the settings `statuspass serve` uses (see app/cli/serve.py),
+Served by the same ASGI server (BENCH_SERVER, default granian) and settings as
+`statuspass serve` (see app/cli/serve.py),
 so that the measured endpoints and this one differ only in what the handler does:
 
 * ``POST /sign`` — body ``{"type": "social_tariff", "qr": []}``; signs a proof-shaped
@@ -95,9 +96,27 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
     args = parser.parse_args()
-    os.chdir(Path(__file__).resolve().parent)
-    # The same uvicorn settings as app/cli/serve.py.
+    here = Path(__file__).resolve().parent
+    os.chdir(here)
+    # The same server and settings as app/cli/serve.py, so the ratio compares our code,
+    # not two servers.
+    if args.server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        Granian(
+            "_bare:app_factory",
+            factory=True,
+            interface=Interfaces.ASGI,
+            address=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_access=False,
+            working_dir=str(here),
+        ).serve()
+        return
     uvicorn.run(
         "_bare:app_factory",
         factory=True,

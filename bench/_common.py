@@ -152,10 +152,14 @@ def serve(
         stop(server)
 
 
+#: the ASGI server for both the ceiling and the service (same server, fair ratio)
+SERVER = os.environ.get("BENCH_SERVER", "granian")
+
+
 def bare_server(workdir: Path, *, workers: int, pin: bool) -> Any:
-    """The ceiling: bench/_bare.py on the same uvicorn settings as `statuspass serve`."""
+    """The ceiling: bench/_bare.py on the same server and settings as `statuspass serve`."""
     env = {**os.environ, "BENCH_BARE_ISSUER": ISSUER}
-    args = [sys.executable, str(BENCH / "_bare.py"), "--workers", str(workers)]
+    args = [sys.executable, str(BENCH / "_bare.py"), "--workers", str(workers), "--server", SERVER]
     return serve("bare", args, env=env, workdir=workdir, ready_path="/health", pin=pin)
 
 
@@ -173,7 +177,7 @@ def statuspass_env(workdir: Path) -> dict[str, str]:
 def statuspass_server(workdir: Path, *, workers: int, pin: bool) -> Any:
     env = statuspass_env(workdir)
     args = [shutil.which("statuspass") or "statuspass", "serve", "--host", "127.0.0.1"]
-    args += ["--workers", str(workers)]
+    args += ["--workers", str(workers), "--server", SERVER]
     return serve("statuspass", args, env=env, workdir=workdir, ready_path="/ready", pin=pin)
 
 

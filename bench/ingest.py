@@ -1,5 +1,5 @@
 """Bulk ingest through ``POST /v1/entitlements:batch``: entitlements per second into SQLite
-and into Redis, through ``statuspass serve`` (one worker, uvicorn).
+and into Redis, through ``statuspass serve`` (one worker, BENCH_SERVER).
 
 For each store: a fresh store (a new SQLite file; a redis-server started here on a free
 loopback port with the settings of docs/redis.conf: appendonly yes, appendfsync always,

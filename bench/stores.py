@@ -3,7 +3,8 @@ the bare Litestar ceiling in the same run, and the Redis commands sent per reque
 
 For each store and worker count: a fresh store (a new SQLite file; a redis-server, or a
 3-master cluster, started here on free loopback ports with appendonly yes, FLUSHALL
-between runs, stopped by PID at the end), `statuspass serve --workers W` (uvicorn), one
+between runs, stopped by PID at the end), `statuspass serve --workers W` (BENCH_SERVER,
+default granian), one
 source, one verifier, C citizens with social_tariff and a proof each; then wrk
 (bench/_common.py: warm-up, then a measured run) on
 
@@ -11,7 +12,7 @@ source, one verifier, C citizens with social_tariff and a proof each; then wrk
     POST /v1/me/proofs {"qr": []}             (issuance without an image, ID tokens rotated)
 
 and the ceiling: bench/_bare.py (`/verify`: decode_verified only; `/sign`: sign only) on
-the same uvicorn settings and worker count.
+the same server and settings and worker count.
 
 Commands per request (Redis and Cluster): SLOWLOG with a threshold of 0 on our own
 servers logs every command; those a script runs inside Redis carry the client address
