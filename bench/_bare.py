@@ -114,7 +114,7 @@ def main() -> None:
             port=args.port,
             workers=args.workers,
             log_access=False,
-            working_dir=str(here),
+            working_dir=here,
         ).serve()
         return
     uvicorn.run(
