@@ -262,10 +262,36 @@ class LoadResult:
     server_cpu_busy: float | None = None
 
 
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids = (task / "children").read_text().split()
+        out += [int(k) for k in kids]
+    return out
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants (a server's workers are its children)."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        try:
+            todo += _children(current)
+        except OSError:
+            continue
+    return tree
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its threads (and reaped children)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    """User + system CPU time of a process, its threads and its live descendants."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -371,7 +397,18 @@ def profile(server: Server, seconds: int, out: Path, drive: Any) -> Path | None:
     if exe is None:
         print("  (py-spy not installed: pip install py-spy)")
         return None
-    args = [exe, "record", "-p", str(server.proc.pid), "-d", str(seconds), "-r", "250"]
+    # the workers, not the master process of a multi-process server
+    args = [
+        exe,
+        "record",
+        "-p",
+        str(server.proc.pid),
+        "--subprocesses",
+        "-d",
+        str(seconds),
+        "-r",
+        "250",
+    ]
     args += ["-f", "raw", "-o", str(out), "--nonblocking", "--function"]
     spy = subprocess.Popen(
         args,
