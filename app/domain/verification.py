@@ -13,8 +13,6 @@ import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-import msgspec
-
 from app.config import Settings
 from app.domain.clients import require_scope
 from app.domain.ports import Store
@@ -32,9 +30,19 @@ from app.tokens import (
     normalize_code,
 )
 
-__all__ = ["VerificationService", "normalize_card_number"]
+__all__ = ["VerificationService", "normalize_card_number", "verdict"]
 
 _STATUSES = (VALID, INVALID, SUSPENDED, -1)
+
+
+def verdict(check: TokenCheck, status: int) -> tuple[str, str | None]:
+    """(result, reason) of a genuine, time-valid check at a status: what `build_result`
+    decides, without building the result (the audit needs one per possible status)."""
+    if check.failure is not None:
+        return "invalid", check.failure
+    if status == VALID:
+        return "valid", None
+    return "invalid", "suspended" if status == SUSPENDED else "revoked"
 
 
 def normalize_card_number(value: str) -> str:
@@ -144,30 +152,23 @@ class VerificationService:
             },
         )
         expired = now.timestamp() >= expiry
-        vid = self._new_id()
-        by_status = {}
-        for status in _STATUSES:
+
+        def card_check(status: int) -> TokenCheck:
             # A revoked or suspended card says so even when it has also expired: the
             # officer needs the stronger reason.
-            failure = "expired" if expired and status in (VALID, -1) else None
-            by_status[status] = build_result(
-                TokenCheck(claims=claims, failure=failure),
-                status=status,
-                now=now,
-                registry=self._registry,
-                revocation_checked="online",
-                lang=lang,
-                verification_id=vid,
-            )
+            failure = "expired" if expired and status not in (INVALID, SUSPENDED) else None
+            return TokenCheck(claims=claims, failure=failure)
+
         return await self._record(
             client,
             card.status_ref,
             None,
             card.subject,
-            by_status,
+            card_check,
             now,
             "card_check",
             "parking_card",
+            lang,
         )
 
     # -- shared steps -------------------------------------------------------------
@@ -201,20 +202,8 @@ class VerificationService:
         if ref is None:  # a genuine signature over a list we do not publish: never "valid"
             check = TokenCheck(claims=None, failure="malformed")
             return await self._conclude(client, check, now, lang, action=action)
-        by_status = {
-            status: build_result(
-                check,
-                status=status,
-                now=now,
-                registry=self._registry,
-                revocation_checked="online",
-                lang=lang,
-                verification_id=vid,
-            )
-            for status in _STATUSES
-        }
         return await self._record(
-            client, ref, claims.jti, None, by_status, now, action, claims.type
+            client, ref, claims.jti, None, lambda _: check, now, action, claims.type, lang
         )
 
     async def _record(
@@ -223,25 +212,28 @@ class VerificationService:
         ref: StatusRef,
         jti: str | None,
         subject: str | None,
-        by_status: Mapping[int, VerificationResult],
+        check_for: Callable[[int], TokenCheck],
         now: datetime,
         action: str,
         type_id: str,
+        lang: str,
     ) -> VerificationResult:
-        audit = {
-            status: AuditEvent(
+        """The live step: the store reads the status and appends the audit event for it;
+        the full result is built once, for the status actually found."""
+        audit = {}
+        for status in _STATUSES:
+            result, reason = verdict(check_for(status), status)
+            audit[status] = AuditEvent(
                 at=now,
                 actor=client.id,
                 action=action,
                 type=type_id,
                 jti=jti,
-                result=r.result,
-                reason=r.reason,
+                result=result,
+                reason=reason,
                 subject=subject,
                 org=client.name,
             )
-            for status, r in by_status.items()
-        }
         outcome = await self._store.check_and_record(
             ref=ref,
             jti=jti,
@@ -251,13 +243,19 @@ class VerificationService:
             seen_window_s=self._settings.seen_window_s,
             audit_by_status=audit,
         )
-        result = by_status.get(outcome.status, by_status[-1])
+        seen = None
         if outcome.seen is not None:
-            result = msgspec.structs.replace(
-                result,
-                seen=SeenInfo(count=outcome.seen.count, organisations=outcome.seen.organisations),
-            )
-        return result
+            seen = SeenInfo(count=outcome.seen.count, organisations=outcome.seen.organisations)
+        return build_result(
+            check_for(outcome.status),
+            status=outcome.status,
+            now=now,
+            registry=self._registry,
+            revocation_checked="online",
+            lang=lang,
+            seen=seen,
+            verification_id=self._new_id(),
+        )
 
     def _ref_for(self, claims: ProofClaims) -> StatusRef | None:
         if not claims.list_uri.startswith(self._list_base):
