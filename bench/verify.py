@@ -124,6 +124,14 @@ def in_process(api: c.Server, token: str) -> dict[str, Any]:
     def raw() -> None:
         pub_key.verify(der, signing_input, ecdsa)
 
+    # The target ratio: raw and offline measured in alternation, 7 times, median of the
+    # ratios: one raw figure taken seconds apart from the offline one moved the ratio by
+    # ten points between runs on this machine (CPU frequency, noisy neighbours).
+    ratios = []
+    for _ in range(7):
+        raw_rate = c.per_second(raw, min_time=0.4)[0]
+        ratios.append(c.per_second(offline, min_time=0.4)[0] / raw_rate)
+    offline_ratio = sorted(ratios)[len(ratios) // 2]
     rates = {
         "raw_cryptography_es256": c.per_second(raw),
         "pyjwt_es256_verify": c.per_second(lambda: es256.verify(signing_input, pub_key, raw_sig)),
@@ -159,6 +167,8 @@ def in_process(api: c.Server, token: str) -> dict[str, Any]:
     }
     breakdown = {k: round(c.per_second(f, min_time=0.3)[1], 2) for k, f in steps.items()}
     return {
+        "offline_ratio": offline_ratio,
+        "offline_ratios": [round(r, 3) for r in ratios],
         "breakdown_us": breakdown,
         "token_chars": len(token),
         "status_list": {"source": list_source, "entries": entries},
@@ -274,15 +284,15 @@ def main() -> int:
         best = {k: c.median_result(v) for k, v in runs.items()}
 
         rate = local["per_second"]
-        raw, offline = rate["raw_cryptography_es256"], rate["verify_offline"]
+        offline_ratio = local["offline_ratio"]
         ceiling, online_token, online_code = (best[k].rps for k in ("ceiling", "token", "code"))
         bad = {k: v.non_2xx + v.errors for k, v in best.items() if v.non_2xx or v.errors}
         not_valid = {k: v for k, v in payload["results_after"].items() if not v.startswith("valid")}
         targets = {
             "offline_vs_raw": {
-                "ratio": round(offline / raw, 3),
+                "ratio": round(offline_ratio, 3),
                 "target": 0.7,
-                "pass": offline / raw >= 0.7,
+                "pass": offline_ratio >= 0.7,
             },
             "online_token_vs_ceiling": {
                 "ratio": round(online_token / ceiling, 3),
@@ -298,8 +308,8 @@ def main() -> int:
             },
         }
         payload["summary"] = {
-            "raw_verify_per_s": raw,
-            "offline_verify_per_s": offline,
+            "raw_verify_per_s": rate["raw_cryptography_es256"],
+            "offline_verify_per_s": rate["verify_offline"],
             "ceiling_rps": round(ceiling, 1),
             "online_token_rps": round(online_token, 1),
             "online_code_rps": round(online_code, 1),

@@ -35,7 +35,13 @@ from app.errors import StoreUnavailable
 from app.storage import sqlite_audit as audit_ops
 from app.storage import sqlite_checks as check_ops
 from app.storage import sqlite_records as record_ops
-from app.storage.sqlite_db import Synchronous, connect, connect_reader, run_group
+from app.storage.sqlite_db import (
+    Synchronous,
+    connect,
+    connect_loop_writer,
+    connect_reader,
+    run_group,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -52,11 +58,16 @@ class SqliteStore:
     """`app.domain.ports.Store` on SQLite. Build it with `await SqliteStore.open(path)`."""
 
     def __init__(
-        self, executor: ThreadPoolExecutor, conn: sqlite3.Connection, reader: sqlite3.Connection
+        self,
+        executor: ThreadPoolExecutor,
+        conn: sqlite3.Connection,
+        reader: sqlite3.Connection,
+        loop_writer: sqlite3.Connection,
     ) -> None:
         self._executor = executor
         self._conn = conn
         self._reader = reader
+        self._loop_writer = loop_writer
         self._closed = False
         self._pending: list[_Pending] = []
         self._draining = False
@@ -83,11 +94,12 @@ class SqliteStore:
             raise
         try:
             reader = connect_reader(path, timeout_s=timeout_s)
+            loop_writer = connect_loop_writer(path, synchronous=synchronous)
         except sqlite3.DatabaseError as exc:
             await _in_thread(executor, conn.close)
             executor.shutdown(wait=True)
             raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
-        return cls(executor, conn, reader)
+        return cls(executor, conn, reader, loop_writer)
 
     async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._closed:
@@ -125,9 +137,7 @@ class SqliteStore:
                 group, self._pending = self._pending, []
                 calls = [fn for fn, _ in group]
                 try:
-                    outcomes = await _in_thread(
-                        self._executor, partial(run_group, self._conn, calls)
-                    )
+                    outcomes = await self._commit(calls)
                 except BaseException as exc:  # the commit itself failed: all of them did
                     for _, future in group:
                         if not future.done():
@@ -146,6 +156,23 @@ class SqliteStore:
         finally:
             self._draining = False
 
+    async def _commit(
+        self, calls: list[Callable[[sqlite3.Connection], object]]
+    ) -> list[tuple[bool, object]]:
+        """Commit a group on this thread; if the write lock is held elsewhere for more
+        than a few milliseconds, on the store's thread instead (it may wait longer)."""
+        try:
+            return run_group(self._loop_writer, calls)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
+        # BEGIN IMMEDIATE did not get the lock: nothing of the group was written
+        return await _in_thread(self._executor, partial(run_group, self._conn, calls))
+
     async def ping(self) -> None:
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
 
@@ -157,6 +184,7 @@ class SqliteStore:
         # it the thread is idle and shutdown returns at once
         try:
             self._reader.close()
+            self._loop_writer.close()
             await _in_thread(self._executor, self._conn.close)
         finally:
             self._executor.shutdown(wait=True)
