@@ -59,7 +59,7 @@ def grant_body(nrn: str, i: int = 0) -> dict[str, Any]:
 
 
 class Service:
-    """One `statuspass serve` (uvicorn) on a free loopback port."""
+    """One `statuspass serve` on a free loopback port (granian unless `server` says)."""
 
     def __init__(
         self,
@@ -69,7 +69,9 @@ class Service:
         workers: int = 1,
         env: str = "development",
         extra_env: dict[str, str] | None = None,
+        server: str = "granian",
     ) -> None:
+        self.server = server
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp_path = tmp_path
@@ -122,6 +124,8 @@ class Service:
                     str(self.port),
                     "--workers",
                     str(self.workers),
+                    "--server",
+                    self.server,
                 ],
                 env=self.env,
                 stdout=log,

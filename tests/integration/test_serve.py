@@ -7,101 +7,40 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from served import Service
 
 from app.tokens import generate_nrn
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Server:
-    def __init__(self, tmp_path: Path, workers: int = 1, kind: str = "granian") -> None:
-        self.kind = kind
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("STATUSPASS_")},
-            "STATUSPASS_STORE_URL": f"sqlite:///{tmp_path}/sp.sqlite3",
-            "STATUSPASS_KEYS_DIR": str(tmp_path / "keys"),
-            "STATUSPASS_ISSUER": self.url,
-        }
-        self.tmp_path = tmp_path
-        self.workers = workers
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def cli(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "app", *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=60,
-            check=True,
-        )
-        return out.stdout
-
-    def start(self) -> None:
-        with open(self.tmp_path / "serve.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "app",
-                    "serve",
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    str(self.workers),
-                ],
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError(
-            "server did not become ready: " + (self.tmp_path / "serve.log").read_text()[-2000:]
-        )
-
-    def kill(self, sig: int) -> int:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, sig)
-        code = self.proc.wait(timeout=30)
-        self.proc = None
-        return code
+def sqlite_service(tmp_path: Path, **kw: Any) -> Service:
+    return Service(tmp_path, f"sqlite:///{tmp_path}/sp.sqlite3", **kw)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path)
+def server(tmp_path: Path) -> Iterator[Service]:
+    srv = sqlite_service(tmp_path)
     yield srv
-    if srv.proc is not None:
-        srv.kill(signal.SIGKILL)
+    srv.kill(signal.SIGKILL)
 
 
-def test_kill_9_loses_nothing_acknowledged(server: Server) -> None:
+def cli(service: Service, *args: str) -> str:
+    return service.cli(*args).stdout
+
+
+def test_kill_9_loses_nothing_acknowledged(server: Service) -> None:
     key = json.loads(
-        server.cli(
+        cli(
+            server,
             "clients",
             "add",
             "--name",
@@ -144,14 +83,15 @@ def test_kill_9_loses_nothing_acknowledged(server: Server) -> None:
                 },
             )
             assert r.json()["outcome"] == "unchanged"  # it was there
-    assert server.cli("audit", "verify").startswith("OK: 41 records")
+    assert cli(server, "audit", "verify").startswith("OK: 41 records")
 
 
 @pytest.mark.parametrize("kind", ["granian", "uvicorn"])
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, kind: str) -> None:
-    server = Server(tmp_path, kind=kind)
+    server = sqlite_service(tmp_path, server=kind)
     key = json.loads(
-        server.cli(
+        cli(
+            server,
             "clients",
             "add",
             "--name",
@@ -202,19 +142,18 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, kind: str) ->
         assert summary == {"lines": 20, "ok": 20, "failed": 0, "complete": True}
         assert server.proc is not None
         code = server.proc.wait(timeout=30)
-        server.proc = None
         # uvicorn re-raises the signal after its graceful shutdown; granian exits 0
         assert code in (0, -signal.SIGTERM)
-        log = (server.tmp_path / "serve.log").read_text()
+        log = server.log()
         assert "shutdown complete" in log.lower() and "Traceback" not in log
     finally:
-        if server.proc is not None:
-            server.kill(signal.SIGKILL)
+        server.kill(signal.SIGKILL)
 
 
-def test_cli_verify_from_qr_image_urls_and_online(server: Server, tmp_path: Path) -> None:
+def test_cli_verify_from_qr_image_urls_and_online(server: Service, tmp_path: Path) -> None:
     source = json.loads(
-        server.cli(
+        cli(
+            server,
             "clients",
             "add",
             "--name",
@@ -227,7 +166,8 @@ def test_cli_verify_from_qr_image_urls_and_online(server: Server, tmp_path: Path
         )
     )["api_key"]
     museum = json.loads(
-        server.cli(
+        cli(
+            server,
             "clients",
             "add",
             "--name",
@@ -239,10 +179,9 @@ def test_cli_verify_from_qr_image_urls_and_online(server: Server, tmp_path: Path
             "--json",
         )
     )["api_key"]
-    server.env["STATUSPASS_DEV_IDP"] = "1"
     server.start()
     nrn = generate_nrn(random.Random(12))
-    citizen = server.cli("dev", "citizen-token", nrn).strip()
+    citizen = cli(server, "dev", "citizen-token", nrn).strip()
     with httpx.Client(base_url=server.url) as http:
         http.put(
             "/v1/entitlements/social_tariff",
@@ -308,7 +247,7 @@ def test_cli_verify_from_qr_image_urls_and_online(server: Server, tmp_path: Path
         check=False,
     )
     assert bad.returncode == 1 and bad.stdout.startswith("INVALID (bad_signature)")
-    log = (server.tmp_path / "serve.log").read_text()
+    log = server.log()
     for secret in (
         nrn,
         proof["token"],
