@@ -391,6 +391,40 @@ def median_result(results: Sequence[LoadResult]) -> LoadResult:
 
 
 # -- profiling -----------------------------------------------------------------------
+def profile_endpoint(
+    api: Server,
+    opts: Any,
+    key: str,
+    labels: dict[str, str],
+    urls: dict[str, str],
+    files: dict[str, Path],
+    out: Path,
+    top: int,
+) -> dict[str, Any] | None:
+    """py-spy the server while wrk loads endpoint `key`; the summary for the results."""
+
+    def drive() -> None:
+        wrk(
+            labels[key],
+            urls[key],
+            files[key],
+            duration=opts.duration,
+            connections=opts.connections,
+            threads=opts.threads,
+            pin=not opts.no_pin,
+        )
+
+    prof = profile(api, opts.duration, out, drive)
+    if prof is None:
+        return None
+    return {
+        "raw": str(prof),
+        "self_by_package": self_by_package(prof),
+        "app_hot_spots": app_hot_spots(prof),
+        "top": top_frames(prof, top),
+    }
+
+
 def profile(server: Server, seconds: int, out: Path, drive: Any) -> Path | None:
     """py-spy the server while `drive()` loads it; returns the flat top-functions file."""
     exe = shutil.which("py-spy")

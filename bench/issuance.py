@@ -202,25 +202,9 @@ def main() -> int:
                 out = c.RESULTS / f"issuance-{key}-{time.strftime('%Y%m%dT%H%M%S')}.pyspy.txt"
                 c.RESULTS.mkdir(parents=True, exist_ok=True)
 
-                def drive(key: str = key) -> None:
-                    c.wrk(
-                        labels[key],
-                        urls[key],
-                        files[key],
-                        duration=opts.duration,
-                        connections=opts.connections,
-                        threads=opts.threads,
-                        pin=not opts.no_pin,
-                    )
-
-                prof = c.profile(api, opts.duration, out, drive)
-                if prof is not None:
-                    payload["profiles"][key] = {
-                        "raw": str(prof),
-                        "self_by_package": c.self_by_package(prof),
-                        "app_hot_spots": c.app_hot_spots(prof),
-                        "top": c.top_frames(prof, 30),
-                    }
+                summary = c.profile_endpoint(api, opts, key, labels, urls, files, out, 30)
+                if summary is not None:
+                    payload["profiles"][key] = summary
 
     print()
     print(f"{'measure':44} {'value':>12}")

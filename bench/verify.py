@@ -325,25 +325,9 @@ def main() -> int:
                     continue
                 out = c.RESULTS / f"verify-{key}-{time.strftime('%Y%m%dT%H%M%S')}.pyspy.txt"
 
-                def drive(key: str = key) -> None:
-                    c.wrk(
-                        labels[key],
-                        urls[key],
-                        files[key],
-                        duration=opts.duration,
-                        connections=opts.connections,
-                        threads=opts.threads,
-                        pin=not opts.no_pin,
-                    )
-
-                prof = c.profile(api, opts.duration, out, drive)
-                if prof is not None:
-                    payload["profiles"][key] = {
-                        "raw": str(prof),
-                        "self_by_package": c.self_by_package(prof),
-                        "app_hot_spots": c.app_hot_spots(prof),
-                        "top": c.top_frames(prof, 40),
-                    }
+                summary = c.profile_endpoint(api, opts, key, labels, urls, files, out, 40)
+                if summary is not None:
+                    payload["profiles"][key] = summary
 
     us = local["us_per_call"]
     print()

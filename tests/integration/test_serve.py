@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from served import Service
+from served import Service, grant_body
 
 from app.tokens import generate_nrn
 
@@ -38,20 +38,7 @@ def cli(service: Service, *args: str) -> str:
 
 
 def test_kill_9_loses_nothing_acknowledged(server: Service) -> None:
-    key = json.loads(
-        cli(
-            server,
-            "clients",
-            "add",
-            "--name",
-            "src",
-            "--role",
-            "source",
-            "--types",
-            "social_tariff",
-            "--json",
-        )
-    )["api_key"]
+    key = server.add_client("source", "src")
     server.start()
     rng = random.Random(11)
     acknowledged = []
@@ -60,12 +47,7 @@ def test_kill_9_loses_nothing_acknowledged(server: Service) -> None:
             nrn = generate_nrn(rng)
             r = http.put(
                 "/v1/entitlements/social_tariff",
-                json={
-                    "nrn": nrn,
-                    "holder": {"given_name": "A", "family_name": "B"},
-                    "valid_from": "2026-01-01T00:00:00Z",
-                    "valid_until": "2030-01-01T00:00:00Z",
-                },
+                json=grant_body(nrn),
             )
             assert r.status_code == 200
             acknowledged.append(nrn)
@@ -75,12 +57,7 @@ def test_kill_9_loses_nothing_acknowledged(server: Service) -> None:
         for nrn in acknowledged:
             r = http.put(
                 "/v1/entitlements/social_tariff",
-                json={
-                    "nrn": nrn,
-                    "holder": {"given_name": "A", "family_name": "B"},
-                    "valid_from": "2026-01-01T00:00:00Z",
-                    "valid_until": "2030-01-01T00:00:00Z",
-                },
+                json=grant_body(nrn),
             )
             assert r.json()["outcome"] == "unchanged"  # it was there
     assert cli(server, "audit", "verify").startswith("OK: 41 records")
@@ -89,20 +66,7 @@ def test_kill_9_loses_nothing_acknowledged(server: Service) -> None:
 @pytest.mark.parametrize("kind", ["granian", "uvicorn"])
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, kind: str) -> None:
     server = sqlite_service(tmp_path, server=kind)
-    key = json.loads(
-        cli(
-            server,
-            "clients",
-            "add",
-            "--name",
-            "src",
-            "--role",
-            "source",
-            "--types",
-            "social_tariff",
-            "--json",
-        )
-    )["api_key"]
+    key = server.add_client("source", "src")
     server.start()
     rng = random.Random(21)
     lines = [
@@ -151,34 +115,8 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, kind: str) ->
 
 
 def test_cli_verify_from_qr_image_urls_and_online(server: Service, tmp_path: Path) -> None:
-    source = json.loads(
-        cli(
-            server,
-            "clients",
-            "add",
-            "--name",
-            "src",
-            "--role",
-            "source",
-            "--types",
-            "social_tariff",
-            "--json",
-        )
-    )["api_key"]
-    museum = json.loads(
-        cli(
-            server,
-            "clients",
-            "add",
-            "--name",
-            "Museum",
-            "--role",
-            "verifier",
-            "--types",
-            "social_tariff",
-            "--json",
-        )
-    )["api_key"]
+    source = server.add_client("source", "src")
+    museum = server.add_client("verifier", "Museum")
     server.start()
     nrn = generate_nrn(random.Random(12))
     citizen = cli(server, "dev", "citizen-token", nrn).strip()
