@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -217,7 +218,7 @@ def connect(path: str, *, timeout_s: float, synchronous: Synchronous) -> sqlite3
         conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
         # WAL: readers never block the writer nor each other, so several worker processes
         # can share the file; writers are serialised by BEGIN IMMEDIATE.
-        (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        mode = _enable_wal(conn, timeout_s)
         if str(mode).lower() != "wal":
             raise ConfigError(f"SQLite store {path!r} cannot use WAL (got {mode!r})")
         # synchronous=NORMAL in WAL mode: a commit is written to the WAL file (the OS page
@@ -237,6 +238,26 @@ def connect(path: str, *, timeout_s: float, synchronous: Synchronous) -> sqlite3
         conn.close()
         raise
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout_s: float) -> str:
+    """Switch to WAL, retrying while another process holds the file.
+
+    Two workers opening a fresh file at once race for the lock this switch needs, and
+    SQLite answers "database is locked" at once here instead of calling the busy handler;
+    retried until the connection's own timeout, it succeeds (or finds WAL already set).
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while True:
+        try:
+            (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return str(mode)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _user_version(conn: sqlite3.Connection) -> int:
