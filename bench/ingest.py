@@ -132,20 +132,21 @@ def post_batch(url: str, key: str, lines: list[bytes]) -> tuple[float, dict[str,
 
 
 @contextmanager
-def store(kind: str, work: Path) -> Iterator[str]:
+def store(kind: str, work: Path) -> Iterator[tuple[str, int | None]]:
+    """The store URL and the pid of its server process (None for SQLite)."""
     if kind == "sqlite":
-        yield f"sqlite:///{work / 'ingest.sqlite3'}"
+        yield f"sqlite:///{work / 'ingest.sqlite3'}", None
         return
     server = RedisServer.start(work / "redis")
     try:
-        yield server.url
+        yield server.url, server.proc.pid
     finally:
         server.stop()
 
 
 def run_one(kind: str, lines: list[bytes], opts: argparse.Namespace) -> dict[str, Any]:
     work = c.workdir(f"ingest-{kind}")
-    with store(kind, work) as url:
+    with store(kind, work) as (url, store_pid):
         env = {**c.statuspass_env(work), "STATUSPASS_STORE_URL": url}
         out = subprocess.run(
             ["statuspass", "clients", "add", "--name", "ingest", "--role", "source",
@@ -161,11 +162,18 @@ def run_one(kind: str, lines: list[bytes], opts: argparse.Namespace) -> dict[str
             if opts.profile and shutil.which("py-spy"):
                 raw = c.RESULTS / f"ingest-{kind}-{time.strftime('%Y%m%dT%H%M%S')}.pyspy.txt"
                 c.RESULTS.mkdir(parents=True, exist_ok=True)
-                spy_args = ["py-spy", "record", "-p", str(api.proc.pid), "-r", "200"]
+                spy_args = ["py-spy", "record", "-p", str(api.proc.pid), "--subprocesses"]
+                spy_args += ["-r", "200"]
                 spy_args += ["-f", "raw", "-o", str(raw), "--nonblocking", "--function"]
                 spy = subprocess.Popen(spy_args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 time.sleep(0.5)
+            cpu0 = c.cpu_seconds(api.proc.pid), store_pid and c.cpu_seconds(store_pid)
             took, outcomes, summary = post_batch(api.url, key, lines)
+            cpu = {
+                "service_us_per_line": (c.cpu_seconds(api.proc.pid) - cpu0[0]) * 1e6 / len(lines),
+                "store_us_per_line": store_pid
+                and (c.cpu_seconds(store_pid) - cpu0[1]) * 1e6 / len(lines),
+            }
             if spy is not None:
                 spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
                 spy.wait(timeout=60)
@@ -176,6 +184,7 @@ def run_one(kind: str, lines: list[bytes], opts: argparse.Namespace) -> dict[str
             "seconds": round(took, 2),
             "lines_per_s": round(len(lines) / took),
             "outcomes": outcomes,
+            "cpu": cpu,
             "summary": summary,
             "resend_seconds": round(again_took, 2),
             "resend_lines_per_s": round(len(lines) / again_took),
@@ -216,6 +225,12 @@ def main() -> int:
         print(
             f"  {kind:7} {res['lines_per_s']:8,} lines/s ({res['seconds']} s) {res['outcomes']}"
             f"   re-send: {res['resend_lines_per_s']:,} lines/s {res['resend_outcomes']}",
+            flush=True,
+        )
+        cpu = res["cpu"]
+        print(
+            f"          CPU per line: service {cpu['service_us_per_line']:.0f} µs"
+            + (f", store {cpu['store_us_per_line']:.0f} µs" if cpu["store_us_per_line"] else ""),
             flush=True,
         )
         for frame in res.get("profile", {}).get("app_hot_spots", [])[:15]:

@@ -12,7 +12,7 @@ from typing import Any
 from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import Entitlement, EntitlementWrite, StatusRef
 from app.storage.redis_audit import Arg, Prepared, prepare
-from app.storage.redis_conn import guarded, unavailable
+from app.storage.redis_conn import unavailable
 from app.storage.redis_ctx import Ctx, decoders, encoder
 from app.storage.redis_keys import Layout
 from app.storage.redis_records import status_triples
@@ -33,16 +33,26 @@ def _random_indexes(n: int) -> list[int]:
 
 
 async def get_entitlements(ctx: Ctx, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
-    """One pipelined round trip (one per node on a cluster)."""
-    if not keys:
-        return []
-    async with guarded():
-        pipe = ctx.client.pipeline(transaction=False)
-        for type_id, subject in keys:
-            label = str(ctx.layout.shard_of_subject(subject))
-            pipe.hget(ctx.layout.subject_key(label, subject), type_id)
-        values = await pipe.execute()
-    return [decoders.entitlement.decode(v) if v else None for v in values]
+    """One script per shard, the shards in parallel."""
+    by_shard: dict[int, list[int]] = {}
+    for pos, (_, subject) in enumerate(keys):
+        by_shard.setdefault(ctx.layout.shard_of_subject(subject), []).append(pos)
+    out: list[Entitlement | None] = [None] * len(keys)
+    decode = decoders.entitlement.decode
+
+    async def one_shard(shard: int, positions: list[int]) -> None:
+        label = str(shard)
+        values = await ctx.scripts.run(
+            "GET_MANY",
+            [ctx.layout.subject_key(label, keys[pos][1]) for pos in positions],
+            [keys[pos][0] for pos in positions],
+        )
+        for pos, value in zip(positions, values, strict=True):
+            if value:
+                out[pos] = decode(value)
+
+    await asyncio.gather(*(one_shard(s, p) for s, p in by_shard.items()))
+    return out
 
 
 async def allocate_status_refs(ctx: Ctx, subjects: Sequence[str]) -> list[StatusRef]:

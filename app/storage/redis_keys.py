@@ -18,6 +18,7 @@ status bit and its audit record always share a slot.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import msgspec
 
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 DEFAULT_SHARDS = 16
+_HEX8 = re.compile(r"[0-9a-fA-F]{8}")
 #: the label of the global shard (in chain names and hash tags)
 GLOBAL = "g"
 
@@ -54,9 +56,8 @@ class Layout:
         Anything else (tests, imported data) falls back to SHA-256 of the text, so every
         string has a stable shard.
         """
-        head = subject[:8]
-        if len(head) == 8 and all(c in "0123456789abcdefABCDEF" for c in head):
-            return int(head, 16) % self.shards
+        if _HEX8.match(subject):
+            return int(subject[:8], 16) % self.shards
         digest = hashlib.sha256(subject.encode("utf-8")).digest()
         return int.from_bytes(digest[:4], "big") % self.shards
 
