@@ -15,7 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusController
 
 from app import __version__
-from app.api import routes_citizens, routes_public, routes_sources, routes_verifiers
+from app.api import batch, routes_citizens, routes_public, routes_sources, routes_verifiers
 from app.api.httpmetrics import HttpMetrics
 from app.api.overload import InFlight, OverloadGuard
 from app.api.problems import exception_handlers
@@ -74,7 +74,7 @@ def create_app(
         routes_public.health,
         routes_public.ready,
         routes_sources.upsert,
-        routes_sources.batch,
+        batch.batch,
         *routes_sources.change_status,
         routes_citizens.my_entitlements,
         routes_citizens.my_proof,

@@ -17,7 +17,7 @@ from app.tokens.jose import (
     parse_jwks,
     sign,
 )
-from app.tokens.nrn import generate_nrn, pseudonym, validate_nrn
+from app.tokens.nrn import generate_nrn, pseudonym, strip_separators, validate_nrn
 from app.tokens.qr import QRImage, render_qr
 from app.tokens.statuslist import (
     STATUS_INVALID,
@@ -86,6 +86,7 @@ __all__ = [
     "set_status",
     "sign",
     "sign_status_list",
+    "strip_separators",
     "undetermined",
     "validate_nrn",
     "verify_offline",

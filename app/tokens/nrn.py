@@ -20,8 +20,7 @@ from app.errors import InvalidInput
 
 __all__ = ["generate_nrn", "nrn_check", "pseudonym", "validate_nrn"]
 
-_SEPARATORS = frozenset(".- ")
-_DIGITS = frozenset("0123456789")
+_STRIP_SEPARATORS = str.maketrans("", "", ".- ")
 
 
 def nrn_check(first9: str, *, post_2000: bool) -> int:
@@ -33,6 +32,11 @@ def nrn_check(first9: str, *, post_2000: bool) -> int:
     """
     base = int("2" + first9) if post_2000 else int(first9)
     return 97 - (base % 97)
+
+
+def strip_separators(value: str) -> str:
+    """The NRN as typed without its dots, dashes and spaces (not yet validated)."""
+    return value.translate(_STRIP_SEPARATORS)
 
 
 def validate_nrn(value: str) -> str:
@@ -49,10 +53,10 @@ def validate_nrn(value: str) -> str:
     Raises:
         InvalidInput: not 11 ASCII digits, or neither check rule holds.
     """
-    # Only ASCII digits: str.isdigit() would accept "٣" or "³", which int() then
+    # Only ASCII digits: str.isdigit() alone would accept "٣" or "³", which int() then
     # happily converts, letting two different strings hash to the same pseudonym.
-    digits = "".join(ch for ch in value if ch not in _SEPARATORS)
-    if not digits or not set(digits) <= _DIGITS:
+    digits = strip_separators(value)
+    if not (digits.isascii() and digits.isdigit()):
         raise InvalidInput("a national register number holds digits only", field="nrn")
     if len(digits) != 11:
         raise InvalidInput("a national register number has 11 digits", field="nrn")

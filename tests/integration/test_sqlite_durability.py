@@ -52,6 +52,9 @@ WORKER = textwrap.dedent(
             sys.stdin.readline()  # "go": start together with the other workers
             ref = await store.allocate_status_ref("subj-a")
             for i in range(count):
+                if name != "kill" and i == count // 2:
+                    print("half", flush=True)
+                    sys.stdin.readline()  # "go": the second half, once all did the first
                 event = AuditEvent(at=T0, actor=name, action="grant", jti=f"{name}-{i}")
                 # "kill": many creations; others: successive versions of one record
                 if name == "kill":
@@ -102,16 +105,22 @@ def spawn() -> Iterator[Spawn]:
         worker.communicate()
 
 
-async def start(workers: list[subprocess.Popen[str]]) -> None:
-    """Wait until every worker has opened the store, then let them all go at once."""
+async def start(workers: list[subprocess.Popen[str]], word: str = "ready") -> list[list[str]]:
+    """Wait until every worker has printed `word` (opened the store, done half its
+    writes), then let them all go at once; returns what each printed before `word`."""
+    before: list[list[str]] = []
     for worker in workers:
         assert worker.stdout is not None
-        line = await asyncio.to_thread(worker.stdout.readline)
-        assert line == "ready\n", worker.communicate()[1]
+        lines: list[str] = []
+        while (line := await asyncio.to_thread(worker.stdout.readline)) != f"{word}\n":
+            assert line, worker.communicate()[1]
+            lines.append(line)
+        before.append(lines)
     for worker in workers:
         assert worker.stdin is not None
         worker.stdin.write("go\n")
         worker.stdin.flush()
+    return before
 
 
 async def assert_chain_unbroken(store: Store) -> list[str]:
@@ -132,19 +141,23 @@ async def test_two_processes_share_one_file(tmp_path: Path, spawn: Spawn) -> Non
     count = 60
     workers = [spawn(url, name, count) for name in ("w1", "w2")]
     await start(workers)
+    # every worker does half its writes before any does the second half: the first half
+    # of the chain holds both, whatever the scheduler did
+    first_halves = await start(workers, "half")
     outputs = [await asyncio.to_thread(w.communicate, timeout=120) for w in workers]
     for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
 
-    hits = sorted(json.loads(line)[1] for out, _ in outputs for line in out.splitlines())
+    lines = [line for half in first_halves for line in half]
+    lines += [line for out, _ in outputs for line in out.splitlines()]
+    hits = sorted(json.loads(line)[1] for line in lines)
     assert hits == list(range(1, 2 * count + 1))  # atomic across processes
     store = await open_store(url)
     try:
         actors = await assert_chain_unbroken(store)
         assert sorted(actors) == ["w1"] * 2 * count + ["w2"] * 2 * count
-        # the writes interleaved: this was a real race, not one process after the other
-        assert actors[: 2 * count] != ["w1"] * 2 * count
-        assert actors[: 2 * count] != ["w2"] * 2 * count
+        # both wrote in the first half: the two processes really wrote side by side
+        assert set(actors[: 2 * count]) == {"w1", "w2"}
         for name in ("w1", "w2"):
             ent = await store.get_entitlement("parking", name)
             assert ent is not None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
+from app.api.batch import CHUNK
 from tests.integration.api.conftest import Api, auth
 
 
@@ -234,3 +236,54 @@ async def test_batch_applies_lines_in_order_within_a_chunk(api: Api, source: str
         "/v1/parking-cards/check", headers=auth(police), json={"card_number": "5566778800"}
     )
     assert check.json()["result"] == "valid"
+
+
+async def test_batch_keeps_the_order_of_one_entitlement_across_chunks(
+    api: Api, source: str
+) -> None:
+    """Chunks with disjoint keys are applied side by side; one that touches a key still in
+    flight waits for it. Here one entitlement is created in the first chunk, updated in
+    the second (its NRN written with separators) and revoked in the third, each among
+    hundreds of other lines."""
+    nrn = api.nrn()
+    dotted = f"{nrn[:2]}.{nrn[2:4]}.{nrn[4:6]}-{nrn[6:9]}.{nrn[9:]}"
+
+    def upsert(n: str, family: str) -> str:
+        return json.dumps(
+            {
+                "op": "upsert",
+                "type": "social_tariff",
+                "nrn": n,
+                "holder": {"given_name": "A", "family_name": family},
+                "valid_from": "2026-01-01T00:00:00Z",
+                "valid_until": "2027-12-31T00:00:00Z",
+            }
+        )
+
+    lines = [upsert(api.nrn(), f"Other{i}") for i in range(1400)]
+    lines[3] = upsert(nrn, "First")
+    lines[2 * CHUNK - 1] = upsert(dotted, "Second")  # last of its chunk, in a bulk write
+    lines[2 * CHUNK] = json.dumps({"op": "revoke", "type": "social_tariff", "nrn": nrn})
+    r = await api.http.post(
+        "/v1/entitlements:batch",
+        content="\n".join(lines).encode(),
+        headers={**auth(source), "content-type": "application/x-ndjson"},
+    )
+    rows = [json.loads(x) for x in r.text.splitlines()]
+    assert rows[-1]["summary"] == {"lines": 1400, "ok": 1400, "failed": 0, "complete": True}
+    assert [x["line"] for x in rows[:-1]] == list(range(1, 1401))
+    assert [(rows[i]["outcome"], rows[i]["status"]) for i in (3, 2 * CHUNK - 1, 2 * CHUNK)] == [
+        ("created", "valid"),
+        ("updated", "valid"),
+        ("revoked", "revoked"),
+    ]
+    mine = (await api.http.get("/v1/me/entitlements", headers=api.citizen(nrn))).json()
+    assert [e["status"] for e in mine["entitlements"]] == ["revoked"]
+    # the update of the second chunk is the one that stayed
+    back = await api.http.post(
+        "/v1/entitlements/social_tariff/reinstate", headers=auth(source), json={"nrn": nrn}
+    )
+    assert back.json()["status"] == "valid"
+    token = (await api.proof(nrn))["token"]
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["nam"] == "A. SECOND"

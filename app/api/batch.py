@@ -1,0 +1,308 @@
+"""`POST /v1/entitlements:batch`: an NDJSON stream of upserts and status changes, applied
+in chunks, answered line by line while the request is still arriving.
+
+A chunk goes through two phases: decoding (pure: JSON, field checks, the keys it
+writes) and applying (the store). Up to `DEPTH` chunks are applied at once when they
+write disjoint keys, so the service prepares and encodes one chunk while the store
+writes the one before: on Redis the two processes then work side by side instead of
+taking turns. A chunk that shares a key with one in flight waits for it, so every
+entitlement sees its lines applied in the order they were sent, and results are sent
+strictly in input order: a result line is only ever sent once its write has landed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from litestar import Request, asgi
+from litestar.exceptions import HTTPException, MethodNotAllowedException
+from litestar.types import Receive, Scope, Send
+
+from app.api.deps import client_of, require_ndjson, services
+from app.api.schemas import BatchLine, BatchResult
+from app.api.state import Services
+from app.domain.entitlements import UpsertInput, WriteResult
+from app.domain.records import ClientRecord
+from app.errors import DomainError, StoreError
+from app.tokens import strip_separators
+
+__all__ = ["CHUNK", "DEPTH", "MAX_LINE", "batch"]
+
+log = logging.getLogger("statuspass.batch")
+MAX_LINE = 64 * 1024
+#: lines applied together (one store transaction / a few round trips per chunk)
+CHUNK = 500
+#: chunks applied at once (when their keys are disjoint)
+DEPTH = 2
+_dec = msgspec.json.Decoder(BatchLine)
+_enc = msgspec.json.Encoder()
+
+
+class BatchTooLarge(Exception):
+    """The batch body exceeded the configured size."""
+
+
+async def _chunks(receive: Any, limit: int) -> AsyncIterator[bytes]:
+    """The request body straight from ASGI `receive`, with the size limit enforced.
+
+    Read inside the streamed response (so results flow back while lines arrive), where
+    Litestar's own `request.stream()` is no longer usable.
+    """
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        body = message.get("body", b"")
+        total += len(body)
+        if total > limit:
+            raise BatchTooLarge
+        if body:
+            yield body
+        if not message.get("more_body", False):
+            return
+
+
+async def _line_chunks(
+    chunks: AsyncIterator[bytes], most: int
+) -> AsyncIterator[list[tuple[int, bytes | None]]]:
+    """Numbered lines, in groups: every complete line of each body message received, at
+    most `most` per group (an overlong line is None). A sender that waits for results
+    line by line still gets them at once; a bulk sender gets chunks."""
+    buf = bytearray()
+    number = 0
+    overlong = False
+    group: list[tuple[int, bytes | None]] = []
+    async for chunk in chunks:
+        buf += chunk
+        while True:
+            cut = buf.find(b"\n")
+            if cut < 0:
+                if len(buf) > MAX_LINE:
+                    overlong = True
+                    buf.clear()
+                break
+            line = bytes(buf[:cut]).strip()
+            del buf[: cut + 1]
+            number += 1
+            if overlong:
+                overlong = False
+                group.append((number, None))
+            elif line:
+                group.append((number, line))
+            if len(group) >= most:
+                yield group
+                group = []
+        if group:
+            yield group
+            group = []
+    if buf.strip() or overlong:
+        yield [(number + 1, None if overlong else bytes(buf).strip())]
+
+
+@dataclass(slots=True)
+class _Decoded:
+    """A chunk after the pure phase."""
+
+    numbers: list[int] = field(default_factory=list)  # every line, in order
+    answered: dict[int, BatchResult] = field(default_factory=dict)  # rejected already
+    lines: list[tuple[int, BatchLine]] = field(default_factory=list)  # to apply, in order
+    #: what applying may write: (type, NRN digits) and ("card", number); a superset is
+    #: harmless (it only makes a chunk wait), a missing key would reorder writes
+    keys: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _decode_group(group: list[tuple[int, bytes | None]]) -> _Decoded:
+    out = _Decoded()
+    for number, raw in group:
+        out.numbers.append(number)
+        if raw is None:
+            out.answered[number] = BatchResult(
+                line=number,
+                ok=False,
+                error="line-too-long",
+                detail=f"a line is at most {MAX_LINE} bytes",
+            )
+            continue
+        try:
+            line = _dec.decode(raw)
+        except msgspec.DecodeError as exc:
+            out.answered[number] = BatchResult(
+                line=number, ok=False, error="malformed", detail=str(exc)
+            )
+            continue
+        if line.op == "upsert" and (
+            line.holder is None or line.valid_from is None or line.valid_until is None
+        ):
+            out.answered[number] = BatchResult(
+                line=number,
+                ok=False,
+                id=line.id,
+                error="malformed",
+                detail="upsert needs holder, valid_from and valid_until",
+            )
+            continue
+        out.lines.append((number, line))
+        out.keys.add((line.type, strip_separators(line.nrn)))
+        card = line.attributes.get("card_number")
+        if card is not None:
+            out.keys.add(("card", card))
+    return out
+
+
+@asgi("/v1/entitlements:batch", is_mount=False, copy_scope=False)
+async def batch(scope: Scope, receive: Receive, send: Send) -> None:
+    """NDJSON stream of upserts and status changes (``application/x-ndjson``).
+
+    One result line per input line, in order, sent as each is applied (progress for the
+    sender); a bad line gets an error line and never blocks the good ones; the last line
+    is a summary. Lines are applied as they arrive, so a broken connection keeps what was
+    acknowledged, and re-sending the batch is idempotent.
+
+    A raw ASGI handler because it is full duplex: it reads the request while it writes
+    the response, which a framework streaming response (listening on `receive` for a
+    disconnect) would not allow.
+    """
+    request: Request[Any, Any, Any] = Request(scope, receive)
+    if request.method != "POST":
+        raise MethodNotAllowedException(detail="use POST")
+    await require_ndjson(request)
+    svc = services(request)
+    client = await client_of(request)
+    limit = svc.settings.max_batch_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status_code=413, detail=f"a batch is at most {limit} bytes")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/x-ndjson"),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    ok = failed = 0
+    complete = True
+    in_flight: deque[tuple[asyncio.Task[list[BatchResult]], set[tuple[str, str]]]] = deque()
+
+    async def answer_oldest() -> None:
+        nonlocal ok, failed
+        task, _ = in_flight.popleft()
+        results = await task
+        ok += sum(r.ok for r in results)
+        failed += sum(not r.ok for r in results)
+        body = b"".join(_enc.encode(r) + b"\n" for r in results)
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    try:
+        async for group in _line_chunks(_chunks(receive, limit), CHUNK):
+            decoded = _decode_group(group)
+            while in_flight and (
+                len(in_flight) >= DEPTH or any(decoded.keys & keys for _, keys in in_flight)
+            ):
+                await answer_oldest()
+            task = asyncio.create_task(_apply_group(svc, client, decoded))
+            in_flight.append((task, decoded.keys))
+        while in_flight:
+            await answer_oldest()
+    except BatchTooLarge:
+        while in_flight:  # the lines before the limit are applied and answered
+            await answer_oldest()
+        complete = False
+        error = {
+            "error": "body-too-large",
+            "detail": f"a batch is at most {limit} bytes; "
+            "the lines above were applied, send the rest separately",
+        }
+        await send(
+            {"type": "http.response.body", "body": _enc.encode(error) + b"\n", "more_body": True}
+        )
+    finally:
+        # only on an error or a cancelled request: writes in flight may land or not,
+        # and nothing about them was acknowledged
+        for task, _ in in_flight:
+            task.cancel()
+    log.info("batch by %s: %d ok, %d failed", client.id, ok, failed)
+    summary = {"lines": ok + failed, "ok": ok, "failed": failed, "complete": complete}
+    await send(
+        {
+            "type": "http.response.body",
+            "body": _enc.encode({"summary": summary}) + b"\n",
+            "more_body": False,
+        }
+    )
+
+
+async def _apply_group(svc: Services, client: ClientRecord, decoded: _Decoded) -> list[BatchResult]:
+    """Apply a chunk's lines in order: runs of upserts in bulk, status changes singly."""
+    now = svc.clock.now()
+    out = dict(decoded.answered)
+    run: list[tuple[int, BatchLine]] = []
+
+    def store_failed(number: int, line: BatchLine, exc: StoreError) -> BatchResult:
+        return BatchResult(
+            line=number,
+            ok=False,
+            id=line.id,
+            error="store-unavailable",
+            detail=type(exc).__name__,
+        )
+
+    async def flush() -> None:
+        if not run:
+            return
+        items = [(line.type, _upsert_input(line)) for _, line in run]
+        try:
+            outcomes = await svc.bulk.upsert_many(client, items, now)
+        except StoreError as exc:
+            for number, line in run:
+                out[number] = store_failed(number, line, exc)
+        else:
+            for (number, line), res in zip(run, outcomes, strict=True):
+                out[number] = _result(number, line, res)
+        run.clear()
+
+    for number, line in decoded.lines:
+        if line.op == "upsert":
+            run.append((number, line))
+            continue
+        await flush()
+        try:
+            res: WriteResult | DomainError = await svc.entitlements.change_status(
+                client, line.type, line.op, line.nrn, line.reason, now
+            )
+        except DomainError as exc:
+            res = exc
+        except StoreError as exc:
+            out[number] = store_failed(number, line, exc)
+            continue
+        out[number] = _result(number, line, res)
+    await flush()
+    return [out[number] for number in decoded.numbers]
+
+
+def _upsert_input(line: BatchLine) -> UpsertInput:
+    assert line.holder is not None and line.valid_from and line.valid_until
+    return UpsertInput(
+        nrn=line.nrn,
+        holder=line.holder.to_holder(),
+        valid_from=line.valid_from,
+        valid_until=line.valid_until,
+        attributes=dict(line.attributes),
+    )
+
+
+def _result(number: int, line: BatchLine, res: WriteResult | DomainError) -> BatchResult:
+    if isinstance(res, DomainError):
+        return BatchResult(
+            line=number, ok=False, id=line.id, error=type(res).__name__, detail=res.detail
+        )
+    return BatchResult(line=number, ok=True, id=line.id, outcome=res.outcome, status=res.status)
