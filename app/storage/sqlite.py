@@ -13,7 +13,9 @@ head) cannot change before it commits.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -37,6 +39,7 @@ from app.storage import sqlite_checks as check_ops
 from app.storage import sqlite_records as record_ops
 from app.storage.sqlite_db import (
     Synchronous,
+    checkpoint,
     connect,
     connect_loop_writer,
     connect_reader,
@@ -49,6 +52,10 @@ T = TypeVar("T")
 
 #: audit records per page of `iter_audit`: memory stays flat however long the log is
 _AUDIT_PAGE = 1_000
+#: at most one WAL checkpoint (on the store's thread) per this many seconds of writes
+_CHECKPOINT_EVERY_S = 0.25
+
+log = logging.getLogger("statuspass.store")
 
 
 _Pending = tuple[Callable[[sqlite3.Connection], object], "asyncio.Future[object]"]
@@ -71,6 +78,8 @@ class SqliteStore:
         self._closed = False
         self._pending: list[_Pending] = []
         self._draining = False
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._last_checkpoint = time.monotonic()
 
     @classmethod
     async def open(
@@ -145,6 +154,7 @@ class SqliteStore:
                     if not isinstance(exc, Exception):
                         raise
                     continue
+                self._checkpoint_soon()
                 for (_, future), (ok, value) in zip(group, outcomes, strict=True):
                     if future.done():
                         continue
@@ -155,6 +165,31 @@ class SqliteStore:
                         future.set_exception(_translate(value))
         finally:
             self._draining = False
+
+    def _checkpoint_soon(self) -> None:
+        """After a commit on the loop's thread: copy the WAL into the database on the
+        store's thread, where its fsyncs stall no request.
+
+        Commits go on meanwhile, so such a checkpoint rarely copies the very last
+        frames, and SQLite only starts a WAL afresh once it is fully copied. That is
+        left to the loop writer's own checkpoint (`LOOP_AUTOCHECKPOINT_PAGES`), which
+        then finds all but the last few frames copied already and is short.
+        """
+        if self._checkpoint_task or time.monotonic() - self._last_checkpoint < _CHECKPOINT_EVERY_S:
+            return
+        # kept: the loop holds tasks only weakly
+        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        try:
+            if not self._closed:
+                await _in_thread(self._executor, partial(checkpoint, self._conn))
+        except (StoreUnavailable, RuntimeError) as exc:
+            # busy or closing: the next one (or the safety net in the commit) catches up
+            log.debug("WAL checkpoint skipped: %s", type(exc).__name__)
+        finally:
+            self._last_checkpoint = time.monotonic()
+            self._checkpoint_task = None
 
     async def _commit(
         self, calls: list[Callable[[sqlite3.Connection], object]]

@@ -27,6 +27,9 @@ __all__ = [
 _savepoints = itertools.count()
 #: how long a group commit on the event loop's thread may wait for the write lock
 LOOP_LOCK_WAIT_S = 0.005
+#: WAL pages after which a commit on the loop's thread checkpoints by itself (and so
+#: lets the next write start the WAL afresh); the copying is done off the loop before
+LOOP_AUTOCHECKPOINT_PAGES = 16_384
 
 SCHEMA_VERSION = 2
 
@@ -189,8 +192,18 @@ def connect_loop_writer(path: str, *, synchronous: Synchronous) -> sqlite3.Conne
     conn.execute(f"PRAGMA busy_timeout = {int(LOOP_LOCK_WAIT_S * 1000)}")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA foreign_keys = ON")
+    # SQLite checkpoints in the commit that crosses wal_autocheckpoint (1000 pages by
+    # default), and a checkpoint fsyncs: on this thread that stalls every request of the
+    # worker for the length of an fsync. The store runs them on its own thread instead.
+    conn.execute(f"PRAGMA wal_autocheckpoint = {LOOP_AUTOCHECKPOINT_PAGES}")
     _tune(conn)
     return conn
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy committed WAL pages into the database file without waiting for anyone
+    (PASSIVE: readers and writers go on; what cannot be copied now is copied next time)."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _tune(conn: sqlite3.Connection) -> None:

@@ -11,6 +11,8 @@ import pytest
 from app.domain.audit import verify_audit
 from app.errors import VersionConflict
 from app.storage import open_store
+from app.storage import sqlite as sqlite_store
+from app.storage.sqlite_db import LOOP_AUTOCHECKPOINT_PAGES
 from tests.integration.factories import at, make_entitlement, make_event
 
 
@@ -54,3 +56,33 @@ async def test_closed_store_refuses_writes(tmp_path: Path) -> None:
     await store.close()
     with pytest.raises(StoreUnavailable):
         await store.append_audit(make_event("verify"))
+
+
+async def test_the_wal_is_checkpointed_while_writes_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits on the event loop's thread leave checkpoints (and their fsyncs) to the
+    store's thread; they still happen while the service writes, so the database file
+    takes the data in long before the WAL reaches the loop writer's own threshold."""
+    monkeypatch.setattr(sqlite_store, "_CHECKPOINT_EVERY_S", 0.05)
+    path = tmp_path / "c.sqlite3"
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        start = path.stat().st_size
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 0.5
+        i = 0
+        while loop.time() < deadline:
+            await asyncio.gather(
+                *(store.append_audit(make_event("verify", when=at(i + k))) for k in range(20))
+            )
+            i += 20
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(0.05)  # the last checkpoint started runs to its end
+        wal = path.with_name(path.name + "-wal").stat().st_size
+        assert wal < LOOP_AUTOCHECKPOINT_PAGES * 4096  # SQLite did not checkpoint by itself
+        assert path.stat().st_size > start + 100 * 1024  # yet pages moved in while open
+        report = await verify_audit(store)
+        assert report.ok and report.records == i
+    finally:
+        await store.close()
