@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -260,6 +261,9 @@ class LoadResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     server_cpu_us_per_request: float | None = None
     server_cpu_busy: float | None = None
+    #: CPU of the store's server processes (redis-server) and of wrk itself, per request
+    store_cpu_us_per_request: float | None = None
+    load_cpu_us_per_request: float | None = None
 
 
 def _children(pid: int) -> list[int]:
@@ -347,8 +351,12 @@ def measure(
     requests_file: Path,
     opts: argparse.Namespace,
     server: Server | None = None,
+    store_pids: Sequence[int] = (),
 ) -> LoadResult:
-    """Warm up, then one measured run with the same settings for every endpoint."""
+    """Warm up, then one measured run with the same settings for every endpoint.
+
+    Besides the server's CPU per request: that of `store_pids` (redis-server) and of
+    wrk, so that what the whole machine spends on a request is known."""
     pin = not opts.no_pin
     if opts.warmup > 0:
         wrk(
@@ -361,6 +369,8 @@ def measure(
             pin=pin,
         )
     cpu0 = cpu_seconds(server.proc.pid) if server else 0.0
+    store0 = sum(cpu_seconds(pid) for pid in store_pids)
+    wrk0 = _children_cpu()
     result = wrk(
         label,
         url,
@@ -374,15 +384,32 @@ def measure(
         cpu = cpu_seconds(server.proc.pid) - cpu0
         result.server_cpu_us_per_request = round(cpu / result.requests * 1e6, 1)
         result.server_cpu_busy = round(cpu / result.duration_s, 2)
+    if result.requests:
+        result.load_cpu_us_per_request = round((_children_cpu() - wrk0) / result.requests * 1e6, 1)
+        if store_pids:
+            store = sum(cpu_seconds(pid) for pid in store_pids) - store0
+            result.store_cpu_us_per_request = round(store / result.requests * 1e6, 1)
     print(
         f"  {label:34} {result.rps:9.0f} req/s  p50 {result.latency_ms['p50']:6.2f} ms"
         f"  p99 {result.latency_ms['p99']:6.2f} ms  non-2xx {result.non_2xx}"
         f"  socket errors {result.errors}"
         f"  server CPU {result.server_cpu_us_per_request} µs/req"
-        f" ({result.server_cpu_busy} cores busy)",
+        f" ({result.server_cpu_busy} cores busy)"
+        + (
+            f", store {result.store_cpu_us_per_request} µs/req"
+            if result.store_cpu_us_per_request is not None
+            else ""
+        )
+        + f", wrk {result.load_cpu_us_per_request} µs/req",
         flush=True,
     )
     return result
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (wrk runs to its end)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def median_result(results: Sequence[LoadResult]) -> LoadResult:

@@ -298,7 +298,14 @@ def main() -> int:
                     }
                     urls = {"verify": f"{api.url}/v1/verify", "issue": f"{api.url}/v1/me/proofs"}
                     for what in ("verify", "issue"):
-                        res = c.measure(f"{kind} {what} w={w}", urls[what], files[what], opts, api)
+                        res = c.measure(
+                            f"{kind} {what} w={w}",
+                            urls[what],
+                            files[what],
+                            opts,
+                            api,
+                            [n.proc.pid for n in stores.nodes(kind)],
+                        )
                         payload["runs"].append(
                             {"store": kind, "workers": w, "what": what, **vars(res)}
                         )
@@ -312,6 +319,23 @@ def main() -> int:
                                 res.non_2xx + res.errors,
                             )
                         )
+                    if opts.profile:
+                        for what in ("verify", "issue"):
+                            prof = c.profile_endpoint(
+                                api,
+                                opts,
+                                what,
+                                {what: f"{kind} {what} w={w} (profiled)"},
+                                urls,
+                                files,
+                                c.RESULTS / f"stores-{kind}-{w}-{what}.pyspy.txt",
+                                25,
+                            )
+                            if prof is not None:
+                                payload.setdefault("profiles", {})[f"{kind} {what} w={w}"] = prof
+                                print(f"    self time by package: {prof['self_by_package'][:8]}")
+                                for frame, own, incl in prof["app_hot_spots"][:12]:
+                                    print(f"    {incl:5.1f}% incl {own:5.1f}% self  {frame}")
                     nodes = stores.nodes(kind)
                     if nodes:
                         counts = commands_per_request(api, nodes, verifier, ids, proofs, opts.probe)
