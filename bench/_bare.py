@@ -9,6 +9,9 @@ so that the measured endpoints and this one differ only in what the handler does
   store, no QR.
 * ``POST /verify`` — body ``{"token": "…"}``; `app.tokens.decode_verified` of a token this
   process signed (ES256 signature, strict header checks, claims JSON). No auth, no store.
+* ``GET /bytes/{name}`` — with ``BENCH_BARE_BYTES=DIR``: the bytes of ``DIR/name.body``
+  with the ETag and media type of ``DIR/name.meta``, 304 on a matching If-None-Match
+  (the rule of `app.api.routes_public`), and ``Cache-Control``. Nothing else.
 * ``GET /health``.
 
 Run: ``python bench/_bare.py --port 8100`` (the benchmarks start it themselves).
@@ -17,6 +20,7 @@ Run: ``python bench/_bare.py --port 8100`` (the benchmarks start it themselves).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
@@ -26,7 +30,7 @@ from typing import Any
 
 import msgspec
 import uvicorn
-from litestar import Litestar, get, post
+from litestar import Litestar, Request, Response, get, post
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -82,13 +86,36 @@ async def verify_one(data: VerifyRequest) -> VerifyResponse:
     return VerifyResponse(valid=True, jti=claims.get("jti"))
 
 
+def _load_bytes() -> dict[str, tuple[bytes, str, str]]:
+    folder = os.environ.get("BENCH_BARE_BYTES")
+    if not folder:
+        return {}
+    out = {}
+    for meta in Path(folder).glob("*.meta"):
+        info = json.loads(meta.read_text())
+        out[meta.stem] = (meta.with_suffix(".body").read_bytes(), info["etag"], info["media"])
+    return out
+
+
+BYTES = _load_bytes()
+
+
+@get("/bytes/{name:str}", sync_to_thread=False)
+def fixed_bytes(request: Request[Any, Any, Any], name: str) -> Response[bytes]:
+    body, etag, media = BYTES[name]
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
+    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type=media, headers=headers)
+
+
 @get("/health", sync_to_thread=False)
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
 def app_factory() -> Litestar:
-    return Litestar(route_handlers=[sign_one, verify_one, health])
+    return Litestar(route_handlers=[sign_one, verify_one, fixed_bytes, health])
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 WRK_LUA = BENCH / "wrk" / "rotate.lua"
+WRK_GET_LUA = BENCH / "wrk" / "get.lua"
 # Exactly 30 characters: the issuer length the spec sizes the QR code for.
 ISSUER = "https://statuspass.example.org"
 assert len(ISSUER) == 30
@@ -157,9 +158,12 @@ def serve(
 SERVER = os.environ.get("BENCH_SERVER", "granian")
 
 
-def bare_server(workdir: Path, *, workers: int, pin: bool) -> Any:
-    """The ceiling: bench/_bare.py on the same server and settings as `statuspass serve`."""
-    env = {**os.environ, "BENCH_BARE_ISSUER": ISSUER}
+def bare_server(
+    workdir: Path, *, workers: int, pin: bool, env: dict[str, str] | None = None
+) -> Any:
+    """The ceiling: bench/_bare.py on the same server and settings as `statuspass serve`
+    (`env`: extra environment, e.g. BENCH_BARE_BYTES)."""
+    env = {**os.environ, "BENCH_BARE_ISSUER": ISSUER, **(env or {})}
     args = [sys.executable, str(BENCH / "_bare.py"), "--workers", str(workers), "--server", SERVER]
     return serve("bare", args, env=env, workdir=workdir, ready_path="/health", pin=pin)
 
@@ -225,7 +229,15 @@ def seed(server: Server, workdir: Path, citizens: int, seed_value: int = 2024) -
     return Seeded(source_key=source_key, verifier_key=verifier_key, citizen_tokens=tokens)
 
 
-def add_client_json(workdir: Path, name: str, role: str, types: str = "social_tariff") -> str:
+def add_client_json(
+    workdir: Path,
+    name: str,
+    role: str,
+    types: str = "social_tariff",
+    env: dict[str, str] | None = None,
+) -> str:
+    """A new API client of the service whose environment is `env` (default: the SQLite
+    service of `workdir`); its key."""
     out = subprocess.run(
         [
             "statuspass",
@@ -239,7 +251,7 @@ def add_client_json(workdir: Path, name: str, role: str, types: str = "social_ta
             types,
             "--json",
         ],
-        env=statuspass_env(workdir),
+        env=env or statuspass_env(workdir),
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -318,10 +330,13 @@ def wrk(
     threads: int,
     pin: bool,
     timeout_s: int = 10,
+    script: Path = WRK_LUA,
+    script_args: Sequence[str] | None = None,
 ) -> LoadResult:
     exe = require_wrk()
     args = [exe, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s"]
-    args += ["--timeout", f"{timeout_s}s", "-s", str(WRK_LUA), url, "--", str(requests_file)]
+    args += ["--timeout", f"{timeout_s}s", "-s", str(script), url, "--"]
+    args += [str(requests_file)] if script_args is None else list(script_args)
     proc = subprocess.run(
         _pin(1, args, pin), capture_output=True, text=True, timeout=duration + 60, check=False
     )
@@ -352,6 +367,9 @@ def measure(
     opts: argparse.Namespace,
     server: Server | None = None,
     store_pids: Sequence[int] = (),
+    *,
+    script: Path = WRK_LUA,
+    script_args: Sequence[str] | None = None,
 ) -> LoadResult:
     """Warm up, then one measured run with the same settings for every endpoint.
 
@@ -367,6 +385,8 @@ def measure(
             connections=opts.connections,
             threads=opts.threads,
             pin=pin,
+            script=script,
+            script_args=script_args,
         )
     cpu0 = cpu_seconds(server.proc.pid) if server else 0.0
     store0 = sum(cpu_seconds(pid) for pid in store_pids)
@@ -379,6 +399,8 @@ def measure(
         connections=opts.connections,
         threads=opts.threads,
         pin=pin,
+        script=script,
+        script_args=script_args,
     )
     if server is not None and result.requests:
         cpu = cpu_seconds(server.proc.pid) - cpu0
@@ -404,6 +426,27 @@ def measure(
         flush=True,
     )
     return result
+
+
+def measure_get(
+    label: str,
+    url: str,
+    opts: argparse.Namespace,
+    server: Server | None = None,
+    *,
+    if_none_match: str | None = None,
+) -> LoadResult:
+    """`measure` for plain GETs, with an If-None-Match header when given (wrk counts a
+    304 as a success: anything else below 200 or from 400 on is a non-2xx)."""
+    return measure(
+        label,
+        url,
+        Path("-"),
+        opts,
+        server,
+        script=WRK_GET_LUA,
+        script_args=[if_none_match or "-"],
+    )
 
 
 def _children_cpu() -> float:
