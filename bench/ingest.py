@@ -90,6 +90,8 @@ def post_batch(url: str, key: str, lines: list[bytes]) -> tuple[float, dict[str,
     sock = socket.create_connection((host, int(port)), timeout=600)
     outcomes: dict[str, int] = {}
     summary = None
+    done = 0
+    progress_every = max(100_000, len(lines) // 10)
 
     def write() -> None:
         with contextlib.suppress(OSError):
@@ -126,6 +128,14 @@ def post_batch(url: str, key: str, lines: list[bytes]) -> tuple[float, dict[str,
                     continue
                 name = res.get("outcome") if res.get("ok") else f"error:{res.get('error')}"
                 outcomes[name] = outcomes.get(name, 0) + 1
+                done += 1
+                if done % progress_every == 0:  # the result lines are the progress
+                    elapsed = time.perf_counter() - start
+                    print(
+                        f"    {done:>10,} / {len(lines):,} lines acknowledged,"
+                        f" {elapsed:6.1f} s, {done / elapsed:8,.0f} lines/s",
+                        flush=True,
+                    )
         took = time.perf_counter() - start
     writer.join(timeout=10)
     return took, outcomes, summary

@@ -149,6 +149,22 @@ def plot(history: list[dict[str, str]], out: Path, title: str) -> bool:
     return True
 
 
+def steady_windows(history: list[dict[str, str]], users: int) -> dict[str, tuple[float, float]]:
+    """At full user count, once the ramp has left Locust's 10 s window: the median and
+    the worst of the windowed p99 and p99.9 of all requests, in ms."""
+    agg = [r for r in history if r["Name"] == AGG and int(r["User Count"]) >= users]
+    if len(agg) < 15:
+        return {}
+    start = int(agg[0]["Timestamp"]) + 10
+    rows = [r for r in agg if int(r["Timestamp"]) >= start]
+    out: dict[str, tuple[float, float]] = {}
+    for col in ("99%", "99.9%"):
+        values = [v for r in rows if (v := _num(r[col]))]
+        if values:
+            out[col] = (statistics.median(values), max(values))
+    return out
+
+
 def summarize(folder: Path, title: str, command: str) -> tuple[str, int]:
     stats = _rows(folder / "locust_stats.csv")
     history = _rows(folder / "locust_stats_history.csv")
@@ -179,6 +195,18 @@ def summarize(folder: Path, title: str, command: str) -> tuple[str, int]:
         + (f", {steady:.0f} requests/s at full load (median)" if steady else "")
         + f", {users} users.**"
     )
+    windows = steady_windows(history, users)
+    if windows:
+        lines.append("")
+        lines.append(
+            "Steady state (10 s windows at full load, from 10 s after the ramp on), all "
+            "requests: "
+            + "; ".join(
+                f"p{col[:-1]} median {med:.0f} ms, worst {worst:.0f} ms"
+                for col, (med, worst) in windows.items()
+            )
+            + ". The table below covers the whole run, ramp-up included."
+        )
     lines += ["", "Latencies in ms (Locust's percentiles are rounded above 100 ms).", ""]
     lines.append("| endpoint | requests | failures | req/s | p50 | p95 | p99 | p99.9 | max |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

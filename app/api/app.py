@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -62,6 +63,11 @@ def create_app(
                 settings.env,
                 services.keys.signing_key().kid,
             )
+            # Everything built so far (modules, routes, keys, registry) lives as long as
+            # the worker: out of the collector's sight, a full collection no longer walks
+            # it, which shortens the pauses that make up the slowest requests.
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             if own:
