@@ -79,7 +79,7 @@ async def status_list(request: Request[Any, Any, Any], list_id: FromPath[str]) -
     if len(list_id) > 20 or not list_id.isascii() or not list_id.isdigit():
         raise NotFoundException(detail="no such status list")
     try:
-        published = await svc.status_lists.get(list_id, now)
+        published = svc.status_lists.fresh(list_id, now) or await svc.status_lists.get(list_id, now)
     except StoreUnavailable:
         # the last list we published is still signed and within its exp: keep serving it
         published = svc.status_lists.last_published(list_id)

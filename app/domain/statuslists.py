@@ -52,11 +52,18 @@ class StatusListPublisher:
         age = now.timestamp() - published.built_at
         return max(0, int(self._settings.status_list_ttl_s - age - self.refresh_s))
 
-    async def get(self, list_id: str, now: datetime) -> PublishedList | None:
+    def fresh(self, list_id: str, now: datetime) -> PublishedList | None:
+        """The cached token while it needs no rebuild (the common case, no await)."""
         cached = self._cache.get(list_id)
-        fresh = cached is not None and now.timestamp() - cached.built_at < self.refresh_s
-        if fresh:
+        if cached is not None and now.timestamp() - cached.built_at < self.refresh_s:
             return cached
+        return None
+
+    async def get(self, list_id: str, now: datetime) -> PublishedList | None:
+        found = self.fresh(list_id, now)
+        if found is not None:
+            return found
+        cached = self._cache.get(list_id)
         lock = self._locks.setdefault(list_id, asyncio.Lock())
         if cached is not None and lock.locked():
             return cached  # someone is rebuilding: serve the previous version meanwhile
