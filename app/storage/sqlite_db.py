@@ -15,8 +15,10 @@ from typing import Literal
 from app.errors import ConfigError
 
 __all__ = [
+    "LOOP_AUTOCHECKPOINT_PAGES",
     "SCHEMA_VERSION",
     "Synchronous",
+    "checkpoint",
     "connect",
     "connect_loop_writer",
     "connect_reader",
