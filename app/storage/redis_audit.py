@@ -30,7 +30,7 @@ from app.domain.records import (
 )
 from app.errors import StoreUnavailable
 from app.storage._common import VERIFICATION_ACTIONS
-from app.storage.redis_conn import Client, Scripts, as_bytes, guarded, unavailable
+from app.storage.redis_conn import Client, ScriptRunner, as_bytes, guarded, unavailable
 from app.storage.redis_keys import (
     Layout,
     decode_chain_record,
@@ -79,7 +79,7 @@ def prepare(layout: Layout, label: str, event: AuditEvent, seq: int, prev: str) 
 class Chains:
     """This store instance's chains, one per shard, and reading every chain."""
 
-    def __init__(self, client: Client, layout: Layout, scripts: Scripts) -> None:
+    def __init__(self, client: Client, layout: Layout, scripts: ScriptRunner) -> None:
         self._client = client
         self._layout = layout
         self._scripts = scripts

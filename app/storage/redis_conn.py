@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -28,7 +28,17 @@ try:
 except ImportError:  # pragma: no cover - redis-py then packs in Python, as before
     _hiredis = None
 
-__all__ = ["Client", "RedisUrl", "as_bytes", "connect", "guarded", "parse_url", "unavailable"]
+__all__ = [
+    "Client",
+    "RedisUrl",
+    "ScriptRunner",
+    "Scripts",
+    "as_bytes",
+    "connect",
+    "guarded",
+    "parse_url",
+    "unavailable",
+]
 
 T = TypeVar("T")
 
@@ -200,6 +210,19 @@ async def guarded() -> AsyncIterator[None]:
         raise StoreUnavailable(f"Redis store unavailable: {exc}") from exc
 
 
+class ScriptRunner(Protocol):
+    """What the store runs its Lua scripts with: `Scripts` (redis-py, any deployment) or
+    `redis_mux.MuxScripts` (a single node, multiplexed)."""
+
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[str | int | bytes]) -> Any:
+        """EVALSHA of the script `name`; error replies become `StoreUnavailable`."""
+        ...
+
+    def close(self) -> None:
+        """Drop the runner's own connections, if it has any."""
+        ...
+
+
 class Scripts:
     """The Lua scripts, registered once per client (EVALSHA, loaded again on NOSCRIPT)."""
 
@@ -210,6 +233,9 @@ class Scripts:
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[str | int | bytes]) -> Any:
         return await unavailable(self._scripts[name](keys=list(keys), args=list(args)))
+
+    def close(self) -> None:
+        """Nothing of its own: the connections are the client's."""
 
 
 def default_shards(url: RedisUrl) -> int:

@@ -11,7 +11,7 @@ import msgspec
 from app.domain.records import CardRecord, ClientRecord, Entitlement, ProofRecord
 from app.storage import redis_scripts, redis_scripts_bulk
 from app.storage.redis_audit import Chains
-from app.storage.redis_conn import Client, Scripts
+from app.storage.redis_conn import Client, ScriptRunner
 from app.storage.redis_keys import Layout
 
 __all__ = ["SCRIPTS", "Ctx", "SubjectCache", "decoders", "encoder"]
@@ -63,6 +63,6 @@ class SubjectCache:
 class Ctx:
     client: Client
     layout: Layout
-    scripts: Scripts
+    scripts: ScriptRunner
     chains: Chains
     subjects: SubjectCache = field(default_factory=SubjectCache)

@@ -36,6 +36,7 @@ from app.storage.redis_audit import Chains
 from app.storage.redis_conn import (
     Client,
     RedisUrl,
+    ScriptRunner,
     Scripts,
     as_bytes,
     connect,
@@ -44,6 +45,7 @@ from app.storage.redis_conn import (
 )
 from app.storage.redis_ctx import SCRIPTS, Ctx
 from app.storage.redis_keys import DEFAULT_SHARDS, GLOBAL, Layout
+from app.storage.redis_mux import MuxScripts
 
 __all__ = ["RedisStore"]
 
@@ -51,10 +53,14 @@ __all__ = ["RedisStore"]
 class RedisStore:
     """Build it with `await RedisStore.open(url)`."""
 
-    def __init__(self, url: RedisUrl, client: Client) -> None:
+    def __init__(self, url: RedisUrl, client: Client, timeout_s: float = 2.0) -> None:
         self.url = url
         self.client = client
-        self._scripts = Scripts(client, SCRIPTS)
+        self._scripts: ScriptRunner = (
+            Scripts(client, SCRIPTS)
+            if url.cluster or url.ssl
+            else MuxScripts(url, SCRIPTS, timeout_s)
+        )
         self._ctx: Ctx | None = None
         self._ready_lock = asyncio.Lock()
         self._closed = False
@@ -64,7 +70,7 @@ class RedisStore:
         """Raises ConfigError for a bad URL or a shard count that contradicts the store's;
         a Redis that cannot be reached now is not an error yet (see the module doc)."""
         parsed = parse_url(url)
-        store = cls(parsed, connect(parsed, timeout_s))
+        store = cls(parsed, connect(parsed, timeout_s), timeout_s)
         try:
             await store.context()
         except StoreUnavailable:
@@ -114,6 +120,7 @@ class RedisStore:
         if self._closed:
             return
         self._closed = True
+        self._scripts.close()
         if isinstance(self.client, Redis):
             # we built the pool, so we close it (aclose alone leaves it open)
             await self.client.aclose(close_connection_pool=True)

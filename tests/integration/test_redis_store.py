@@ -2,8 +2,9 @@
 processes, audit chains per process, and `store copy` between SQLite and Redis.
 
 Real redis-server processes only (see redis_servers.py); nothing is mocked. Round trips
-are counted by wrapping redis-py's `send_packed_command` (one call = one request written
-to the socket = one round trip, a pipeline included).
+are counted by wrapping redis-py's `send_packed_command` and the multiplexed script
+connection's `call` (one call = one request written to the socket and awaited = one
+round trip, a pipeline included).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import asyncio
 import io
 import logging
 import multiprocessing
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from factories import make_card, make_client, make_entitlement, make_event, make_proof
@@ -33,7 +34,7 @@ from app.domain.records import (
     EntitlementWrite,
 )
 from app.errors import ConfigError
-from app.storage import open_store
+from app.storage import open_store, redis_mux
 from app.storage.redis_durability import check_store_durability, durability_report
 from app.storage.redis_store import RedisStore
 
@@ -73,7 +74,14 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         counter[0] += 1
         await original(self, command, check_health)  # type: ignore[arg-type]
 
+    mux_call = redis_mux._Connection.call
+
+    def counting_mux(self: redis_mux._Connection, args: Sequence[Any]) -> Any:
+        counter[0] += 1
+        return mux_call(self, args)
+
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    monkeypatch.setattr(redis_mux._Connection, "call", counting_mux)
     yield counter
 
 
@@ -406,3 +414,34 @@ async def test_bulk_forms(backend: str, request: pytest.FixtureRequest, tmp_path
         assert report.ok and report.records == 40
     finally:
         await store.close()
+
+
+# -- the multiplexed script connections -------------------------------------------------
+async def test_scripts_survive_a_flushed_script_cache(
+    rstore: RedisStore, redis_server: RedisServer
+) -> None:
+    """A restarted or flushed Redis has forgotten the scripts: NOSCRIPT loads them again."""
+    assert await rstore.hit_rate("flush", 60, datetime.now(UTC)) == 1
+    with redis_server.client() as r:
+        r.script_flush()
+    assert await rstore.hit_rate("flush", 60, datetime.now(UTC)) == 2
+
+
+async def test_callers_that_give_up_do_not_shift_the_replies_of_others(
+    rstore: RedisStore,
+) -> None:
+    """Replies are matched to callers by position on a shared connection: a cancelled
+    call keeps its place, so every caller still gets its own answer (key i was hit i
+    times before, so each answer names its key)."""
+    now = datetime.now(UTC)
+    for i in range(40):
+        await asyncio.gather(*(rstore.hit_rate(f"k{i}", 60, now) for _ in range(i)))
+    calls = [asyncio.ensure_future(rstore.hit_rate(f"k{i}", 60, now)) for i in range(40)]
+    await asyncio.sleep(0)  # all under way
+    for call in calls[::3]:
+        call.cancel()
+    done = await asyncio.gather(*calls, return_exceptions=True)
+    assert [done[i] for i in range(40) if i % 3] == [i + 1 for i in range(40) if i % 3]
+    # the connections go on answering in order
+    again = await asyncio.gather(*(rstore.hit_rate(f"k{i}", 60, now) for i in range(1, 40, 3)))
+    assert again == [i + 2 for i in range(1, 40, 3)]

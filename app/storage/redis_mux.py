@@ -1,0 +1,162 @@
+"""The Lua scripts of a single Redis node over a few multiplexed connections.
+
+Every hot operation of the store is one script (`EVALSHA`). redis-py's asyncio client
+spends about 69 µs of CPU on each (measured at 32 concurrent calls: pool checkout,
+command objects, retry and timeout layers, response callbacks): a fifth of an online
+verification. Here a call is one `hiredis.pack_command`, one `transport.write` and one
+future resolved by the connection's hiredis reader, about 13 µs; calls from all
+requests of the worker share a few connections, and Redis answers each connection in
+order, so replies are matched to callers by position.
+
+Failure behaviour is the one of the rest of the store: a refused or lost connection, a
+timeout (`timeout_s`, connecting included) or an error reply becomes `StoreUnavailable`
+at once. A timed-out connection is dropped (the position of later replies on it is no
+longer known) and the next call connects afresh; so does every call after Redis
+restarted. NOSCRIPT (a restarted or flushed server) loads the script and runs it again.
+
+Used for single nodes without TLS; a cluster (slot routing) or TLS keeps redis-py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, cast
+
+import hiredis
+
+from app.errors import StoreUnavailable
+from app.storage.redis_conn import RedisUrl
+
+__all__ = ["MuxScripts"]
+
+Arg = str | int | bytes
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self) -> None:
+        self._reader = hiredis.Reader()
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._transport: asyncio.Transport | None = None
+        self.broken = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # a stream transport (uvloop's is not a subclass of asyncio.Transport)
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        try:
+            while (reply := self._reader.gets()) is not False:
+                future = self._waiting.popleft()
+                if not future.done():  # a caller that gave up still had its place
+                    future.set_result(reply)
+        except (hiredis.ProtocolError, IndexError) as exc:
+            self._fail(f"protocol error: {exc}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(f"connection lost: {exc}" if exc else "connection closed")
+
+    def _fail(self, why: str) -> None:
+        self.broken = True
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(StoreUnavailable(f"Redis store unavailable: {why}"))
+        if self._transport is not None:
+            self._transport.abort()
+
+    def call(self, args: Sequence[Arg]) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.broken or self._transport is None:
+            future.set_exception(StoreUnavailable("Redis store unavailable: not connected"))
+            return future
+        self._waiting.append(future)
+        # the stubs type the argument as a 1-tuple; any length is packed
+        self._transport.write(hiredis.pack_command(tuple(args)))  # type: ignore[arg-type]
+        return future
+
+    def drop(self) -> None:
+        self._fail("dropped")
+
+
+class MuxScripts:
+    """`Scripts.run` for one Redis node: `size` connections, opened when first needed."""
+
+    def __init__(
+        self, url: RedisUrl, sources: dict[str, str], timeout_s: float, size: int = 4
+    ) -> None:
+        self._url = url
+        self._sources = sources
+        # the script's name in Redis's script cache, as Redis computes it: not a security use
+        self._shas = {
+            name: hashlib.sha1(src.encode(), usedforsecurity=False).hexdigest()
+            for name, src in sources.items()
+        }
+        self._timeout_s = timeout_s
+        self._slots: list[_Connection | None] = [None] * size
+        self._locks = [asyncio.Lock() for _ in range(size)]
+        self._next = 0
+
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        conn: _Connection | None = None
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                conn = await self._connection()
+                reply = await conn.call(("EVALSHA", self._shas[name], len(keys), *keys, *args))
+                if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+                    await self._checked(conn.call(("SCRIPT", "LOAD", self._sources[name])))
+                    reply = await conn.call(("EVALSHA", self._shas[name], len(keys), *keys, *args))
+                return self._checked_reply(reply)
+        except TimeoutError:
+            if conn is not None:
+                conn.drop()  # later replies on it can no longer be matched
+            raise StoreUnavailable("Redis store unavailable: timed out") from None
+        except OSError as exc:
+            raise StoreUnavailable(f"Redis store unavailable: {exc}") from exc
+
+    async def _checked(self, future: asyncio.Future[Any]) -> Any:
+        return self._checked_reply(await future)
+
+    @staticmethod
+    def _checked_reply(reply: Any) -> Any:
+        if isinstance(reply, hiredis.ReplyError):  # OOM, LOADING, READONLY, BUSY, …
+            raise StoreUnavailable(f"Redis store unavailable: {reply}")
+        return reply
+
+    async def _connection(self) -> _Connection:
+        slot = self._next
+        self._next = (slot + 1) % len(self._slots)
+        conn = self._slots[slot]
+        if conn is not None and not conn.broken:
+            return conn
+        async with self._locks[slot]:
+            conn = self._slots[slot]
+            if conn is None or conn.broken:
+                conn = await self._open()
+                self._slots[slot] = conn
+        return conn
+
+    async def _open(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(_Connection, self._url.host, self._url.port)
+        try:
+            if self._url.password is not None:
+                auth: tuple[Arg, ...] = ("AUTH", self._url.password)
+                if self._url.username is not None:
+                    auth = ("AUTH", self._url.username, self._url.password)
+                await self._checked(conn.call(auth))
+            if self._url.db:
+                await self._checked(conn.call(("SELECT", self._url.db)))
+        except BaseException:
+            conn.drop()
+            raise
+        return conn
+
+    def close(self) -> None:
+        for conn in self._slots:
+            if conn is not None:
+                conn.drop()
+        self._slots = [None] * len(self._slots)
