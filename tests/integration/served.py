@@ -269,6 +269,19 @@ class TcpProxy:
             dst.close()
 
 
+def send_all(svc: Service, key: str, lines: list[bytes]) -> list[dict[str, Any]]:
+    """POST the NDJSON `lines` as one batch; the result lines, summary last."""
+    body = b"".join(x + b"\n" for x in lines)
+    with httpx.Client(base_url=svc.url, timeout=300) as http:
+        r = http.post(
+            "/v1/entitlements:batch",
+            content=body,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+        )
+    assert r.status_code == 200, r.text
+    return [json.loads(x) for x in r.content.splitlines() if x.strip()]
+
+
 @contextlib.contextmanager
 def running(service: Service) -> Iterator[Service]:
     service.start()

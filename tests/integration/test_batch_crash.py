@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from redis_servers import RedisServer
-from served import TYPE, Service, grant_body
+from served import TYPE, Service, grant_body, send_all
 
 from app.citizens import mint_dev_token
 from app.config import load_settings
@@ -106,18 +106,6 @@ class StreamedBatch:
     def close(self) -> None:
         self.sock.close()
         self._writer.join(timeout=10)
-
-
-def send_all(svc: Service, key: str, lines: list[bytes]) -> list[dict[str, Any]]:
-    body = b"".join(x + b"\n" for x in lines)
-    with httpx.Client(base_url=svc.url, timeout=300) as http:
-        r = http.post(
-            "/v1/entitlements:batch",
-            content=body,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
-        )
-    assert r.status_code == 200, r.text
-    return [json.loads(x) for x in r.content.splitlines() if x.strip()]
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -8,30 +8,17 @@ import base64
 import json
 import random
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from conftest import store_url
-from served import TYPE, Service, grant_body, running
+from served import TYPE, Service, grant_body, running, send_all
 
 from app.tokens import generate_nrn
 
 pytestmark = [pytest.mark.slow]
 
 LINES = 2_000
-
-
-def _post(svc: Service, key: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    body = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
-    with httpx.Client(base_url=svc.url, timeout=120) as http:
-        r = http.post(
-            "/v1/entitlements:batch",
-            content=body,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
-        )
-    assert r.status_code == 200, r.text
-    return [json.loads(x) for x in r.content.splitlines() if x.strip()]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +54,7 @@ def test_each_entitlement_keeps_its_order_across_chunks(
     svc = Service(tmp_path, store_url(request, backend, tmp_path))
     key = svc.add_client("source")
     with running(svc):
-        results = _post(svc, key, lines)
+        results = send_all(svc, key, [json.dumps(x).encode() for x in lines])
         summary = results.pop()["summary"]
         assert summary == {"lines": LINES, "ok": LINES, "failed": 0, "complete": True}
         assert [r["line"] for r in results] == list(range(1, LINES + 1))
