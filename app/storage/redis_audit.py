@@ -4,10 +4,16 @@ script that makes the audited change.
 Why not one chain: SHA-256 is not available to Redis Lua, so the hash is computed here,
 against a head this process knows. One global chain would need every writer of every
 process to read the head and extend it under a lock (a global serialisation point, and a
-cross-slot key on a cluster). Instead each store instance owns, per shard, a chain
-`<shard>/<random id>` that nobody else appends to: its head lives in memory, appends to
-it are serialised by an asyncio lock, and each script re-checks the chain length, so a
-write whose reply was lost (timeout) is detected and the head re-read.
+cross-slot key on a cluster). Instead each store instance owns, per shard, a few chains
+`<shard>/<random id>.<lane>` that nobody else appends to: a head lives in memory, appends
+to one chain are serialised by an asyncio lock, and each script re-checks the chain
+length, so a write whose reply was lost (timeout) is detected and the head re-read.
+
+Why a few per shard (`LANES`): the next record's hash needs the previous record's, and
+a check learns which record it appended (the one for the status Redis read) only from
+the reply. So one chain allows one audited write in flight, and with one chain per
+shard the requests of a worker that land on the same shard waited for each other's
+round trips (fsync included, with appendfsync always). A write takes a free lane.
 
 The price: the log is many chains. Each one verifies on its own (`verify_audit`);
 deleting a whole chain is only visible because the chain's name is in the shard's
@@ -49,6 +55,8 @@ Build = Callable[[int, str], tuple[list[Arg], Callable[[list[Any]], str]]]
 _PAGE = 1_000
 #: attempts when the chain moved under us (only after lost replies): then give up
 _ATTEMPTS = 4
+#: chains per shard and store instance: audited writes to one shard in flight at once
+LANES = 4
 
 
 class Prepared:
@@ -76,22 +84,43 @@ def prepare(layout: Layout, label: str, event: AuditEvent, seq: int, prev: str) 
     return Prepared(record, digest, "", b"")
 
 
+class _Lane:
+    """One chain of this store instance: its name, its head once known, its lock."""
+
+    __slots__ = ("head", "lock", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.head: tuple[int, str] | None = None  # (seq, hash) of the last record
+        self.lock = asyncio.Lock()
+
+
 class Chains:
-    """This store instance's chains, one per shard, and reading every chain."""
+    """This store instance's chains, `LANES` per shard, and reading every chain."""
 
     def __init__(self, client: Client, layout: Layout, scripts: ScriptRunner) -> None:
         self._client = client
         self._layout = layout
         self._scripts = scripts
         self.chain_id = secrets.token_hex(8)
-        self._heads: dict[str, tuple[int, str]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._lanes: dict[str, list[_Lane]] = {}
+        self._turn = 0
 
-    def name(self, label: str) -> str:
-        return f"{label}/{self.chain_id}"
+    def _lane(self, label: str) -> _Lane:
+        """A free lane of shard `label` (the first, when writes are few: chains stay few),
+        else the next one in turn."""
+        lanes = self._lanes.get(label)
+        if lanes is None:
+            lanes = [_Lane(f"{label}/{self.chain_id}.{k}") for k in range(LANES)]
+            self._lanes[label] = lanes
+        for lane in lanes:
+            if not lane.lock.locked():
+                return lane
+        self._turn += 1
+        return lanes[self._turn % LANES]
 
-    async def _load_head(self, label: str) -> tuple[int, str]:
-        key = self._layout.chain_key(label, self.name(label))
+    async def _load_head(self, label: str, chain: str) -> tuple[int, str]:
+        key = self._layout.chain_key(label, chain)
         async with guarded():
             last = await self._client.lindex(key, -1)
         if last is None:
@@ -114,32 +143,32 @@ class Chains:
         The head advances only on 'O'. On any exception the outcome is unknown, so the
         head is forgotten and re-read (with the length check as a second guard).
         """
-        lock = self._locks.setdefault(label, asyncio.Lock())
-        chain = self.name(label)
+        lane = self._lane(label)
         keys = [
-            self._layout.chain_key(label, chain),
+            self._layout.chain_key(label, lane.name),
             self._layout.chains_key(label),
             *extra_keys,
         ]
-        async with lock:
+        async with lane.lock:
             for _ in range(_ATTEMPTS):
-                head = self._heads.get(label)
+                head = lane.head
                 if head is None:
-                    head = await self._load_head(label)
+                    head = await self._load_head(label, lane.name)
                 seq, prev = head
                 tail, digest_of = build(seq + 1, prev)
                 try:
-                    reply: list[Any] = await self._scripts.run(script, keys, [seq, chain, *tail])
+                    reply: list[Any] = await self._scripts.run(
+                        script, keys, [seq, lane.name, *tail]
+                    )
                 except BaseException:
-                    self._heads.pop(label, None)
+                    lane.head = None
                     raise
                 kind = _text(reply[0])
                 if kind == "C":
-                    self._heads.pop(label, None)
+                    lane.head = None
                     continue
-                if kind == "O":
-                    # `advance` records appended (a bulk write appends several)
-                    self._heads[label] = (seq + advance, digest_of(reply))
+                # `advance` records appended on 'O' (a bulk write appends several)
+                lane.head = (seq + advance, digest_of(reply)) if kind == "O" else head
                 return [kind, *reply[1:]]
         raise StoreUnavailable("the audit chain kept changing under this writer")
 

@@ -35,6 +35,7 @@ from app.domain.records import (
 )
 from app.errors import ConfigError
 from app.storage import open_store, redis_mux
+from app.storage.redis_audit import LANES
 from app.storage.redis_durability import check_store_durability, durability_report
 from app.storage.redis_store import RedisStore
 
@@ -294,11 +295,30 @@ def test_audit_chain_per_process_verifies(redis_url: str) -> None:
     asyncio.run(check())
 
 
+async def test_concurrent_writes_to_one_shard_share_lanes_and_verify(
+    rstore: RedisStore,
+) -> None:
+    """Audited writes of one worker to the same shard do not queue behind each other's
+    round trips: they spread over the shard's lanes (a few chains), and every chain
+    still verifies, with every record in it."""
+    await asyncio.gather(*(rstore.append_audit(make_event("key_rotate")) for _ in range(60)))
+    report = await verify_audit(rstore)
+    assert report.ok, report.problem
+    assert report.records == 60
+    assert 2 <= len(report.chains) <= LANES
+    # one at a time, writes keep to the first lane: chains do not multiply
+    for _ in range(5):
+        await rstore.append_audit(make_event("key_rotate"))
+    again = await verify_audit(rstore)
+    assert again.ok and again.records == 65 and again.chains.keys() == report.chains.keys()
+
+
 async def test_lost_reply_is_detected_by_chain_length(rstore: RedisStore) -> None:
     await rstore.append_audit(make_event("key_rotate"))
     ctx = await rstore.context()
     # as after a timeout whose write went through: this writer's head is stale
-    ctx.chains._heads["g"] = (0, GENESIS_HASH)
+    lane = ctx.chains._lane("g")  # the lane the first append used: it is free again
+    lane.head = (0, GENESIS_HASH)
     await rstore.append_audit(make_event("key_rotate"))
     report = await verify_audit(rstore)
     assert report.ok and report.records == 2
