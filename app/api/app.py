@@ -10,15 +10,14 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusController
 
 from app import __version__
 from app.api import batch, routes_citizens, routes_public, routes_sources, routes_verifiers
-from app.api.httpmetrics import HttpMetrics
-from app.api.overload import InFlight, OverloadGuard
+from app.api.edge import Edge
+from app.api.overload import InFlight
 from app.api.problems import exception_handlers
 from app.api.state import Services, build_services
 from app.config import Settings
@@ -93,11 +92,6 @@ def create_app(
         route_handlers=handlers,
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
-        # first: shed load before any other work is spent on a request
-        middleware=[
-            DefineMiddleware(OverloadGuard, in_flight=InFlight(settings.max_in_flight)),
-            HttpMetrics,
-        ],
         state=State({}),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
@@ -110,4 +104,7 @@ def create_app(
         ),
         debug=False,
     )
+    # One layer around routing for every request (see app.api.edge for the why): shed
+    # load before any other work is spent on a request, time and count the rest.
+    app.asgi_handler = Edge(app.asgi_handler, InFlight(settings.max_in_flight))
     return app

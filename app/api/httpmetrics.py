@@ -13,11 +13,8 @@ templates (`/v1/entitlements/{type_id}`) keep the label sets closed.
 from __future__ import annotations
 
 import bisect
-import time
 from collections.abc import Iterator
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client.core import (
     REGISTRY,
     CounterMetricFamily,
@@ -26,13 +23,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-__all__ = ["BUCKETS", "HTTP_STATS", "HttpMetrics", "HttpStats"]
+__all__ = ["BUCKETS", "HTTP_STATS", "HttpStats"]
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class HttpStats(Collector):
-    """Counts kept by the middleware, exposed as Prometheus series at scrape time."""
+    """Counts kept by `app.api.edge.Edge`, exposed as Prometheus series at scrape time."""
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, int], int] = {}
@@ -73,33 +70,3 @@ class HttpStats(Collector):
 
 HTTP_STATS = HttpStats()
 REGISTRY.register(HTTP_STATS)
-
-
-class HttpMetrics:
-    """ASGI middleware (runs after routing, so the route template is known)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            HTTP_STATS.record(
-                scope["method"],
-                scope.get("path_template") or "unmatched",
-                status,
-                time.perf_counter() - start,
-            )

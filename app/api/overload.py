@@ -2,25 +2,18 @@
 
 Past the cap a request is answered at once with 429 and `Retry-After`, instead of queueing
 behind thousands of others until every client times out. Health probes are never shed.
+The middleware that applies it is `app.api.edge.Edge`.
 """
 
 from __future__ import annotations
 
 import json
 
-from litestar.enums import ScopeType
-from litestar.types import (
-    ASGIApp,
-    HTTPResponseBodyEvent,
-    HTTPResponseStartEvent,
-    Receive,
-    Scope,
-    Send,
-)
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent
 
-__all__ = ["InFlight", "OverloadGuard"]
+__all__ = ["EXEMPT", "OVERLOADED_BODY", "OVERLOADED_START", "InFlight"]
 
-_EXEMPT = ("/health", "/ready", "/metrics")
+EXEMPT = ("/health", "/ready", "/metrics")
 _BODY = json.dumps(
     {
         "type": "https://statuspass.invalid/problems/overloaded",
@@ -29,7 +22,7 @@ _BODY = json.dumps(
         "detail": "the service is at capacity; retry shortly",
     }
 ).encode()
-_START: HTTPResponseStartEvent = {
+OVERLOADED_START: HTTPResponseStartEvent = {
     "type": "http.response.start",
     "status": 429,
     "headers": [
@@ -38,7 +31,11 @@ _START: HTTPResponseStartEvent = {
         (b"content-length", str(len(_BODY)).encode()),
     ],
 }
-_END: HTTPResponseBodyEvent = {"type": "http.response.body", "body": _BODY, "more_body": False}
+OVERLOADED_BODY: HTTPResponseBodyEvent = {
+    "type": "http.response.body",
+    "body": _BODY,
+    "more_body": False,
+}
 
 
 class InFlight:
@@ -47,26 +44,3 @@ class InFlight:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.count = 0
-
-
-class OverloadGuard:
-    """ASGI middleware: at most `limit` HTTP requests in flight in this worker."""
-
-    def __init__(self, app: ASGIApp, in_flight: InFlight) -> None:
-        self.app = app
-        self.state = in_flight
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["path"] in _EXEMPT:
-            await self.app(scope, receive, send)
-            return
-        state = self.state
-        if state.count >= state.limit:
-            await send(_START)
-            await send(_END)
-            return
-        state.count += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            state.count -= 1

@@ -6,7 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-from app.api.overload import InFlight, OverloadGuard
+from app.api.edge import Edge
+from app.api.httpmetrics import HTTP_STATS
+from app.api.overload import InFlight
 
 
 async def test_requests_past_the_cap_get_429_and_retry_after() -> None:
@@ -19,7 +21,7 @@ async def test_requests_past_the_cap_get_429_and_retry_after() -> None:
 
     shared = InFlight(limit=2)
     # Litestar builds one middleware per route: the count must be shared between them
-    guards = [OverloadGuard(slow_app, shared), OverloadGuard(slow_app, shared)]
+    guards = [Edge(slow_app, shared), Edge(slow_app, shared)]
     sent: list[list[dict[str, Any]]] = [[] for _ in range(4)]
 
     def call(i: int, path: str) -> asyncio.Task[None]:
@@ -29,9 +31,10 @@ async def test_requests_past_the_cap_get_429_and_retry_after() -> None:
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": b""}
 
-        scope = {"type": "http", "path": path}
+        scope = {"type": "http", "method": "POST", "path": path, "path_template": path}
         return asyncio.create_task(guards[i % 2](scope, receive, send))  # type: ignore[arg-type]
 
+    shed_before = HTTP_STATS.requests.get(("POST", "overloaded", 429), 0)
     held = [call(0, "/v1/verify"), call(1, "/v1/verify")]
     await asyncio.sleep(0.01)
     await call(2, "/v1/verify")
@@ -39,6 +42,8 @@ async def test_requests_past_the_cap_get_429_and_retry_after() -> None:
     assert start["status"] == 429
     assert dict(start["headers"])[b"retry-after"] == b"1"
     assert json.loads(body["body"])["status"] == 429
+    # the operator sees it: shed requests are counted by route and status
+    assert HTTP_STATS.requests[("POST", "overloaded", 429)] == shed_before + 1
     probe = call(3, "/health")  # never shed
     await asyncio.sleep(0.01)
     assert sent[3] == []  # it went through to the (blocked) app, not refused

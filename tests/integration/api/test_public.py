@@ -78,8 +78,16 @@ def _idx(token: str) -> int:
 async def test_health_ready_metrics_schema(api: Api) -> None:
     assert (await api.http.get("/health")).json() == {"status": "ok"}
     assert (await api.http.get("/ready")).json() == {"status": "ready"}
+    await api.http.get("/v1/status-lists/999999")  # a 404 of a known route
+    await api.http.get("/no/such/route")
     metrics = await api.http.get("/metrics")
     assert metrics.status_code == 200 and "statuspass_requests_total" in metrics.text
+    # counted by route template (never the raw path) and status
+    text = metrics.text
+    assert 'path="/health",status_code="200"' in text
+    assert 'path="/v1/status-lists/{list_id}",status_code="404"' in text
+    assert 'path="unmatched",status_code="404"' in text
+    assert "/v1/status-lists/999999" not in text and "/no/such/route" not in text
     assert "statuspass_verifications_total" in metrics.text
     schema = (await api.http.get("/schema/openapi.json")).json()
     assert "/v1/verify" in schema["paths"] and "/v1/me/proofs" in schema["paths"]

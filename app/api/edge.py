@@ -1,0 +1,67 @@
+"""The one middleware every HTTP request passes: shed load, then time and count it.
+
+Shedding (`app.api.overload`) and the HTTP metrics (`app.api.httpmetrics`) were two
+Litestar middlewares, 5.5 µs of a 28 µs JWKS fetch (in-process, without the server):
+besides their own two layers, Litestar puts an exception-handling layer in front of
+every route handler as soon as any middleware is declared. `create_app` wraps the app's
+request handler (router and exception handling) in this one layer instead: 2.3 µs less
+per request. It runs before routing, so overload is refused before any routing work;
+the route template (`path_template`, set in the scope by the router) is read once the
+request is done. Shed requests are counted too, under the route label `overloaded`:
+an operator sees the 429s in `statuspass_requests`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.httpmetrics import HTTP_STATS
+from app.api.overload import EXEMPT, OVERLOADED_BODY, OVERLOADED_START, InFlight
+
+__all__ = ["Edge"]
+
+
+class Edge:
+    """ASGI middleware: at most `in_flight.limit` HTTP requests in flight in this worker
+    (health probes and metrics exempt), each timed and counted by route and status."""
+
+    def __init__(self, app: ASGIApp, in_flight: InFlight) -> None:
+        self.app = app
+        self.state = in_flight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        state = self.state
+        guarded = scope["path"] not in EXEMPT
+        if guarded and state.count >= state.limit:
+            await send(OVERLOADED_START)
+            await send(OVERLOADED_BODY)
+            HTTP_STATS.record(scope["method"], "overloaded", 429, time.perf_counter() - start)
+            return
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        if guarded:
+            state.count += 1
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            if guarded:
+                state.count -= 1
+            HTTP_STATS.record(
+                scope["method"],
+                scope.get("path_template") or "unmatched",
+                status,
+                time.perf_counter() - start,
+            )
