@@ -175,7 +175,6 @@ class VerificationService:
     async def _conclude(
         self, client: ClientRecord, check: TokenCheck, now: datetime, lang: str, *, action: str
     ) -> VerificationResult:
-        vid = self._new_id()
         claims = check.claims
         if claims is None or check.failure is not None:
             result = build_result(
@@ -185,7 +184,7 @@ class VerificationService:
                 registry=self._registry,
                 revocation_checked="none",
                 lang=lang,
-                verification_id=vid,
+                verification_id=self._new_id(),
             )
             await self._store.append_audit(
                 self._event(
