@@ -38,7 +38,7 @@ async def verify(
         assert data.code is not None
         result = await svc.verification.verify_code(client, data.code, now, _lang(request))
     kind = "token" if data.token is not None else "code"
-    VERIFICATIONS.labels(kind, result.result, result.reason or "").inc()
+    VERIFICATIONS.inc(kind, result.result, result.reason or "")
     return result
 
 
@@ -57,5 +57,5 @@ async def check_card(
     result = await svc.verification.check_card(
         client, data.card_number, svc.clock.now(), _lang(request)
     )
-    VERIFICATIONS.labels("card", result.result, result.reason or "").inc()
+    VERIFICATIONS.inc("card", result.result, result.reason or "")
     return result

@@ -204,3 +204,31 @@ async def test_verify_needs_a_verifier_key(api: Api, source: str) -> None:
     assert r.status_code == 401
     r = await api.http.post("/v1/verify", headers=auth(source), json={"token": proof["token"]})
     assert r.status_code == 403
+
+
+def _count(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_checks_and_issuance_are_counted_in_the_metrics(
+    api: Api, source: str, museum: str
+) -> None:
+    """What an operator graphs: checks by kind, result and reason; proofs by type."""
+    valid = 'statuspass_verifications_total{kind="token",reason="",result="valid"}'
+    revoked = 'statuspass_verifications_total{kind="token",reason="revoked",result="invalid"}'
+    issued = 'statuspass_proofs_issued_total{type="social_tariff"}'
+    before = (await api.http.get("/metrics")).text
+    nrn, proof = await _granted_proof(api, source)
+    await api.verify(museum, token=proof["token"])
+    await api.verify(museum, token=proof["token"])
+    await api.http.post(
+        "/v1/entitlements/social_tariff/revoke", headers=auth(source), json={"nrn": nrn}
+    )
+    await api.verify(museum, token=proof["token"])
+    after = (await api.http.get("/metrics")).text
+    assert _count(after, valid) - _count(before, valid) == 2
+    assert _count(after, revoked) - _count(before, revoked) == 1
+    assert _count(after, issued) - _count(before, issued) == 1
