@@ -219,20 +219,26 @@ class VerificationService:
     ) -> VerificationResult:
         """The live step: the store reads the status and appends the audit event for it;
         the full result is built once, for the status actually found."""
-        audit = {}
+        audit: dict[int, AuditEvent] = {}
+        # statuses with the same verdict share one event (revoked and unknown do): the
+        # store prepares each distinct event once
+        by_verdict: dict[tuple[str, str | None], AuditEvent] = {}
         for status in _STATUSES:
             result, reason = verdict(check_for(status), status)
-            audit[status] = AuditEvent(
-                at=now,
-                actor=client.id,
-                action=action,
-                type=type_id,
-                jti=jti,
-                result=result,
-                reason=reason,
-                subject=subject,
-                org=client.name,
-            )
+            event = by_verdict.get((result, reason))
+            if event is None:
+                event = by_verdict[(result, reason)] = AuditEvent(
+                    at=now,
+                    actor=client.id,
+                    action=action,
+                    type=type_id,
+                    jti=jti,
+                    result=result,
+                    reason=reason,
+                    subject=subject,
+                    org=client.name,
+                )
+            audit[status] = event
         outcome = await self._store.check_and_record(
             ref=ref,
             jti=jti,

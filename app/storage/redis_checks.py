@@ -122,10 +122,15 @@ async def check_and_record(
             seq: int, prev: str, filled: str | None = filled, guess: str | None = guess
         ) -> tuple[list[Arg], Callable[[list[Any]], str]]:
             prepared: list[Prepared] = []
+            once: dict[int, Prepared] = {}  # statuses sharing an event share its record
             for event in events:
-                if event.subject is None and filled is not None:
-                    event = msgspec.structs.replace(event, subject=filled)
-                prepared.append(prepare(layout, label, event, seq, prev))
+                p = once.get(id(event))
+                if p is None:
+                    filled_event = event
+                    if event.subject is None and filled is not None:
+                        filled_event = msgspec.structs.replace(event, subject=filled)
+                    p = once[id(event)] = prepare(layout, label, filled_event, seq, prev)
+                prepared.append(p)
             args: list[Arg] = [
                 "",  # ARGV[3..5]: the common audit head is unused, records are per status
                 "",
