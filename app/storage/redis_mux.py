@@ -48,8 +48,10 @@ class _Connection(asyncio.Protocol):
         self._deadlines: deque[float] = deque()  # loop time by which each must be answered
         self._watchdog: asyncio.TimerHandle | None = None
         self._transport: asyncio.Transport | None = None
-        # commands packed during this turn of the event loop, written at its end
+        # commands packed during this turn of the event loop after its first one
+        # (written at once), written together at its end
         self._outgoing: list[bytes] = []
+        self._turn_open = False
         self.broken = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -96,12 +98,17 @@ class _Connection(asyncio.Protocol):
         self._deadlines.append(loop.time() + self._timeout_s)
         if self._watchdog is None:
             self._watchdog = loop.call_at(self._deadlines[0], self._watch)
-        # Written once per turn of the loop: the requests that reach the store in the
-        # same turn share one send() here and one read, one reply write (and, with
-        # appendfsync always, one fsync) in redis-server.
-        if not self._outgoing:
+        # The first call of a turn of the event loop is sent at once: Redis can work on
+        # it while this turn goes on (a batch chunk is prepared while the previous one
+        # is written). Later calls of the same turn are sent together when it ends: the
+        # requests that reach the store at once share one send() here and one read, one
+        # reply write (and, with appendfsync always, one fsync) in redis-server.
+        if self._turn_open:
+            self._outgoing.append(packed)
+        else:
+            self._turn_open = True
             loop.call_soon(self._flush)
-        self._outgoing.append(packed)
+            self._transport.write(packed)
         return future
 
     def _watch(self) -> None:
@@ -116,6 +123,9 @@ class _Connection(asyncio.Protocol):
             self._watchdog = loop.call_at(self._deadlines[0], self._watch)
 
     def _flush(self) -> None:
+        self._turn_open = False
+        if not self._outgoing:
+            return
         data = b"".join(self._outgoing)
         self._outgoing.clear()
         if not self.broken and self._transport is not None:
