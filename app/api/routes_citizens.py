@@ -95,6 +95,7 @@ async def my_verifications(request: Request[Any, Any, Any]) -> VerificationList:
                 at=e.at,
                 result=e.result,
                 reason=e.reason,
+                verification_id=e.verification_id,
             )
             for e in events
         ]

@@ -94,6 +94,8 @@ class VerificationView(msgspec.Struct, frozen=True):
     at: datetime
     result: str
     reason: str | None
+    # the id the verifier was given (absent for checks recorded before it was audited)
+    verification_id: str | None = None
 
 
 class VerificationList(msgspec.Struct, frozen=True):

@@ -113,6 +113,8 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
     subject: str | None = None  # pseudonym of the citizen concerned, to answer /me/verifications
     org: str | None = None  # display name of the verifier organisation, as it was at the time
+    # the `verification_id` the verifier was given: a disputed check is found by it
+    verification_id: str | None = None
 
 
 class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -219,6 +219,7 @@ class VerificationService:
     ) -> VerificationResult:
         """The live step: the store reads the status and appends the audit event for it;
         the full result is built once, for the status actually found."""
+        vid = self._new_id()
         audit: dict[int, AuditEvent] = {}
         # statuses with the same verdict share one event (revoked and unknown do): the
         # store prepares each distinct event once
@@ -237,6 +238,7 @@ class VerificationService:
                     reason=reason,
                     subject=subject,
                     org=client.name,
+                    verification_id=vid,
                 )
             audit[status] = event
         outcome = await self._store.check_and_record(
@@ -259,7 +261,7 @@ class VerificationService:
             revocation_checked="online",
             lang=lang,
             seen=seen,
-            verification_id=self._new_id(),
+            verification_id=vid,
         )
 
     def _ref_for(self, claims: ProofClaims) -> StatusRef | None:
@@ -323,6 +325,7 @@ class VerificationService:
             result=result.result,
             reason=result.reason,
             org=client.name,
+            verification_id=result.verification_id,
         )
 
     @staticmethod

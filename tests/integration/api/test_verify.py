@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import timedelta
 
-from app.tokens import SigningKey, sign
+from app.tokens import SigningKey, new_code, sign
 from tests.integration.api.conftest import Api, auth
 
 HOLDER_KEYS = {"holder", "entitlement", "attributes", "valid_until"}
@@ -232,3 +232,33 @@ async def test_checks_and_issuance_are_counted_in_the_metrics(
     assert _count(after, valid) - _count(before, valid) == 2
     assert _count(after, revoked) - _count(before, revoked) == 1
     assert _count(after, issued) - _count(before, issued) == 1
+
+
+async def test_every_verification_id_names_its_audit_record(
+    api: Api, source: str, museum: str
+) -> None:
+    """A disputed check ("the museum's check said revoked") is found in the audit log by
+    the id the verifier was given, valid or not, and the citizen sees the same id."""
+    nrn, proof = await _granted_proof(api, source)
+    answers = [
+        await api.verify(museum, token=proof["token"]),
+        await api.verify(museum, token=_tamper(proof["token"])),
+        await api.verify(museum, code=new_code(lambda n: 7 % n)),  # well-formed, unknown
+        await api.verify(museum, code=proof["code"]),
+    ]
+    ids = [a["verification_id"] for a in answers]
+    assert all(ids) and len(set(ids)) == len(ids)
+    audited = {
+        r.event.verification_id: r.event
+        async for r in api.services.store.iter_audit()
+        if r.event.verification_id is not None
+    }
+    for answer in answers:
+        event = audited[answer["verification_id"]]
+        assert (event.action, event.result, event.reason) == (
+            "verify",
+            answer["result"],
+            answer["reason"],
+        )
+    mine = await api.http.get("/v1/me/verifications", headers=api.citizen(nrn))
+    assert {v["verification_id"] for v in mine.json()["verifications"]} == {ids[0], ids[3]}
