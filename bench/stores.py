@@ -187,47 +187,45 @@ def commands_per_request(
     n: int,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
+
+    def issue(http: httpx.Client, i: int) -> str:
+        r = http.post(
+            "/v1/me/proofs",
+            content=NO_IMAGE,
+            headers={
+                "Authorization": f"Bearer {ids[i % len(ids)]}",
+                "Content-Type": "application/json",
+            },
+        )
+        assert r.status_code == 201, r.text
+        token: str = r.json()["token"]
+        return token
+
+    def counted(seen: Counter[str]) -> dict[str, Any]:
+        return {
+            "requests": n,
+            "commands_per_request": round(sum(seen.values()) / n, 3),
+            "by_command": {k: round(v / n, 3) for k, v in seen.most_common()},
+        }
+
     with httpx.Client(base_url=api.url, timeout=30) as http:
-        for what in ("verify", "issue"):
-            with slowlog(nodes) as seen:
-                for i in range(n):
-                    if what == "verify":
-                        r = http.post(
-                            "/v1/verify",
-                            json={"token": proofs[i % len(proofs)]},
-                            headers={"Authorization": f"Bearer {verifier}"},
-                        )
-                        assert r.json()["result"] == "valid", r.text
-                    else:
-                        r = http.post(
-                            "/v1/me/proofs",
-                            content=NO_IMAGE,
-                            headers={
-                                "Authorization": f"Bearer {ids[i % len(ids)]}",
-                                "Content-Type": "application/json",
-                            },
-                        )
-                        assert r.status_code == 201, r.text
-            out[what] = {
-                "requests": n,
-                "commands_per_request": round(sum(seen.values()) / n, 3),
-                "by_command": {k: round(v / n, 3) for k, v in seen.most_common()},
-            }
+        with slowlog(nodes) as seen:
+            for i in range(n):
+                r = http.post(
+                    "/v1/verify",
+                    json={"token": proofs[i % len(proofs)]},
+                    headers={"Authorization": f"Bearer {verifier}"},
+                )
+                assert r.json()["result"] == "valid", r.text
+        out["verify"] = counted(seen)
+        with slowlog(nodes) as seen:
+            for i in range(n):
+                issue(http, i)
+        out["issue"] = counted(seen)
         # Real traffic: a phone issues, a counter checks once, over connections of their
         # own, so the worker that checks has often not seen the proof (its jti -> subject
         # cache is per worker): fresh proofs, each checked once on a new connection.
-        fresh = []
-        for i in range(n):
-            r = http.post(
-                "/v1/me/proofs",
-                content=NO_IMAGE,
-                headers={
-                    "Authorization": f"Bearer {ids[i % len(ids)]}",
-                    "Content-Type": "application/json",
-                },
-            )
-            assert r.status_code == 201, r.text
-            fresh.append(r.json()["token"])
+        fresh = [issue(http, i) for i in range(n)]
     with slowlog(nodes) as seen:
         for token in fresh:
             r = httpx.post(
@@ -237,11 +235,7 @@ def commands_per_request(
                 timeout=30,
             )
             assert r.json()["result"] == "valid", r.text
-    out["verify_fresh"] = {
-        "requests": n,
-        "commands_per_request": round(sum(seen.values()) / n, 3),
-        "by_command": {k: round(v / n, 3) for k, v in seen.most_common()},
-    }
+    out["verify_fresh"] = counted(seen)
     return out
 
 
