@@ -16,7 +16,7 @@ from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import AuditEvent, CheckOutcome, ProofRecord, Seen, StatusRef
 from app.storage._common import CHECK_RETENTION_S, PROOF_GRACE_S, to_us, window_start
 from app.storage.redis_audit import Arg, Prepared, prepare
-from app.storage.redis_conn import as_bytes, unavailable
+from app.storage.redis_conn import as_bytes
 from app.storage.redis_ctx import Ctx, decoders, encoder
 from app.storage.redis_keys import GLOBAL, Layout
 
@@ -65,13 +65,13 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
 
 
 async def get_proof_by_code(ctx: Ctx, code: str, now: datetime) -> ProofRecord | None:
-    held = await unavailable(ctx.client.get(Layout.code_key(code)))
+    held = await ctx.scripts.run("READ_VALUE", [Layout.code_key(code)], [])
     if held is None:
         return None
     expires, label, jti = as_bytes(held).decode().split(" ", 2)
     if int(expires) <= to_us(now):
         return None
-    data = await unavailable(ctx.client.hget(ctx.layout.proof_key(label, jti), "d"))
+    data = await ctx.scripts.run("READ_FIELD", [ctx.layout.proof_key(label, jti)], ["d"])
     if data is None:
         return None
     proof = decoders.proof.decode(data)
@@ -172,5 +172,7 @@ async def hit_rate(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:
 
 
 async def rate_count(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:
-    value = await unavailable(ctx.client.get(Layout.rate_key(key, window_start(now, window_s))))
+    value = await ctx.scripts.run(
+        "READ_VALUE", [Layout.rate_key(key, window_start(now, window_s))], []
+    )
     return int(value or 0)

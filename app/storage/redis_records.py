@@ -165,7 +165,7 @@ async def status_list_bytes(ctx: Ctx, list_id: str) -> bytes | None:
 async def get_entitlement(ctx: Ctx, type_id: str, subject: str) -> Entitlement | None:
     label = str(ctx.layout.shard_of_subject(subject))
     key = ctx.layout.subject_key(label, subject)
-    data = await unavailable(ctx.client.hget(key, type_id))
+    data = await ctx.scripts.run("READ_FIELD", [key], [type_id])
     return decoders.entitlement.decode(data) if data else None
 
 
