@@ -535,7 +535,7 @@ _IDLE_LEAVES = ("_worker (concurrent/futures/thread.py",)
 
 
 def _samples(raw_profile: Path) -> Iterator[tuple[list[str], int]]:
-    for line in raw_profile.read_text().splitlines():
+    for line in raw_profile.read_text(errors="replace").splitlines():
         stack, _, count_s = line.rpartition(" ")
         if not stack:
             continue

@@ -303,6 +303,7 @@ def main() -> int:
             for kind in kinds:
                 env = env_for(work, stores.url(kind))
                 args = ["statuspass", "serve", "--host", "127.0.0.1", "--workers", str(w)]
+                args += ["--server", c.SERVER]
                 with c.serve(
                     f"sp-{kind}-{w}", args, env=env, workdir=work, ready_path="/ready", pin=False
                 ) as api:
