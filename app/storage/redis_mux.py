@@ -111,6 +111,11 @@ class _Connection(asyncio.Protocol):
             self._transport.write(packed)
         return future
 
+    @property
+    def in_turn(self) -> bool:
+        """Whether a call was made on this connection in this turn of the event loop."""
+        return self._turn_open
+
     def _watch(self) -> None:
         """Fail the connection if its oldest call is late, else watch the new oldest."""
         self._watchdog = None
@@ -171,8 +176,13 @@ class MuxScripts:
         return reply
 
     async def _connection(self) -> _Connection:
-        slot = self._next
-        self._next = (slot + 1) % len(self._slots)
+        # The calls of one turn of the event loop share a connection (the one the turn's
+        # first call took), so they share its send() at the end of the turn; the next
+        # turn takes the next connection.
+        conn = self._slots[self._next]
+        if conn is not None and conn.in_turn and not conn.broken:
+            return conn
+        slot = self._next = (self._next + 1) % len(self._slots)
         conn = self._slots[slot]
         if conn is not None and not conn.broken:
             return conn
