@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from factories import make_card, make_client, make_entitlement, make_event, make_proof
+from factories import T0, make_card, make_client, make_entitlement, make_event, make_proof
 from redis.asyncio.connection import AbstractConnection
 from redis_servers import RedisClusterProcs, RedisServer
 
@@ -37,6 +37,7 @@ from app.errors import ConfigError
 from app.storage import open_store, redis_mux
 from app.storage.redis_audit import LANES
 from app.storage.redis_durability import check_store_durability, durability_report
+from app.storage.redis_scripts import VERIF_CAP
 from app.storage.redis_store import RedisStore
 
 pytestmark = pytest.mark.cluster
@@ -311,6 +312,28 @@ async def test_concurrent_writes_to_one_shard_share_lanes_and_verify(
         await rstore.append_audit(make_event("key_rotate"))
     again = await verify_audit(rstore)
     assert again.ok and again.records == 65 and again.chains.keys() == report.chains.keys()
+
+
+async def test_verification_index_keeps_the_newest_up_to_its_cap(rstore: RedisStore) -> None:
+    """GET /v1/me/verifications reads a per-subject index that is trimmed to VERIF_CAP
+    entries, the newest, while the audit chains keep every record."""
+    subject = "ab" * 32
+    extra = 5
+    for i in range(VERIF_CAP + extra):
+        event = make_event(
+            "verify", subject=subject, jti=f"jti-{i}", org="Org", result="valid",
+            when=T0 + timedelta(seconds=i),
+        )  # fmt: skip
+        await rstore.append_audit(event)
+    kept = await rstore.verifications_for(subject, VERIF_CAP * 2)
+    assert len(kept) == VERIF_CAP
+    assert [e.jti for e in kept[:2]] == [
+        f"jti-{VERIF_CAP + extra - 1}",
+        f"jti-{VERIF_CAP + extra - 2}",
+    ]
+    assert kept[-1].jti == f"jti-{extra}"  # the oldest five were trimmed
+    report = await verify_audit(rstore)
+    assert report.ok and report.records == VERIF_CAP + extra
 
 
 async def test_lost_reply_is_detected_by_chain_length(rstore: RedisStore) -> None:
