@@ -5,10 +5,10 @@
 #   then the CSVs, Locust's HTML report, summary.md and latency.png in the results dir.
 # Everything it starts is stopped on exit (by PID). Exits non-zero when any request failed.
 #
-#   loadtests/run.sh [--store sqlite|redis] [--workers N] [--users U] [--spawn-rate R]
+#   loadtests/run.sh [--store sqlite|redis] [--server S] [--workers N] [--users U] [--spawn-rate R]
 #                    [--duration SECONDS] [--results DIR] [--citizens N] [--cards M]
 #                    [--proofs P] [--wait MIN,MAX] [--max-requests N] [--label TEXT]
-# The same settings as environment variables: STORE, WORKERS, USERS, SPAWN_RATE, DURATION,
+# The same settings as environment variables: STORE, SERVER, WORKERS, USERS, SPAWN_RATE, DURATION,
 # RESULTS_DIR, CITIZENS, CARDS, PROOFS, WAIT, MAX_REQUESTS, LABEL.
 set -euo pipefail
 
@@ -18,6 +18,7 @@ PY="${PYTHON:-$ROOT/.venv/bin/python}"
 LOCUST="${LOCUST:-$(dirname "$PY")/locust}"
 
 STORE="${STORE:-sqlite}"
+SERVER="${SERVER:-}"  # the ASGI server; empty: `statuspass serve`'s default
 WORKERS="${WORKERS:-1}"
 USERS="${USERS:-50}"
 SPAWN_RATE="${SPAWN_RATE:-25}"
@@ -36,6 +37,7 @@ usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --store) STORE="$2"; shift 2 ;;
+    --server) SERVER="$2"; shift 2 ;;
     --workers) WORKERS="$2"; shift 2 ;;
     --users) USERS="$2"; shift 2 ;;
     --spawn-rate) SPAWN_RATE="$2"; shift 2 ;;
@@ -62,7 +64,7 @@ done
 [[ "$WAIT" =~ ^[0-9.]+,[0-9.]+$ ]] || { echo "wait is MIN,MAX in seconds" >&2; exit 2; }
 
 STAMP="$(date +%Y%m%d-%H%M%S)"
-RESULTS_DIR="${RESULTS_DIR:-$HERE/results/$STAMP-$STORE-w$WORKERS-u$USERS}"
+RESULTS_DIR="${RESULTS_DIR:-$HERE/results/$STAMP-$STORE${SERVER:+-$SERVER}-w$WORKERS-u$USERS}"
 mkdir -p "$RESULTS_DIR"
 RESULTS_DIR="$(cd "$RESULTS_DIR" && pwd)"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/statuspass-load.XXXXXX")"
@@ -149,7 +151,7 @@ EOF
 
 log "service: $URL, store $STORE, $WORKERS worker(s); results in $RESULTS_DIR"
 setsid "$PY" -m app serve --host 127.0.0.1 --port "$PORT" --workers "$WORKERS" \
-  >"$WORK/serve.log" 2>&1 &
+  ${SERVER:+--server "$SERVER"} >"$WORK/serve.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
   curl -fsS "$URL/ready" >/dev/null 2>&1 && break
@@ -187,7 +189,7 @@ MONITOR_PID=""
 SUMMARY_RC=0
 "$PY" "$HERE/summarize.py" "$RESULTS_DIR" \
   --title "${LABEL:-$STORE, $WORKERS worker(s), $USERS users, ${DURATION}s}" \
-  --command "loadtests/run.sh --store $STORE --workers $WORKERS --users $USERS --spawn-rate $SPAWN_RATE --duration $DURATION --wait $WAIT" \
+  --command "loadtests/run.sh --store $STORE${SERVER:+ --server $SERVER} --workers $WORKERS --users $USERS --spawn-rate $SPAWN_RATE --duration $DURATION --wait $WAIT" \
   || SUMMARY_RC=$?
 cat "$RESULTS_DIR/summary.md"
 if (( LOCUST_RC != 0 )); then
