@@ -1,6 +1,7 @@
 """The ceiling of this stack: a bare Litestar app that only signs or only verifies a JWT.
 
-Served by the same ASGI server (BENCH_SERVER, default granian) and settings as
+Served by the same ASGI server (BENCH_SERVER, default auto, resolved as `statuspass serve`
+does) and settings as
 `statuspass serve` (see app/cli/serve.py),
 so that the measured endpoints and this one differ only in what the handler does:
 
@@ -23,8 +24,10 @@ import argparse
 import json
 import os
 import secrets
+import socket
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from litestar import Litestar, Request, Response, get, post
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.cli.serve import resolve_server
 from app.tokens import JoseError, SigningKey, decode_verified, sign
 
 ISSUER = os.environ.get("BENCH_BARE_ISSUER", "https://statuspass.example.org")
@@ -123,8 +127,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    parser.add_argument("--server", choices=["auto", "granian", "uvicorn"], default="auto")
     args = parser.parse_args()
+    args.server = resolve_server(args.server, args.workers)
     here = Path(__file__).resolve().parent
     os.chdir(here)
     # The same server and settings as app/cli/serve.py, so the ratio compares our code,
@@ -144,18 +149,34 @@ def main() -> None:
             working_dir=here,
         ).serve()
         return
-    uvicorn.run(
-        "_bare:app_factory",
-        factory=True,
+    options = {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 20,
+        "server_header": False,
+        "proxy_headers": False,
+    }
+    if args.workers == 1:
+        uvicorn.run("_bare:app_factory", **options)
+        return
+    # several workers as `statuspass serve` runs them: each on its own SO_REUSEPORT socket
+    from app.cli.workers import Supervisor
+
+    Supervisor(
+        partial(_uvicorn_worker, options),
         host=args.host,
         port=args.port,
-        workers=args.workers if args.workers > 1 else None,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-        server_header=False,
-        proxy_headers=False,
-    )
+        count=args.workers,
+        grace_s=20,
+    ).run()
+
+
+def _uvicorn_worker(options: dict[str, Any], sock: socket.socket) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    uvicorn.Server(uvicorn.Config("_bare:app_factory", **options)).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def add_load_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per run")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per server")
+    parser.add_argument("--workers", type=int, default=1, help="workers per server")
     parser.add_argument(
         "--rounds",
         type=int,
@@ -155,7 +155,7 @@ def serve(
 
 
 #: the ASGI server for both the ceiling and the service (same server, fair ratio)
-SERVER = os.environ.get("BENCH_SERVER", "granian")
+SERVER = os.environ.get("BENCH_SERVER", "auto")  # as `statuspass serve --server`
 
 
 def bare_server(

@@ -4,7 +4,7 @@ the bare Litestar ceiling in the same run, and the Redis commands sent per reque
 For each store and worker count: a fresh store (a new SQLite file; a redis-server, or a
 3-master cluster, started here on free loopback ports with appendonly yes, FLUSHALL
 between runs, stopped by PID at the end), `statuspass serve --workers W` (BENCH_SERVER,
-default granian), one
+default auto), one
 source, one verifier, C citizens with social_tariff and a proof each; then wrk
 (bench/_common.py: warm-up, then a measured run) on
 

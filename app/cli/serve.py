@@ -1,15 +1,18 @@
 """`statuspass serve`: keys checked once in the parent, then N workers.
 
-Two production ASGI servers are supported; `docs/performance.md` has the measurement
-behind the default. Both stop gracefully on SIGTERM: no new connections, in-flight
-requests finish (up to the grace period), then the lifespan closes the store.
+Two production ASGI servers are supported; `docs/performance.md` has the measurements
+behind the default (`auto`: granian for one worker, uvicorn for several). Both stop
+gracefully on SIGTERM: no new connections, in-flight requests finish (up to the grace
+period), then the lifespan closes the store.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from typing import TYPE_CHECKING
+import socket
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from app.config import load_settings
 from app.keyring import ensure_keys
@@ -30,9 +33,10 @@ def add_parser(sub: Sub) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
         "--server",
-        choices=["granian", "uvicorn"],
-        default="granian",
-        help="ASGI server (default: granian, measured faster here: docs/performance.md)",
+        choices=["auto", "granian", "uvicorn"],
+        default="auto",
+        help="ASGI server. auto (the default): granian for one worker, uvicorn for several"
+        " (each the faster there, measured: docs/performance.md, 'Servers')",
     )
     p.set_defaults(func=run)
 
@@ -49,30 +53,65 @@ def run(args: argparse.Namespace) -> int:
         log.info("store: embedded SQLite (%s)", settings.store_url.removeprefix("sqlite:///"))
     if args.workers < 1:
         raise SystemExit("--workers must be at least 1")
-    if args.server == "granian":
+    if resolve_server(args.server, args.workers) == "granian":
         _granian(args)
-    else:
-        _uvicorn(args)
-    return 0
+        return 0
+    return _uvicorn(args)
 
 
-def _uvicorn(args: argparse.Namespace) -> None:
+def resolve_server(server: str, workers: int) -> str:
+    """`auto`: granian for one worker, uvicorn for several. granian runs the HTTP I/O of
+    a worker on a Rust thread beside its Python thread: with one worker that is a second
+    core's worth of work in parallel; with a worker per core the threads compete for the
+    same cores and hand every request across (GIL handoffs, wake-ups), and uvicorn,
+    with one socket per worker (`app/cli/workers.py`), did more per core."""
+    if server != "auto":
+        return server
+    return "granian" if workers == 1 else "uvicorn"
+
+
+def _uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACE_S,
+        "server_header": False,
+        "proxy_headers": False,
+        "loop": "auto",
+        "http": "auto",
+    }
+
+
+def _uvicorn(args: argparse.Namespace) -> int:
     import uvicorn
 
-    uvicorn.run(
-        TARGET,
-        factory=True,
+    options = _uvicorn_options(args)
+    if args.workers == 1:
+        uvicorn.run(TARGET, **options)
+        return 0
+    # several workers: each on its own SO_REUSEPORT socket (app/cli/workers.py says why)
+    from app.cli.workers import Supervisor
+
+    supervisor = Supervisor(
+        partial(_uvicorn_worker, options),
         host=args.host,
         port=args.port,
-        workers=args.workers if args.workers > 1 else None,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=GRACE_S,
-        server_header=False,
-        proxy_headers=False,
-        loop="auto",
-        http="auto",
+        count=args.workers,
+        grace_s=GRACE_S,
     )
+    log.info("uvicorn on %s:%d, %d workers", args.host, supervisor.port, args.workers)
+    return supervisor.run()
+
+
+def _uvicorn_worker(options: dict[str, Any], sock: socket.socket) -> None:
+    """One worker process: uvicorn serving the app on its own listening socket."""
+    import uvicorn
+
+    setup_logging()
+    uvicorn.Server(uvicorn.Config(TARGET, **options)).run(sockets=[sock])
 
 
 # granian's own lines (start, stop, worker crashes) as JSON like ours; no access log

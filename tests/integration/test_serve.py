@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -198,3 +199,101 @@ def test_cli_verify_from_qr_image_urls_and_online(server: Service, tmp_path: Pat
         "PEETERS",
     ):
         assert secret not in log
+
+
+# -- uvicorn with several workers: one SO_REUSEPORT socket each (app/cli/workers.py) ------
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _listeners(pid: int, port: int) -> dict[int, set[str]]:
+    """Worker processes under `pid` with a socket listening on `port`, and those sockets
+    (inodes), from /proc."""
+    inodes_by_pid: dict[int, set[str]] = {}
+    for child in _children(pid):
+        fds = Path(f"/proc/{child}/fd")
+        links = {os.readlink(fd) for fd in fds.iterdir() if fd.exists()}
+        inodes_by_pid[child] = {x[8:-1] for x in links if x.startswith("socket:[")}
+    listening = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if int(f[1].split(":")[1], 16) == port and f[3] == "0A":  # 0A: LISTEN
+            listening.add(f[9])
+    return {p: inodes & listening for p, inodes in inodes_by_pid.items() if inodes & listening}
+
+
+def _established(pid: int, port: int) -> int:
+    inodes = {
+        os.readlink(fd)[8:-1]
+        for fd in Path(f"/proc/{pid}/fd").iterdir()
+        if os.readlink(fd).startswith("socket:[")
+    }
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if int(f[1].split(":")[1], 16) == port and f[3] == "01" and f[9] in inodes:
+            count += 1
+    return count
+
+
+def test_uvicorn_workers_each_listen_and_share_a_burst_of_connections(tmp_path: Path) -> None:
+    """Connections opened at once (as by a proxy's keep-alive pool) reach every worker,
+    and stay there; a worker killed outright is replaced and the service keeps answering."""
+    server = sqlite_service(tmp_path, server="auto", workers=2)  # the default: uvicorn
+    server.start()
+    try:
+        assert server.proc is not None
+        sockets = _listeners(server.proc.pid, server.port)
+        assert len(sockets) == 2
+        assert len(set.union(*sockets.values())) == 2  # a socket of its own each
+        workers = sorted(sockets)
+        clients = [httpx.Client(base_url=server.url, timeout=10) for _ in range(24)]
+        try:
+            threads = [threading.Thread(target=c.get, args=("/health",)) for c in clients]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            per_worker = [_established(w, server.port) for w in workers]
+            assert sum(per_worker) == 24 and min(per_worker) >= 1, per_worker
+        finally:
+            for c in clients:
+                c.close()
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = sorted(_listeners(server.proc.pid, server.port))
+            if len(now) == 2 and workers[0] not in now:
+                break
+            time.sleep(0.2)
+        assert len(now) == 2 and workers[0] not in now, now
+        for _ in range(20):  # new connections: whichever worker gets them answers
+            assert httpx.get(f"{server.url}/ready", timeout=10).status_code == 200
+        assert "exited with -9: starting another" in server.log()
+        assert "uvicorn on 127.0.0.1" in server.log()
+        os.kill(server.proc.pid, signal.SIGTERM)
+        assert server.proc.wait(timeout=40) == 0
+        assert not any(Path(f"/proc/{w}").exists() for w in now)
+    finally:
+        server.kill(signal.SIGKILL)
+
+
+def test_uvicorn_workers_that_cannot_start_stop_the_service(tmp_path: Path) -> None:
+    """A store that is not there fails every worker's start-up the same way: the service
+    exits with an error instead of restarting workers forever."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    server = Service(tmp_path, f"redis://127.0.0.1:{port}/0", server="uvicorn", workers=2)
+    proc = server.spawn()
+    try:
+        assert proc.wait(timeout=60) == 3
+        log = server.log()
+        assert "failed to start: stopping" in log
+        assert log.count("worker ") < 10  # no restart loop
+    finally:
+        server.kill(signal.SIGKILL)
