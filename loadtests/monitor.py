@@ -48,6 +48,15 @@ def session_procs(sid: int) -> dict[int, tuple[int, float, int]]:
     return out
 
 
+def _role(pid: int) -> str:
+    """A worker, or multiprocessing's resource tracker (spawned workers come with one)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "worker"
+    return "helper" if b"resource_tracker" in cmdline else "worker"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sid", type=int)
@@ -96,7 +105,7 @@ def main() -> int:
                 break
             dt = now - prev_t
             for pid, (_ppid, cpu, rss) in sorted(procs.items()):
-                role = "parent" if pid == args.sid else "worker"
+                role = "parent" if pid == args.sid else _role(pid)
                 used = cpu - prev_cpu.get(pid, cpu)
                 w.writerow(
                     [
