@@ -31,6 +31,7 @@ Only loopback targets are accepted.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -132,6 +133,19 @@ def _on_init(environment: Any, **_: Any) -> None:
             runner.quit()
 
     environment.events.request.add_listener(cap)
+
+
+@events.test_start.add_listener
+def _quiet_collector(**_: Any) -> None:
+    """Locust measures latency in its own process: a pause of its garbage collector is
+    added to every request in flight. With the defaults, a 90 s run at 1,700 req/s saw 8
+    full collections of ~80 ms each (and 65 younger ones over 3 ms); with what was loaded
+    so far frozen out of the collector's sight and rarer collections, 3 pauses over 3 ms.
+    Locust's objects are mostly acyclic (reference counting frees them), so memory stays
+    bounded."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
 
 
 def _body(resp: Any) -> Any:
