@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import sys
 import time
 from functools import partial
@@ -37,7 +36,8 @@ from litestar import Litestar, Request, Response, get, post
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.cli.serve import resolve_server
+from app.cli.serve import resolve_server, uvicorn_options, uvicorn_worker
+from app.cli.workers import Supervisor
 from app.tokens import JoseError, SigningKey, decode_verified, sign
 
 ISSUER = os.environ.get("BENCH_BARE_ISSUER", "https://statuspass.example.org")
@@ -149,34 +149,18 @@ def main() -> None:
             working_dir=here,
         ).serve()
         return
-    options = {
-        "factory": True,
-        "host": args.host,
-        "port": args.port,
-        "log_config": None,
-        "access_log": False,
-        "timeout_graceful_shutdown": 20,
-        "server_header": False,
-        "proxy_headers": False,
-    }
+    options = uvicorn_options(args.host, args.port)
     if args.workers == 1:
         uvicorn.run("_bare:app_factory", **options)
         return
     # several workers as `statuspass serve` runs them: each on its own SO_REUSEPORT socket
-    from app.cli.workers import Supervisor
-
     Supervisor(
-        partial(_uvicorn_worker, options),
+        partial(uvicorn_worker, "_bare:app_factory", options),
         host=args.host,
         port=args.port,
         count=args.workers,
         grace_s=20,
     ).run()
-
-
-def _uvicorn_worker(options: dict[str, Any], sock: socket.socket) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    uvicorn.Server(uvicorn.Config("_bare:app_factory", **options)).run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -70,11 +70,12 @@ def resolve_server(server: str, workers: int) -> str:
     return "granian" if workers == 1 else "uvicorn"
 
 
-def _uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+def uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    """How uvicorn runs the service (`bench/_bare.py` runs its ceiling the same way)."""
     return {
         "factory": True,
-        "host": args.host,
-        "port": args.port,
+        "host": host,
+        "port": port,
         "log_config": None,
         "access_log": False,
         "timeout_graceful_shutdown": GRACE_S,
@@ -88,7 +89,7 @@ def _uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
 def _uvicorn(args: argparse.Namespace) -> int:
     import uvicorn
 
-    options = _uvicorn_options(args)
+    options = uvicorn_options(args.host, args.port)
     if args.workers == 1:
         uvicorn.run(TARGET, **options)
         return 0
@@ -96,7 +97,7 @@ def _uvicorn(args: argparse.Namespace) -> int:
     from app.cli.workers import Supervisor
 
     supervisor = Supervisor(
-        partial(_uvicorn_worker, options),
+        partial(uvicorn_worker, TARGET, options),
         host=args.host,
         port=args.port,
         count=args.workers,
@@ -106,12 +107,12 @@ def _uvicorn(args: argparse.Namespace) -> int:
     return supervisor.run()
 
 
-def _uvicorn_worker(options: dict[str, Any], sock: socket.socket) -> None:
-    """One worker process: uvicorn serving the app on its own listening socket."""
+def uvicorn_worker(target: str, options: dict[str, Any], sock: socket.socket) -> None:
+    """One worker process: uvicorn serving the app `target` on its own listening socket."""
     import uvicorn
 
     setup_logging()
-    uvicorn.Server(uvicorn.Config(TARGET, **options)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(target, **options)).run(sockets=[sock])
 
 
 # granian's own lines (start, stop, worker crashes) as JSON like ours; no access log
