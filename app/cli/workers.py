@@ -18,6 +18,7 @@ unreachable) stops the whole service instead of restarting forever.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -32,6 +33,7 @@ log = logging.getLogger("statuspass")
 #: uvicorn's exit code for a worker whose start-up failed
 STARTUP_FAILURE = 3
 _POLL_S = 0.5
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -43,7 +45,23 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(target: Callable[[socket.socket], None], host: str, port: int, backlog: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this worker when the parent dies, however it dies (Linux). Otherwise a
+    parent killed with SIGKILL would leave its workers serving, and a service started
+    again on the port would share it with them: SO_REUSEPORT lets both listen."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's own shutdown still applies
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
+def _worker(
+    target: Callable[[socket.socket], None], host: str, port: int, backlog: int, parent: int
+) -> None:
+    _die_with_parent(parent)
     sock = reuseport_socket(host, port)
     sock.listen(backlog)
     target(sock)
@@ -76,7 +94,7 @@ class Supervisor:
     def _start_one(self) -> BaseProcess:
         proc = self._ctx.Process(
             target=_worker,
-            args=(self._target, self._host, self.port, self._backlog),
+            args=(self._target, self._host, self.port, self._backlog, os.getpid()),
             name="statuspass-worker",
         )
         proc.start()

@@ -297,3 +297,24 @@ def test_uvicorn_workers_that_cannot_start_stop_the_service(tmp_path: Path) -> N
         assert log.count("worker ") < 10  # no restart loop
     finally:
         server.kill(signal.SIGKILL)
+
+
+def test_uvicorn_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    """SIGKILL to the parent alone: its workers shut down too, and the port is free for
+    the next start (no orphans still answering on it)."""
+    server = sqlite_service(tmp_path, server="auto", workers=2)  # the default: uvicorn
+    server.start()
+    try:
+        assert server.proc is not None
+        workers = sorted(_listeners(server.proc.pid, server.port))
+        assert len(workers) == 2
+        os.kill(server.proc.pid, signal.SIGKILL)  # the parent only, not its group
+        server.proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.2)
+        assert not any(Path(f"/proc/{w}").exists() for w in workers)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{server.url}/health", timeout=5)
+    finally:
+        server.kill(signal.SIGKILL)
