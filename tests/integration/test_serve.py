@@ -209,34 +209,44 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _listeners(pid: int, port: int) -> dict[int, set[str]]:
-    """Worker processes under `pid` with a socket listening on `port`, and those sockets
-    (inodes), from /proc."""
-    inodes_by_pid: dict[int, set[str]] = {}
-    for child in _children(pid):
-        fds = Path(f"/proc/{child}/fd")
-        links = {os.readlink(fd) for fd in fds.iterdir() if fd.exists()}
-        inodes_by_pid[child] = {x[8:-1] for x in links if x.startswith("socket:[")}
-    listening = set()
+def _socket_inodes(pid: int) -> set[str]:
+    """Inodes of the sockets `pid` holds; none once it has exited (a worker just killed
+    is still listed among the parent's children until it is reaped)."""
+    out: set[str] = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except FileNotFoundError:
+        return out
+    for fd in fds:
+        try:
+            link = os.readlink(fd)
+        except FileNotFoundError:  # closed meanwhile
+            continue
+        if link.startswith("socket:["):
+            out.add(link[8:-1])
+    return out
+
+
+def _tcp_inodes(port: int, state: str) -> set[str]:
+    """Inodes of the IPv4 sockets on local `port` in `state` (/proc/net/tcp: 0A listen,
+    01 established)."""
+    out = set()
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         f = line.split()
-        if int(f[1].split(":")[1], 16) == port and f[3] == "0A":  # 0A: LISTEN
-            listening.add(f[9])
-    return {p: inodes & listening for p, inodes in inodes_by_pid.items() if inodes & listening}
+        if int(f[1].split(":")[1], 16) == port and f[3] == state:
+            out.add(f[9])
+    return out
+
+
+def _listeners(pid: int, port: int) -> dict[int, set[str]]:
+    """Worker processes under `pid` with a socket listening on `port`, and those sockets."""
+    listening = _tcp_inodes(port, "0A")
+    found = {child: _socket_inodes(child) & listening for child in _children(pid)}
+    return {child: inodes for child, inodes in found.items() if inodes}
 
 
 def _established(pid: int, port: int) -> int:
-    inodes = {
-        os.readlink(fd)[8:-1]
-        for fd in Path(f"/proc/{pid}/fd").iterdir()
-        if os.readlink(fd).startswith("socket:[")
-    }
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        f = line.split()
-        if int(f[1].split(":")[1], 16) == port and f[3] == "01" and f[9] in inodes:
-            count += 1
-    return count
+    return len(_socket_inodes(pid) & _tcp_inodes(port, "01"))
 
 
 def test_uvicorn_workers_each_listen_and_share_a_burst_of_connections(tmp_path: Path) -> None:
