@@ -10,6 +10,12 @@ so that the measured endpoints and this one differ only in what the handler does
   store, no QR.
 * ``POST /verify`` — body ``{"token": "…"}``; `app.tokens.decode_verified` of a token this
   process signed (ES256 signature, strict header checks, claims JSON). No auth, no store.
+* ``POST /verify-store`` — with ``BENCH_BARE_REDIS=URL``: ``/verify``, then the least
+  an online check needs from the store: one ``EVALSHA`` that reads the token's status
+  bit and appends a record of about an audit record's size to a list (durable as the
+  server's AOF settings make it), over `app.storage.redis_mux` (the service's own
+  Redis client). No auth, no audit chain, no counters: the floor of "verify + one
+  store round trip" on this machine.
 * ``GET /bytes/{name}`` — with ``BENCH_BARE_BYTES=DIR``: the bytes of ``DIR/name.body``
   with the ETag and media type of ``DIR/name.meta``, 304 on a matching If-None-Match
   (the rule of `app.api.routes_public`), and ``Cache-Control``. Nothing else.
@@ -38,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.cli.serve import resolve_server, uvicorn_options, uvicorn_worker
 from app.cli.workers import Supervisor
+from app.storage.redis_conn import parse_url
+from app.storage.redis_mux import MuxScripts
 from app.tokens import JoseError, SigningKey, decode_verified, sign
 
 ISSUER = os.environ.get("BENCH_BARE_ISSUER", "https://statuspass.example.org")
@@ -90,6 +98,34 @@ async def verify_one(data: VerifyRequest) -> VerifyResponse:
     return VerifyResponse(valid=True, jti=claims.get("jti"))
 
 
+#: read the status bit, append the record: what every online check does on the store
+_FLOOR_SCRIPT = """
+local status = redis.call('GETBIT', KEYS[1], ARGV[1])
+redis.call('RPUSH', KEYS[2], ARGV[2])
+return status
+"""
+_REDIS_URL = os.environ.get("BENCH_BARE_REDIS")
+_mux: MuxScripts | None = None
+#: one list per worker, as the service keeps one audit chain per worker
+_CHAIN = f"bare:chain:{secrets.token_hex(4)}"
+
+
+@post("/verify-store", status_code=200)
+async def verify_with_store(data: VerifyRequest) -> VerifyResponse:
+    global _mux
+    if _mux is None:
+        assert _REDIS_URL, "BENCH_BARE_REDIS is not set"
+        _mux = MuxScripts(parse_url(_REDIS_URL), {"floor": _FLOOR_SCRIPT}, timeout_s=5.0)
+    try:
+        _, claims = decode_verified(data.token, KEYS, typ="statuspass+jwt")
+    except JoseError:
+        return VerifyResponse(valid=False)
+    idx = claims["status"]["status_list"]["idx"]
+    record = msgspec.json.encode({"jti": claims.get("jti"), "pad": "x" * 240})
+    status = await _mux.run("floor", ["bare:bits", _CHAIN], [idx, record])
+    return VerifyResponse(valid=status == 0, jti=claims.get("jti"))
+
+
 def _load_bytes() -> dict[str, tuple[bytes, str, str]]:
     folder = os.environ.get("BENCH_BARE_BYTES")
     if not folder:
@@ -119,7 +155,7 @@ def health() -> dict[str, str]:
 
 
 def app_factory() -> Litestar:
-    return Litestar(route_handlers=[sign_one, verify_one, fixed_bytes, health])
+    return Litestar(route_handlers=[sign_one, verify_one, verify_with_store, fixed_bytes, health])
 
 
 def main() -> None:

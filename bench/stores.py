@@ -23,7 +23,7 @@ scripts too; MONITOR is not used. Measured after the wrk runs, so the API-key ca
 worker is warm, as under load.
 
     python bench/stores.py                             # 8 s runs, 2 s warm-up, 32 conns
-    python bench/stores.py --rounds 3                  # each run 3 times, the median kept
+    python bench/stores.py --rounds 3                  # 3 pairs (ceiling, ours), median ratio
     python bench/stores.py --stores redis --worker-counts 1 --duration 5
     python bench/stores.py --appendfsync everysec      # Redis AOF fsync once a second
 """
@@ -240,14 +240,115 @@ def commands_per_request(
     return out
 
 
-def median_run(opts: argparse.Namespace, label: str, *args: Any) -> c.LoadResult:
-    """`c.measure` `--rounds` times back to back; the run of median req/s."""
-    runs = sorted(
-        (c.measure(label, *args) for _ in range(max(1, opts.rounds))), key=lambda r: r.rps
-    )
-    if len(runs) > 1:
-        print(f"  {label}: median of {[round(r.rps) for r in runs]} req/s", flush=True)
-    return runs[len(runs) // 2]
+def paired_runs(
+    opts: argparse.Namespace,
+    label: str,
+    ceiling: tuple[Any, ...],
+    ours: tuple[Any, ...],
+    floor: tuple[Any, ...] | None = None,
+) -> tuple[c.LoadResult, c.LoadResult, float, c.LoadResult | None]:
+    """`--rounds` rounds of runs one after the other: the ceiling, (the ceiling with one
+    store round trip,) ours. The speed of this VM drifts by up to a third within minutes,
+    so a ratio only means something between runs next to each other. Returns the runs of
+    the median round (by our ratio to the ceiling) and that ratio."""
+    rounds = []
+    for _ in range(max(1, opts.rounds)):
+        top = c.measure(f"ceiling {label}", *ceiling)
+        low = c.measure(f"ceiling+store {label}", *floor) if floor else None
+        res = c.measure(f"{label}", *ours)
+        rounds.append((res.rps / top.rps if top.rps else 0.0, top, res, low))
+    rounds.sort(key=lambda r: r[0])
+    if len(rounds) > 1:
+        shares = ", ".join(f"{r[0]:.0%}" for r in rounds)
+        print(f"  {label}: ratios of {len(rounds)} rounds {shares}; median kept", flush=True)
+    if floor:
+        floors = sorted(low.rps / top.rps for _, top, _, low in rounds if low and top.rps)
+        print(f"  {label}: ceiling+store / ceiling {[f'{x:.0%}' for x in floors]}", flush=True)
+    share, top, res, low = rounds[len(rounds) // 2]
+    return top, res, share, low
+
+
+def run_store(
+    opts: argparse.Namespace,
+    stores: Stores,
+    kind: str,
+    w: int,
+    work: Path,
+    bare: c.Server,
+    bare_urls: dict[str, str],
+    bare_files: dict[str, Path],
+    payload: dict[str, Any],
+    table: list[tuple[str, int, str, float, float, int, float, float]],
+) -> None:
+    """One store at `w` workers: its runs paired with the ceiling's (the bare server stays
+    up, idle, while the service is measured and the other way round)."""
+    env = env_for(work, stores.url(kind))
+    args = ["statuspass", "serve", "--host", "127.0.0.1", "--workers", str(w)]
+    args += ["--server", c.SERVER]
+    with c.serve(
+        f"sp-{kind}-{w}", args, env=env, workdir=work, ready_path="/ready", pin=False
+    ) as api:
+        verifier, ids, proofs = seed(api, env, opts.citizens)
+        files = {
+            "verify": c.write_requests(
+                work / f"verify-{kind}-{w}.txt",
+                [(f"Bearer {verifier}", json.dumps({"token": t}).encode()) for t in proofs],
+            ),
+            "issue": c.write_requests(
+                work / f"issue-{kind}-{w}.txt", [(f"Bearer {t}", NO_IMAGE) for t in ids]
+            ),
+        }
+        urls = {"verify": f"{api.url}/v1/verify", "issue": f"{api.url}/v1/me/proofs"}
+        store_pids = [n.proc.pid for n in stores.nodes(kind)]
+        for what in ("verify", "issue"):
+            floor = None
+            if what == "verify" and kind == "redis":
+                # the same bare verify plus one EVALSHA on this redis-server (`_bare.py`)
+                floor = (bare_urls["verify-store"], bare_files["verify"], opts, bare, store_pids)
+            top, res, share, low = paired_runs(
+                opts,
+                f"{kind} {what} w={w}",
+                (bare_urls[what], bare_files[what], opts, bare),
+                (urls[what], files[what], opts, api, store_pids),
+                floor,
+            )
+            if low is not None:
+                payload["runs"].append({"store": "ceiling+store", "workers": w, "what": what,
+                                        "paired_with": kind, **vars(low)})  # fmt: skip
+                table.append((f"ceiling+{kind}", w, what, low.rps, low.latency_ms["p99"],
+                              low.non_2xx + low.errors, top.rps, low.rps / top.rps))  # fmt: skip
+            payload["runs"].append({"store": "ceiling", "workers": w, "what": what,
+                                    "paired_with": kind, **vars(top)})  # fmt: skip
+            payload["runs"].append({"store": kind, "workers": w, "what": what,
+                                    "share_of_ceiling": round(share, 4), **vars(res)})  # fmt: skip
+            bad = res.non_2xx + res.errors
+            table.append((kind, w, what, res.rps, res.latency_ms["p99"], bad, top.rps, share))
+        if opts.profile:
+            for what in ("verify", "issue"):
+                prof = c.profile_endpoint(
+                    api,
+                    opts,
+                    what,
+                    {what: f"{kind} {what} w={w} (profiled)"},
+                    urls,
+                    files,
+                    c.RESULTS / f"stores-{kind}-{w}-{what}.pyspy.txt",
+                    25,
+                )
+                if prof is not None:
+                    payload.setdefault("profiles", {})[f"{kind} {what} w={w}"] = prof
+                    print(f"    self time by package: {prof['self_by_package'][:8]}")
+                    for frame, own, incl in prof["app_hot_spots"][:12]:
+                        print(f"    {incl:5.1f}% incl {own:5.1f}% self  {frame}")
+        nodes = stores.nodes(kind)
+        if nodes:
+            counts = commands_per_request(api, nodes, verifier, ids, proofs, opts.probe)
+            payload.setdefault("commands", {})[f"{kind} w={w}"] = counts
+            print(f"  {kind} w={w} commands per request: "
+                  f"verify {counts['verify']['by_command']}, "
+                  f"issue {counts['issue']['by_command']}, "
+                  f"fresh proofs checked once {counts['verify_fresh']['by_command']}",
+                  flush=True)  # fmt: skip
 
 
 def main() -> int:
@@ -278,117 +379,38 @@ def main() -> int:
         "runs": [],
     }
     stores = Stores(work, kinds, opts.appendfsync)
-    table: list[tuple[str, int, str, float, float, int]] = []
+    #: (store, workers, endpoint, req/s, p99 ms, failed, req/s of the paired ceiling, ratio)
+    table: list[tuple[str, int, str, float, float, int, float, float]] = []
     try:
         for w in workers:
-            with c.bare_server(work, workers=w, pin=False) as bare:
+            bare_env = {"BENCH_BARE_REDIS": stores.single.url} if stores.single else None
+            with c.bare_server(work, workers=w, pin=False, env=bare_env) as bare:
                 with httpx.Client(base_url=bare.url, timeout=10) as http:
                     bare_tokens = [
                         http.post("/sign", json={"type": TYPE, "qr": []}).json()["token"]
                         for _ in range(opts.citizens)
                     ]
-                files = {
+                bare_files = {
                     "verify": c.write_requests(
                         work / "bare-verify.txt",
                         [(None, json.dumps({"token": t}).encode()) for t in bare_tokens],
                     ),
                     "issue": c.write_requests(work / "bare-sign.txt", [(None, NO_IMAGE)]),
                 }
-                for what, path in (("verify", "/verify"), ("issue", "/sign")):
-                    res = median_run(
-                        opts, f"ceiling {what} w={w}", bare.url + path, files[what], opts, bare
-                    )
-                    payload["runs"].append(
-                        {"store": "ceiling", "workers": w, "what": what, **vars(res)}
-                    )
-                    table.append(
-                        (
-                            "ceiling",
-                            w,
-                            what,
-                            res.rps,
-                            res.latency_ms["p99"],
-                            res.non_2xx + res.errors,
-                        )
-                    )
-            for kind in kinds:
-                env = env_for(work, stores.url(kind))
-                args = ["statuspass", "serve", "--host", "127.0.0.1", "--workers", str(w)]
-                args += ["--server", c.SERVER]
-                with c.serve(
-                    f"sp-{kind}-{w}", args, env=env, workdir=work, ready_path="/ready", pin=False
-                ) as api:
-                    verifier, ids, proofs = seed(api, env, opts.citizens)
-                    files = {
-                        "verify": c.write_requests(
-                            work / f"verify-{kind}-{w}.txt",
-                            [
-                                (f"Bearer {verifier}", json.dumps({"token": t}).encode())
-                                for t in proofs
-                            ],
-                        ),
-                        "issue": c.write_requests(
-                            work / f"issue-{kind}-{w}.txt", [(f"Bearer {t}", NO_IMAGE) for t in ids]
-                        ),
-                    }
-                    urls = {"verify": f"{api.url}/v1/verify", "issue": f"{api.url}/v1/me/proofs"}
-                    for what in ("verify", "issue"):
-                        res = median_run(
-                            opts,
-                            f"{kind} {what} w={w}",
-                            urls[what],
-                            files[what],
-                            opts,
-                            api,
-                            [n.proc.pid for n in stores.nodes(kind)],
-                        )
-                        payload["runs"].append(
-                            {"store": kind, "workers": w, "what": what, **vars(res)}
-                        )
-                        table.append(
-                            (
-                                kind,
-                                w,
-                                what,
-                                res.rps,
-                                res.latency_ms["p99"],
-                                res.non_2xx + res.errors,
-                            )
-                        )
-                    if opts.profile:
-                        for what in ("verify", "issue"):
-                            prof = c.profile_endpoint(
-                                api,
-                                opts,
-                                what,
-                                {what: f"{kind} {what} w={w} (profiled)"},
-                                urls,
-                                files,
-                                c.RESULTS / f"stores-{kind}-{w}-{what}.pyspy.txt",
-                                25,
-                            )
-                            if prof is not None:
-                                payload.setdefault("profiles", {})[f"{kind} {what} w={w}"] = prof
-                                print(f"    self time by package: {prof['self_by_package'][:8]}")
-                                for frame, own, incl in prof["app_hot_spots"][:12]:
-                                    print(f"    {incl:5.1f}% incl {own:5.1f}% self  {frame}")
-                    nodes = stores.nodes(kind)
-                    if nodes:
-                        counts = commands_per_request(api, nodes, verifier, ids, proofs, opts.probe)
-                        payload.setdefault("commands", {})[f"{kind} w={w}"] = counts
-                        print(f"  {kind} w={w} commands per request: "
-                              f"verify {counts['verify']['by_command']}, "
-                              f"issue {counts['issue']['by_command']}, "
-                              f"fresh proofs checked once {counts['verify_fresh']['by_command']}",
-                              flush=True)  # fmt: skip
+                bare_urls = {
+                    "verify": bare.url + "/verify",
+                    "issue": bare.url + "/sign",
+                    "verify-store": bare.url + "/verify-store",
+                }
+                for kind in kinds:
+                    run_store(opts, stores, kind, w, work, bare, bare_urls, bare_files,
+                              payload, table)  # fmt: skip
     finally:
         stores.stop()
-    ceilings = {(w, what): rps for k, w, what, rps, _, _ in table if k == "ceiling"}
-    head = ("store", "workers", "endpoint", "req/s", "p99 ms", "% ceiling")
-    print("\n{:8} {:>7} {:8} {:>8} {:>8} {:>9} failed".format(*head))
-    for kind, w, what, rps, p99, bad in table:
-        share = rps / ceilings[(w, what)] if ceilings.get((w, what)) else 0
-        print(f"{kind:8} {w:7} {what:8} {rps:8.0f} {p99:8.1f} {share:9.0%} {bad}")
+    head = ("store", "workers", "endpoint", "req/s", "p99 ms", "ceiling", "% ceiling")
+    print("\n{:8} {:>7} {:8} {:>8} {:>8} {:>8} {:>9} failed".format(*head))
+    for kind, w, what, rps, p99, bad, top, share in table:
+        print(f"{kind:8} {w:7} {what:8} {rps:8.0f} {p99:8.1f} {top:8.0f} {share:9.0%} {bad}")
     rt = {k: v["verify"]["commands_per_request"] for k, v in payload.get("commands", {}).items()}
     if rt:
         # one command (a single EVALSHA) per verify; an occasional extra one (an audit
