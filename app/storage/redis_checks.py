@@ -13,9 +13,17 @@ from typing import Any
 import msgspec
 
 from app.domain.ports import STATUS_LIST_SIZE
-from app.domain.records import AuditEvent, CheckOutcome, ProofRecord, Seen, StatusRef
+from app.domain.records import (
+    INVALID,
+    VALID,
+    AuditEvent,
+    CheckOutcome,
+    ProofRecord,
+    Seen,
+    StatusRef,
+)
 from app.storage._common import CHECK_RETENTION_S, PROOF_GRACE_S, to_us, window_start
-from app.storage.redis_audit import Arg, Prepared, prepare
+from app.storage.redis_audit import Arg, prepare
 from app.storage.redis_conn import as_bytes
 from app.storage.redis_ctx import Ctx, decoders, encoder
 from app.storage.redis_keys import GLOBAL, Layout
@@ -30,8 +38,6 @@ __all__ = [
 
 #: rate windows are kept this long after they end, in case workers' clocks disagree
 _RATE_GRACE_S = 3_600
-#: statuses a 2-bit entry can hold: the check script gets one audit record for each
-_STATUSES = range(4)
 
 
 # -- proofs and codes ---------------------------------------------------------------------
@@ -91,20 +97,29 @@ async def check_and_record(
     seen_window_s: int,
     audit_by_status: Mapping[int, AuditEvent],
 ) -> CheckOutcome:
-    """One script on the shard of `ref`: read the status, pick the audit record built for
-    it, append it, count the check. One round trip when the subject the records need is
-    known beforehand (no jti, the events name their subject, or the jti's subject is in
-    this process's cache); otherwise the script answers with the registry's subject and
-    the records are rebuilt for it: two round trips."""
+    """One script on the shard of `ref`: read the status, append the audit record built
+    for it, count the check.
+
+    The record is built (encoded and hashed) for the status the caller expects: valid,
+    or what this process last read for the entry. The script appends it only if that
+    is the status it reads, and otherwise answers with the status, for a second call
+    with the right record. So a genuine token takes one round trip, as does a revoked
+    one checked again by the same worker; building one record instead of one per
+    possible status halves the worker's work on the audit and redis-server's on the
+    script's arguments. The subject the record names works the same way: known
+    beforehand (no jti, the events name their subject, or the jti's subject is in this
+    process's cache), else the script answers with the registry's subject.
+    """
     place = ctx.layout.list_place(ref.list_id)
     if place is None:
         label, n, idx = GLOBAL, 0, -1  # not one of our lists: INVALID, audited globally
     else:
         label, n = str(place[0]), place[1]
         idx = ref.idx if 0 <= ref.idx < STATUS_LIST_SIZE else -1
-    events = [audit_by_status.get(s, audit_by_status[-1]) for s in _STATUSES]
-    lookup = jti is not None and any(e.subject is None for e in events)
+    lookup = jti is not None and any(e.subject is None for e in audit_by_status.values())
     guess = (ctx.subjects.get(jti) if jti is not None else None) or subject
+    entry = (label, n, idx)
+    expected = INVALID if idx < 0 else ctx.statuses.get(entry, VALID)
     now_us = to_us(now)
     layout = ctx.layout
     jti_key = jti or ""
@@ -115,26 +130,22 @@ async def check_and_record(
         layout.seen_count_key(label, jti_key),
         layout.seen_orgs_key(label, jti_key),
     ]
-    for _ in range(3):
+    for _ in range(4):  # at most: the subject, then the status, was another one
+        event = audit_by_status.get(expected, audit_by_status[-1])
         filled = guess if lookup else subject
+        if event.subject is None and filled is not None:
+            event = msgspec.structs.replace(event, subject=filled)
 
         def build(
-            seq: int, prev: str, filled: str | None = filled, guess: str | None = guess
+            seq: int,
+            prev: str,
+            event: AuditEvent = event,
+            expected: int = expected,
+            guess: str | None = guess,
         ) -> tuple[list[Arg], Callable[[list[Any]], str]]:
-            prepared: list[Prepared] = []
-            once: dict[int, Prepared] = {}  # statuses sharing an event share its record
-            for event in events:
-                p = once.get(id(event))
-                if p is None:
-                    filled_event = event
-                    if event.subject is None and filled is not None:
-                        filled_event = msgspec.structs.replace(event, subject=filled)
-                    p = once[id(event)] = prepare(layout, label, filled_event, seq, prev)
-                prepared.append(p)
+            prepared = prepare(layout, label, event, seq, prev)
             args: list[Arg] = [
-                "",  # ARGV[3..5]: the common audit head is unused, records are per status
-                "",
-                "",
+                *prepared.args(),
                 idx,
                 "1" if jti is not None else "0",
                 "1" if lookup else "0",
@@ -144,21 +155,26 @@ async def check_and_record(
                 now_us,
                 now_us - seen_window_s * 1_000_000,
                 (seen_window_s + CHECK_RETENTION_S) * 1000,
+                expected,
             ]
-            for p in prepared:
-                args += p.args()
-            return args, lambda answer: prepared[int(answer[1])].digest
+            return args, lambda _reply: prepared.digest
 
         reply = await ctx.chains.run(label, "CHECK", keys, build)
-        if reply[0] == "S":
+        kind = reply[0]
+        if kind == "S":
             guess = as_bytes(reply[1]).decode() or None
             if jti is not None and guess is not None and guess != subject:
                 ctx.subjects.put(jti, guess)  # it can only be the registry's subject
+            expected = int(reply[2])
             continue
         status = int(reply[1])
+        ctx.statuses.note(entry, status)
+        if kind == "R":
+            expected = status
+            continue
         seen = Seen(int(reply[2]), int(reply[3])) if jti is not None else None
         return CheckOutcome(status, seen)
-    raise RuntimeError("check_and_record: the proof registry kept changing")
+    raise RuntimeError("check_and_record: the proof registry or the status kept changing")
 
 
 # -- rate limits --------------------------------------------------------------------------

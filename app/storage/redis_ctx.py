@@ -1,5 +1,5 @@
 """What every Redis operation needs: the client, the key layout, the scripts, this
-instance's audit chains and a small cache of proof subjects."""
+instance's audit chains and small caches of proof subjects and of statuses read."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from app.domain.records import CardRecord, ClientRecord, Entitlement, ProofRecord
+from app.domain.records import VALID, CardRecord, ClientRecord, Entitlement, ProofRecord
 from app.storage import redis_scripts, redis_scripts_bulk
 from app.storage.redis_audit import Chains
 from app.storage.redis_conn import Client, ScriptRunner
 from app.storage.redis_keys import Layout
 
-__all__ = ["SCRIPTS", "Ctx", "SubjectCache", "decoders", "encoder"]
+__all__ = ["SCRIPTS", "Ctx", "StatusHints", "SubjectCache", "decoders", "encoder"]
 
 #: name -> source of every script a store registers (HEAD and SET_STATUS are fragments)
 SCRIPTS = {
@@ -59,6 +59,32 @@ class SubjectCache:
             self._data.popitem(last=False)
 
 
+class StatusHints:
+    """(shard, list, idx) -> the status this process last read there, when it was not
+    valid (bounded, oldest dropped first).
+
+    A hint only: check_and_record builds its audit record for the status it expects
+    (this hint, else valid) and the script confirms it; a wrong hint costs one round
+    trip more, never a wrong record. Most entries are valid and are not kept; a revoked
+    or suspended proof checked again by this worker takes one round trip, not two.
+    """
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._size = size
+        self._data: dict[tuple[str, int, int], int] = {}
+
+    def get(self, entry: tuple[str, int, int], default: int) -> int:
+        return self._data.get(entry, default)
+
+    def note(self, entry: tuple[str, int, int], status: int) -> None:
+        if status == VALID:
+            self._data.pop(entry, None)
+            return
+        self._data[entry] = status
+        if len(self._data) > self._size:
+            del self._data[next(iter(self._data))]
+
+
 @dataclass
 class Ctx:
     client: Client
@@ -66,3 +92,4 @@ class Ctx:
     scripts: ScriptRunner
     chains: Chains
     subjects: SubjectCache = field(default_factory=SubjectCache)
+    statuses: StatusHints = field(default_factory=StatusHints)

@@ -8,6 +8,10 @@ all. Every audited script has the same head:
     ARGV[1] the chain length the caller hashed against, ARGV[2] the chain name,
     ARGV[3] the record, ARGV[4] a verification-index key or '', ARGV[5] the event for it
 
+A chain's name goes into the registry with its first record (a set: once is enough),
+and a verification index is trimmed only once it outgrows its cap: every `redis.call`
+from Lua costs redis-server a few µs, and a check runs on every online verification.
+
 The caller computes the SHA-256 chain hash (Redis Lua has no SHA-256) against the head it
 believes in; the script refuses with {'C'} when the chain moved meanwhile (a write whose
 reply was lost), and the caller re-reads the head and tries again. Checks that refuse
@@ -46,9 +50,8 @@ local function chain_moved()
 end
 local function audit(record, ikey, ival)
   redis.call('RPUSH', KEYS[1], record)
-  redis.call('SADD', KEYS[2], ARGV[2])
-  if ikey ~= '' then
-    redis.call('LPUSH', ikey, ival)
+  if ARGV[1] == '0' then redis.call('SADD', KEYS[2], ARGV[2]) end
+  if ikey ~= '' and redis.call('LPUSH', ikey, ival) > {VERIF_CAP} then
     redis.call('LTRIM', ikey, 0, {VERIF_CAP - 1})
   end
 end
@@ -153,14 +156,15 @@ return {'O'}
 
 #: check_and_record. KEYS[3] alloc bitmap, KEYS[4] status bits, KEYS[5] proof hash,
 #: KEYS[6] seen counter, KEYS[7] seen organisations (zset org -> last check µs).
-#: ARGV[3..5] unused (records are per status, below). ARGV[6] idx (-1: not one of ours),
-#: ARGV[7] '1' to count the check (a jti was given), ARGV[8] '1' if the subject must come
-#: from the proof registry, ARGV[9] the subject the records were built with ('' = none),
-#: ARGV[10] the caller's subject ('' = none), ARGV[11] org, ARGV[12] now µs,
-#: ARGV[13] window start µs, ARGV[14] TTL (ms) of the seen keys,
-#: ARGV[15..26] (record, index key, index value) for status 0, 1, 2, 3.
-#: Returns {'S', subject} when the records were built for another subject (the caller
-#: rebuilds and calls again), else {'O', status[, count, organisations]}.
+#: ARGV[3..5] the audit record for the status the caller expects, ARGV[6] idx (-1: not
+#: one of ours), ARGV[7] '1' to count the check (a jti was given), ARGV[8] '1' if the
+#: subject must come from the proof registry, ARGV[9] the subject the record was built
+#: with ('' = none), ARGV[10] the caller's subject ('' = none), ARGV[11] org, ARGV[12] now
+#: µs, ARGV[13] window start µs, ARGV[14] TTL (ms) of the seen keys, ARGV[15] the status
+#: the record was built for.
+#: Returns {'S', subject, status} when the record names another subject, {'R', status}
+#: when the status is another one (in both cases nothing is written: the caller builds
+#: the right record and calls again), else {'O', status[, count, organisations]}.
 CHECK = (
     HEAD
     + """
@@ -171,16 +175,15 @@ if idx >= 0 and redis.call('GETBIT', KEYS[3], idx) == 1 then
 end
 if ARGV[8] == '1' then
   local filled = redis.call('HGET', KEYS[5], 's') or ARGV[10]
-  if filled ~= ARGV[9] then return {'S', filled} end
+  if filled ~= ARGV[9] then return {'S', filled, status} end
 end
+if status ~= tonumber(ARGV[15]) then return {'R', status} end
 if chain_moved() then return {'C'} end
-local base = 15 + 3 * status
-audit(ARGV[base], ARGV[base + 1], ARGV[base + 2])
+audit(ARGV[3], ARGV[4], ARGV[5])
 if ARGV[7] ~= '1' then return {'O', status} end
-local count = tonumber(redis.call('GET', KEYS[6]) or '0')
-local orgs = redis.call('ZCOUNT', KEYS[7], ARGV[13], '+inf')
-redis.call('INCR', KEYS[6])
+local count = redis.call('INCR', KEYS[6]) - 1
 redis.call('PEXPIRE', KEYS[6], ARGV[14])
+local orgs = redis.call('ZCOUNT', KEYS[7], ARGV[13], '+inf')
 redis.call('ZADD', KEYS[7], 'GT', ARGV[12], ARGV[11])
 redis.call('PEXPIRE', KEYS[7], ARGV[14])
 return {'O', status, count, orgs}

@@ -201,6 +201,15 @@ async def _sequence(
     await count("get_status", store.get_status(ref))
     await count("verify token, other worker, first time", check(other, jti, None))
     await count("verify token, other worker, again", check(other, jti, None))
+    revoked = make_entitlement(ref, subject=subject, status=INVALID, version=2)
+    await store.save_entitlement(
+        revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+    )
+    # the audit record is built for the status expected (valid); the script reads
+    # another one, writes nothing and says which: the record is built again for it
+    outcome = await count("verify revoked token, first time", check(store, jti, None))
+    assert outcome.status == INVALID
+    await count("verify revoked token, again (status remembered)", check(store, jti, None))
     await count("append_audit", store.append_audit(make_event("key_rotate")))
     return measured
 
@@ -228,6 +237,8 @@ async def test_round_trips_per_operation(
         "get_status": 1,
         "verify token, other worker, first time": 2,
         "verify token, other worker, again": 1,
+        "verify revoked token, first time": 2,
+        "verify revoked token, again (status remembered)": 1,
         "append_audit": 1,
     }
 
