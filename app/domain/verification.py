@@ -9,12 +9,12 @@ and appends the audit record — one store round trip for a genuine token.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from app.config import Settings
 from app.domain.clients import require_scope
+from app.domain.ids import random_hex
 from app.domain.ports import Store
 from app.domain.records import INVALID, SUSPENDED, VALID, AuditEvent, ClientRecord, StatusRef
 from app.domain.registry import Registry
@@ -330,4 +330,4 @@ class VerificationService:
 
     @staticmethod
     def _new_id() -> str:
-        return secrets.token_hex(16)  # 128 random bits, cheaper than a uuid4 object
+        return random_hex(16)  # 128 random bits, cheaper than a uuid4 object
