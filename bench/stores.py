@@ -12,7 +12,12 @@ source, one verifier, C citizens with social_tariff and a proof each; then wrk
     POST /v1/me/proofs {"qr": []}             (issuance without an image, ID tokens rotated)
 
 and the ceiling: bench/_bare.py (`/verify`: decode_verified only; `/sign`: sign only) on
-the same server and settings and worker count.
+the same server and settings and worker count. On Redis, verify is also compared with
+`/verify-store` of the same bare app: decode_verified plus one EVALSHA on the same
+redis-server (read a status bit, append a record), the least an online check needs from
+the store. The runs alternate (ceiling, ceiling + store, service) `--rounds` times and
+the median round is kept: this VM's speed drifts within minutes, so only runs next to
+each other compare.
 
 Commands per request (Redis and Cluster): SLOWLOG with a threshold of 0 on our own
 servers logs every command; those a script runs inside Redis carry the client address
