@@ -32,6 +32,7 @@ from app.domain.records import (
     VALID,
     CheckOutcome,
     EntitlementWrite,
+    StatusRef,
 )
 from app.errors import ConfigError
 from app.storage import open_store, redis_mux
@@ -241,6 +242,52 @@ async def test_round_trips_per_operation(
         "verify revoked token, again (status remembered)": 1,
         "append_audit": 1,
     }
+
+
+async def test_revoked_proof_checked_by_another_worker_names_holder_and_status(
+    rstore: RedisStore, redis_url: str, round_trips: list[int]
+) -> None:
+    """The other worker knows neither the holder nor the status: the script's first
+    answer (which writes nothing) gives both, and the one record appended is right."""
+    subject = "ab" * 32
+    ref = await rstore.allocate_status_ref(subject)
+    await rstore.save_entitlement(
+        make_entitlement(ref, subject=subject, status=INVALID),
+        expected_version=None,
+        status_updates=[],
+        cards=[],
+        audit=make_event("grant", subject=subject),
+    )
+    proof = make_proof("jti-r", ref, subject=subject)
+    await rstore.save_proof(proof, None, make_event("issue", subject=subject))
+    other = await RedisStore.open(redis_url)
+
+    def check(ref: StatusRef, jti: str | None) -> Awaitable[CheckOutcome]:
+        return other.check_and_record(
+            ref=ref, jti=jti, subject=None, org="Org", now=proof.issued_at,
+            seen_window_s=600, audit_by_status=VERIFY,
+        )  # fmt: skip
+
+    try:
+        # what a worker loads once: the shard layout, the check script, a chain head
+        await other.append_audit(make_event("key_rotate", subject=subject))
+        await check(StatusRef("77", 5), None)  # not one of our lists: invalid
+        before = round_trips[0]
+        outcome = await check(ref, "jti-r")
+        assert round_trips[0] - before == 2  # holder and status, then the write
+        assert outcome.status == INVALID
+        checks = [
+            (r.event.result, r.event.subject)
+            async for r in other.iter_audit()
+            if r.event.action == "verify"
+        ]
+        # two chains (the global one, the subject's shard): their order is not defined
+        assert sorted(checks, key=repr) == sorted(
+            [("revoked", None), ("revoked", subject)], key=repr
+        )
+        assert (await verify_audit(other)).ok
+    finally:
+        await other.close()
 
 
 # -- several processes --------------------------------------------------------------------
