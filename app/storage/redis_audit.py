@@ -10,14 +10,15 @@ to one chain are serialised by an asyncio lock, and each script re-checks the ch
 length, so a write whose reply was lost (timeout) is detected and the head re-read.
 
 Why a few per shard (`LANES`): the next record's hash needs the previous record's, and
-a check learns which record it appended (the one for the status Redis read) only from
-the reply. So one chain allows one audited write in flight, and with one chain per
-shard the requests of a worker that land on the same shard waited for each other's
-round trips (fsync included, with appendfsync always). A write takes a free lane.
+whether a write appended its record is only known from the reply (a check whose record
+was built for another status or holder appends nothing and is sent again). So one chain
+allows one audited write in flight, and with one chain per shard the requests of a
+worker that land on the same shard waited for each other's round trips (fsync included,
+with appendfsync always). A write takes a free lane.
 
 The price: the log is many chains. Each one verifies on its own (`verify_audit`);
 deleting a whole chain is only visible because the chain's name is in the shard's
-registry set, written in the same script as every record.
+registry set, written with the chain's first record.
 """
 
 from __future__ import annotations
