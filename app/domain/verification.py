@@ -221,8 +221,8 @@ class VerificationService:
         the full result is built once, for the status actually found."""
         vid = self._new_id()
         audit: dict[int, AuditEvent] = {}
-        # statuses with the same verdict share one event (revoked and unknown do): the
-        # store prepares each distinct event once
+        # statuses with the same verdict share one event (revoked and unknown do); the
+        # store writes the one for the status it reads
         by_verdict: dict[tuple[str, str | None], AuditEvent] = {}
         for status in _STATUSES:
             result, reason = verdict(check_for(status), status)
