@@ -252,10 +252,24 @@ async def save_entitlement(
 
 async def get_cards(ctx: Ctx, numbers: Sequence[str]) -> list[CardRecord]:
     """The known cards among `numbers`, in the order asked, each once (2 round trips:
-    the directory, then the shards)."""
+    the directory, then the shards).
+
+    One card (a police or parking check, on every card check) goes through the store's
+    one-command scripts, as the other hot-path reads do: on a single node they ride the
+    multiplexed connections, ~13 µs of the worker's CPU each instead of redis-py's
+    50-70 µs for the HMGET and the pipeline below.
+    """
     wanted = list(dict.fromkeys(numbers))
     if not wanted:
         return []
+    if len(wanted) == 1:
+        (number,) = wanted
+        label = await ctx.scripts.run("READ_FIELD", [Layout.CARD_DIR], [number])
+        if label is None:
+            return []
+        key = ctx.layout.card_key(as_bytes(label).decode(), number)
+        value = await ctx.scripts.run("READ_VALUE", [key], [])
+        return [decoders.card.decode(value)] if value else []
     labels = await unavailable(ctx.client.hmget(Layout.CARD_DIR, wanted))
     located = [(n, as_bytes(lb).decode()) for n, lb in zip(wanted, labels, strict=True) if lb]
     if not located:

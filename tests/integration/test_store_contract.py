@@ -265,6 +265,10 @@ async def test_cards_upserted_and_fetched(store: Store) -> None:
     assert [c.number for c in found] == ["222", "111"]
     assert found[1] == moved
     assert await store.get_cards([]) == []
+    # one number, as every card check asks (a path of its own on Redis)
+    assert await store.get_cards(["111"]) == [moved]
+    assert await store.get_cards(["111", "111"]) == [moved]
+    assert await store.get_cards(["999"]) == []
 
 
 # -- proofs and codes -------------------------------------------------------------------
