@@ -108,6 +108,8 @@ _REDIS_URL = os.environ.get("BENCH_BARE_REDIS")
 _mux: MuxScripts | None = None
 #: one list per worker, as the service keeps one audit chain per worker
 _CHAIN = f"bare:chain:{secrets.token_hex(4)}"
+#: brings the appended record to about an audit record's size
+_PAD = "x" * 240
 
 
 @post("/verify-store", status_code=200)
@@ -121,7 +123,7 @@ async def verify_with_store(data: VerifyRequest) -> VerifyResponse:
     except JoseError:
         return VerifyResponse(valid=False)
     idx = claims["status"]["status_list"]["idx"]
-    record = msgspec.json.encode({"jti": claims.get("jti"), "pad": "x" * 240})
+    record = msgspec.json.encode({"jti": claims.get("jti"), "pad": _PAD})
     status = await _mux.run("floor", ["bare:bits", _CHAIN], [idx, record])
     return VerifyResponse(valid=status == 0, jti=claims.get("jti"))
 

@@ -58,6 +58,8 @@ from bench import _common as c  # noqa: E402
 
 TYPE = "social_tariff"
 NO_IMAGE = b'{"type":"social_tariff","qr":[]}'
+#: (store, workers, endpoint, req/s, p99 ms, failed, req/s of the paired ceiling, ratio)
+Row = tuple[str, int, str, float, float, int, float, float]
 
 
 # -- stores ------------------------------------------------------------------------------
@@ -283,7 +285,7 @@ def run_store(
     bare_urls: dict[str, str],
     bare_files: dict[str, Path],
     payload: dict[str, Any],
-    table: list[tuple[str, int, str, float, float, int, float, float]],
+    table: list[Row],
 ) -> None:
     """One store at `w` workers: its runs paired with the ceiling's (the bare server stays
     up, idle, while the service is measured and the other way round)."""
@@ -384,8 +386,7 @@ def main() -> int:
         "runs": [],
     }
     stores = Stores(work, kinds, opts.appendfsync)
-    #: (store, workers, endpoint, req/s, p99 ms, failed, req/s of the paired ceiling, ratio)
-    table: list[tuple[str, int, str, float, float, int, float, float]] = []
+    table: list[Row] = []
     try:
         for w in workers:
             bare_env = {"BENCH_BARE_REDIS": stores.single.url} if stores.single else None
