@@ -9,12 +9,16 @@ cross-slot key on a cluster). Instead each store instance owns, per shard, a few
 to one chain are serialised by an asyncio lock, and each script re-checks the chain
 length, so a write whose reply was lost (timeout) is detected and the head re-read.
 
-Why a few per shard (`LANES`): the next record's hash needs the previous record's, and
-whether a write appended its record is only known from the reply (a check whose record
-was built for another status or holder appends nothing and is sent again). So one chain
-allows one audited write in flight, and with one chain per shard the requests of a
-worker that land on the same shard waited for each other's round trips (fsync included,
-with appendfsync always). A write takes a free lane.
+Why several per shard (up to `LANES`): the next record's hash needs the previous
+record's, and whether a write appended its record is only known from the reply (a check
+whose record was built for another status or holder appends nothing and is sent again).
+So one chain allows one audited write in flight. A write takes an idle chain ("lane") of
+its shard, or opens a new one when every lane has a write in flight, up to `LANES`;
+only then do writes queue behind each other's round trips (fsync included, with
+appendfsync always). With a fixed four lanes, 32 concurrent checks of a worker went to
+Redis four at a time, in batches of four, and paid its per-batch costs (a read, a reply
+write, an fsync) eight times as often as the store needed. A quiet worker keeps to one
+chain: lanes open only under concurrency, and the idle lane taken is the one last used.
 
 The price: the log is many chains. Each one verifies on its own (`verify_audit`);
 deleting a whole chain is only visible because the chain's name is in the shard's
@@ -56,8 +60,9 @@ Build = Callable[[int, str], tuple[list[Arg], Callable[[list[Any]], str]]]
 _PAGE = 1_000
 #: attempts when the chain moved under us (only after lost replies): then give up
 _ATTEMPTS = 4
-#: chains per shard and store instance: audited writes to one shard in flight at once
-LANES = 4
+#: most chains per shard and store instance: audited writes to one shard in flight at
+#: once (more concurrent writes queue for a lane)
+LANES = 64
 
 
 class Prepared:
@@ -86,14 +91,28 @@ def prepare(layout: Layout, label: str, event: AuditEvent, seq: int, prev: str) 
 
 
 class _Lane:
-    """One chain of this store instance: its name, its head once known, its lock."""
+    """One chain of this store instance: its name, its head once known, its lock, and how
+    many writes hold or wait for it."""
 
-    __slots__ = ("head", "lock", "name")
+    __slots__ = ("head", "lock", "name", "users")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.head: tuple[int, str] | None = None  # (seq, hash) of the last record
         self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class _Shard:
+    """The lanes of one shard: all of them, and those no write holds or waits for (a
+    stack: the one freed last is taken first, so a quiet worker keeps to one chain)."""
+
+    __slots__ = ("idle", "lanes", "turn")
+
+    def __init__(self) -> None:
+        self.lanes: list[_Lane] = []
+        self.idle: list[_Lane] = []
+        self.turn = 0
 
 
 class Chains:
@@ -104,21 +123,32 @@ class Chains:
         self._layout = layout
         self._scripts = scripts
         self.chain_id = secrets.token_hex(8)
-        self._lanes: dict[str, list[_Lane]] = {}
-        self._turn = 0
+        self._shards: dict[str, _Shard] = {}
 
-    def _lane(self, label: str) -> _Lane:
-        """A free lane of shard `label` (the first, when writes are few: chains stay few),
-        else the next one in turn."""
-        lanes = self._lanes.get(label)
-        if lanes is None:
-            lanes = [_Lane(f"{label}/{self.chain_id}.{k}") for k in range(LANES)]
-            self._lanes[label] = lanes
-        for lane in lanes:
-            if not lane.lock.locked():
-                return lane
-        self._turn += 1
-        return lanes[self._turn % LANES]
+    def _take(self, label: str) -> _Lane:
+        """A lane of shard `label` for one write: an idle one, else a new one, else (all
+        `LANES` busy) the next in turn, to wait for. Give it back with `_give_back`."""
+        shard = self._shards.get(label)
+        if shard is None:
+            shard = self._shards[label] = _Shard()
+        if shard.idle:
+            lane = shard.idle.pop()
+        elif len(shard.lanes) < LANES:
+            lane = _Lane(f"{label}/{self.chain_id}.{len(shard.lanes)}")
+            # a new name (chain_id is random): empty, no need to read its head (the
+            # script's length check still guards)
+            lane.head = (0, GENESIS_HASH)
+            shard.lanes.append(lane)
+        else:
+            shard.turn += 1
+            lane = shard.lanes[shard.turn % LANES]
+        lane.users += 1
+        return lane
+
+    def _give_back(self, label: str, lane: _Lane) -> None:
+        lane.users -= 1
+        if lane.users == 0:
+            self._shards[label].idle.append(lane)
 
     async def _load_head(self, label: str, chain: str) -> tuple[int, str]:
         key = self._layout.chain_key(label, chain)
@@ -144,7 +174,21 @@ class Chains:
         The head advances only on 'O'. On any exception the outcome is unknown, so the
         head is forgotten and re-read (with the length check as a second guard).
         """
-        lane = self._lane(label)
+        lane = self._take(label)
+        try:
+            return await self._run_on(lane, label, script, extra_keys, build, advance)
+        finally:
+            self._give_back(label, lane)
+
+    async def _run_on(
+        self,
+        lane: _Lane,
+        label: str,
+        script: str,
+        extra_keys: Sequence[str],
+        build: Build,
+        advance: int,
+    ) -> list[Any]:
         keys = [
             self._layout.chain_key(label, lane.name),
             self._layout.chains_key(label),

@@ -354,22 +354,47 @@ def test_audit_chain_per_process_verifies(redis_url: str) -> None:
     asyncio.run(check())
 
 
-async def test_concurrent_writes_to_one_shard_share_lanes_and_verify(
+async def test_concurrent_writes_to_one_shard_are_in_flight_together_and_verify(
     rstore: RedisStore,
 ) -> None:
     """Audited writes of one worker to the same shard do not queue behind each other's
-    round trips: they spread over the shard's lanes (a few chains), and every chain
-    still verifies, with every record in it."""
-    await asyncio.gather(*(rstore.append_audit(make_event("key_rotate")) for _ in range(60)))
+    round trips: each takes a chain of its own (a lane) up to LANES, so they all reach
+    Redis together; beyond LANES they share; every chain still verifies."""
+    ctx = await rstore.context()
+    scripts = ctx.chains._scripts
+    in_flight = most = 0
+    real_run = scripts.run
+
+    async def counting_run(*args: Any, **kwargs: Any) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await real_run(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    scripts.run = counting_run  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(rstore.append_audit(make_event("key_rotate")) for _ in range(32)))
+        assert most == 32  # all 32 sent before any answer came back
+        writes = LANES + 36
+        await asyncio.gather(
+            *(rstore.append_audit(make_event("key_rotate")) for _ in range(writes))
+        )
+        assert most == LANES  # no more chains than LANES: the rest waited for a lane
+    finally:
+        scripts.run = real_run  # type: ignore[method-assign]
     report = await verify_audit(rstore)
     assert report.ok, report.problem
-    assert report.records == 60
-    assert 2 <= len(report.chains) <= LANES
-    # one at a time, writes keep to the first lane: chains do not multiply
+    assert report.records == 32 + writes
+    assert len(report.chains) == LANES
+    # one at a time, writes keep to one lane: chains do not multiply
     for _ in range(5):
         await rstore.append_audit(make_event("key_rotate"))
     again = await verify_audit(rstore)
-    assert again.ok and again.records == 65 and again.chains.keys() == report.chains.keys()
+    assert again.ok and again.records == 32 + writes + 5
+    assert again.chains.keys() == report.chains.keys()
 
 
 async def test_verification_index_keeps_the_newest_up_to_its_cap(rstore: RedisStore) -> None:
@@ -398,7 +423,8 @@ async def test_lost_reply_is_detected_by_chain_length(rstore: RedisStore) -> Non
     await rstore.append_audit(make_event("key_rotate"))
     ctx = await rstore.context()
     # as after a timeout whose write went through: this writer's head is stale
-    lane = ctx.chains._lane("g")  # the lane the first append used: it is free again
+    lane = ctx.chains._take("g")  # the lane the first append used: it is idle again
+    ctx.chains._give_back("g", lane)
     lane.head = (0, GENESIS_HASH)
     await rstore.append_audit(make_event("key_rotate"))
     report = await verify_audit(rstore)
