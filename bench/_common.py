@@ -537,8 +537,8 @@ _IDLE_LEAVES = ("_worker (concurrent/futures/thread.py",)
 def _samples(raw_profile: Path) -> Iterator[tuple[list[str], int]]:
     for line in raw_profile.read_text(errors="replace").splitlines():
         stack, _, count_s = line.rpartition(" ")
-        if not stack:
-            continue
+        if not stack or not count_s.isdigit():
+            continue  # a frame name that holds a newline (a docstring-named code object)
         frames = stack.split(";")
         if frames[-1].startswith(_IDLE_LEAVES):
             continue
