@@ -119,6 +119,9 @@ if [[ "$STORE" == redis ]]; then
     sleep 0.1
   done
   redis-cli -p "$REDIS_PORT" ping >/dev/null
+  # Redis's own record of what stalled it (fsync, expiry cycles, slow scripts) for 10 ms
+  # or more: read back into redis_latency.txt after the run
+  redis-cli -p "$REDIS_PORT" config set latency-monitor-threshold 10 >/dev/null
   export STATUSPASS_STORE_URL="redis://127.0.0.1:$REDIS_PORT/0"
 else
   export STATUSPASS_STORE_URL="sqlite:///$WORK/statuspass.sqlite3"
@@ -185,6 +188,18 @@ LOADTEST_MAX_REQUESTS="$MAX_REQUESTS" \
     >"$RESULTS_DIR/locust.log" 2>&1 || LOCUST_RC=$?
 stop_pid "$MONITOR_PID"
 MONITOR_PID=""
+if [[ -n "${REDIS_PID:-}" ]]; then
+  {
+    echo "# LATENCY LATEST (event, time of the latest, its ms, the worst ms); threshold 10 ms"
+    redis-cli -p "$REDIS_PORT" --no-raw latency latest
+    for event in $(redis-cli -p "$REDIS_PORT" --raw latency latest | awk 'NR % 4 == 1'); do
+      echo "# LATENCY HISTORY $event (unix time, ms)"
+      redis-cli -p "$REDIS_PORT" --raw latency history "$event" | paste - -
+    done
+    echo "# redis-server CPU seconds (user system) over its whole life"
+    awk -v tck="$(getconf CLK_TCK)" '{print $14 / tck, $15 / tck}' "/proc/$REDIS_PID/stat"
+  } >"$RESULTS_DIR/redis_latency.txt" 2>&1 || true
+fi
 
 SUMMARY_RC=0
 "$PY" "$HERE/summarize.py" "$RESULTS_DIR" \
