@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
+from app.api.answer import JSONAnswer
 from app.api.deps import client_of, require_json, services
 from app.api.metrics import VERIFICATIONS
 from app.api.routes_citizens import _lang
@@ -16,6 +18,11 @@ from app.tokens import VerificationResult
 
 __all__ = ["check_card", "verify"]
 
+#: the answer's documented body (the handlers return it encoded: `app.api.answer`)
+_RESULT = ResponseSpec(
+    VerificationResult, description="Request fulfilled, document follows", generate_examples=False
+)
+
 
 @post(
     "/v1/verify",
@@ -23,10 +30,9 @@ __all__ = ["check_card", "verify"]
     before_request=require_json,
     status_code=200,
     summary="Verify a proof (token) or a numeric code online",
+    responses={200: _RESULT},
 )
-async def verify(
-    request: Request[Any, Any, Any], data: JSONBody[VerifyRequest]
-) -> VerificationResult:
+async def verify(request: Request[Any, Any, Any], data: JSONBody[VerifyRequest]) -> JSONAnswer:
     svc = services(request)
     client = await client_of(request)
     if (data.token is None) == (data.code is None):
@@ -39,7 +45,7 @@ async def verify(
         result = await svc.verification.verify_code(client, data.code, now, _lang(request))
     kind = "token" if data.token is not None else "code"
     VERIFICATIONS.inc(kind, result.result, result.reason or "")
-    return result
+    return JSONAnswer(result)
 
 
 @post(
@@ -48,14 +54,15 @@ async def verify(
     before_request=require_json,
     status_code=200,
     summary="Is this parking card valid? (police, parking attendants)",
+    responses={200: _RESULT},
 )
 async def check_card(
     request: Request[Any, Any, Any], data: JSONBody[CardCheckRequest]
-) -> VerificationResult:
+) -> JSONAnswer:
     svc = services(request)
     client = await client_of(request)
     result = await svc.verification.check_card(
         client, data.card_number, svc.clock.now(), _lang(request)
     )
     VERIFICATIONS.inc("card", result.result, result.reason or "")
-    return result
+    return JSONAnswer(result)

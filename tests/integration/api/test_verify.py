@@ -262,3 +262,29 @@ async def test_every_verification_id_names_its_audit_record(
         )
     mine = await api.http.get("/v1/me/verifications", headers=api.citizen(nrn))
     assert {v["verification_id"] for v in mine.json()["verifications"]} == {ids[0], ids[3]}
+
+
+async def test_check_answers_are_the_documented_json(
+    api: Api, source: str, museum: str, police: str
+) -> None:
+    """The online checks send their result encoded by themselves (`app.api.answer`): still
+    plain JSON with a matching length, and the OpenAPI document still describes it."""
+    _, proof = await _granted_proof(api, source)
+    await _card(api, source, api.nrn(), "5566778800")
+    schema = (await api.http.get("/schema/openapi.json")).json()
+    fields = set(schema["components"]["schemas"]["VerificationResult"]["properties"])
+    for path, key, body in (
+        ("/v1/verify", museum, {"token": proof["token"]}),
+        ("/v1/verify", museum, {"code": proof["code"]}),
+        ("/v1/parking-cards/check", police, {"card_number": "5566778800"}),
+    ):
+        r = await api.http.post(path, headers=auth(key), json=body)
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/json"
+        assert int(r.headers["content-length"]) == len(r.content)
+        answer = r.json()
+        assert answer["result"] == "valid" and set(answer) <= fields
+        documented = schema["paths"][path]["post"]["responses"]["200"]
+        assert documented["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/VerificationResult"
+        }
