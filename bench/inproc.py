@@ -39,9 +39,7 @@ ASGI = Callable[..., Awaitable[None]]
 TYPE = "social_tariff"
 
 
-def _scope(
-    path: str, headers: list[tuple[bytes, bytes]], method: str = "POST"
-) -> dict[str, Any]:
+def _scope(path: str, headers: list[tuple[bytes, bytes]], method: str = "POST") -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -98,6 +96,7 @@ async def _load(
                 raise SystemExit(f"unexpected answer {status}: {body[:200]!r}")
             count += 1
             i += concurrency
+
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(concurrency)))
     return count, time.process_time() - cpu0, time.perf_counter() - wall0
