@@ -8,8 +8,9 @@
 #   loadtests/run.sh [--store sqlite|redis] [--server S] [--workers N] [--users U] [--spawn-rate R]
 #                    [--duration SECONDS] [--results DIR] [--citizens N] [--cards M]
 #                    [--proofs P] [--wait MIN,MAX] [--max-requests N] [--label TEXT]
+#                    [--appendfsync always|everysec]
 # The same settings as environment variables: STORE, SERVER, WORKERS, USERS, SPAWN_RATE, DURATION,
-# RESULTS_DIR, CITIZENS, CARDS, PROOFS, WAIT, MAX_REQUESTS, LABEL.
+# RESULTS_DIR, CITIZENS, CARDS, PROOFS, WAIT, MAX_REQUESTS, LABEL, APPENDFSYNC.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,9 +32,10 @@ COUNTERS="${COUNTERS:-4}"
 WAIT="${WAIT:-0.1,0.5}"
 MAX_REQUESTS="${MAX_REQUESTS:-2000000}"
 LABEL="${LABEL:-}"
+APPENDFSYNC="${APPENDFSYNC:-always}"  # Redis: docs/redis.conf's setting, or everysec
 MAX_DURATION=3600  # a hard ceiling: nothing here runs longer than an hour
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --store) STORE="$2"; shift 2 ;;
@@ -50,6 +52,7 @@ while [[ $# -gt 0 ]]; do
     --wait) WAIT="$2"; shift 2 ;;
     --max-requests) MAX_REQUESTS="$2"; shift 2 ;;
     --label) LABEL="$2"; shift 2 ;;
+    --appendfsync) APPENDFSYNC="$2"; shift 2 ;;
     -h|--help) usage ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
@@ -61,6 +64,7 @@ done
 (( DURATION >= 1 && DURATION <= MAX_DURATION )) \
   || { echo "duration must be 1..$MAX_DURATION seconds" >&2; exit 2; }
 [[ "$STORE" == sqlite || "$STORE" == redis ]] || { echo "store is sqlite or redis" >&2; exit 2; }
+[[ "$APPENDFSYNC" == always || "$APPENDFSYNC" == everysec ]] || { echo "appendfsync is always or everysec" >&2; exit 2; }
 [[ "$WAIT" =~ ^[0-9.]+,[0-9.]+$ ]] || { echo "wait is MIN,MAX in seconds" >&2; exit 2; }
 
 STAMP="$(date +%Y%m%d-%H%M%S)"
@@ -112,7 +116,8 @@ if [[ "$STORE" == redis ]]; then
   # a private, throwaway server: loopback only, the production settings of
   # docs/redis.conf (AOF, appendfsync always, ...) but no RDB snapshots (nothing to keep)
   setsid redis-server "$ROOT/docs/redis.conf" --bind 127.0.0.1 --port "$REDIS_PORT" \
-    --dir "$WORK/redis" --save "" --protected-mode yes --logfile "$WORK/redis.log" &
+    --dir "$WORK/redis" --save "" --protected-mode yes --logfile "$WORK/redis.log" \
+    --appendfsync "$APPENDFSYNC" &
   REDIS_PID=$!
   for _ in $(seq 1 100); do
     redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
@@ -204,7 +209,7 @@ fi
 SUMMARY_RC=0
 "$PY" "$HERE/summarize.py" "$RESULTS_DIR" \
   --title "${LABEL:-$STORE, $WORKERS worker(s), $USERS users, ${DURATION}s}" \
-  --command "loadtests/run.sh --store $STORE${SERVER:+ --server $SERVER} --workers $WORKERS --users $USERS --spawn-rate $SPAWN_RATE --duration $DURATION --wait $WAIT" \
+  --command "loadtests/run.sh --store $STORE${SERVER:+ --server $SERVER} --workers $WORKERS --users $USERS --spawn-rate $SPAWN_RATE --duration $DURATION --wait $WAIT$([[ $STORE == redis && $APPENDFSYNC != always ]] && echo " --appendfsync $APPENDFSYNC")" \
   || SUMMARY_RC=$?
 cat "$RESULTS_DIR/summary.md"
 if (( LOCUST_RC != 0 )); then
