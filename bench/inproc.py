@@ -253,7 +253,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 rows[name].append((cpu / n * 1e6, redis_cpu / n * 1e6, n / wall))
                 print(
                     f"round {r + 1} {name:8} {cpu / n * 1e6:7.1f} µs CPU/req  "
-                    f"redis {redis_cpu / n * 1e6:5.1f} µs/req  {n / wall:8.0f} req/s"
+                    f"redis {redis_cpu / n * 1e6:5.1f} µs/req  {n / wall:8.0f} req/s ({n} requests)"
                 )
         print()
         if args.only:
