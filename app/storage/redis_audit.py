@@ -16,9 +16,9 @@ So one chain allows one audited write in flight. A write takes an idle chain ("l
 its shard, or opens a new one when every lane has a write in flight, up to `LANES`;
 only then do writes queue behind each other's round trips (fsync included, with
 appendfsync always). With a fixed four lanes per shard, a worker with 32 checks in
-flight (`bench/inproc.py`) made redis-server spend 190-240 µs per check, against 60-77
-µs with 64 lanes and the same selection: writes that found a busy shard's lanes taken
-waited a round trip and reached Redis outside the batch of their turn. A quiet worker
+flight (`bench/inproc.py`) made redis-server spend 170-240 µs per check, against 60-77
+µs with 64 lanes and the same selection; only ~1% of its writes found every lane of
+their shard taken, and how that cost so much was not traced further. A quiet worker
 keeps to one chain: lanes open only under concurrency, and the idle lane taken is the
 one last used.
 
