@@ -15,10 +15,12 @@ whose record was built for another status or holder appends nothing and is sent 
 So one chain allows one audited write in flight. A write takes an idle chain ("lane") of
 its shard, or opens a new one when every lane has a write in flight, up to `LANES`;
 only then do writes queue behind each other's round trips (fsync included, with
-appendfsync always). With a fixed four lanes per shard, a worker with 32 checks in
-flight (`bench/inproc.py`) made redis-server spend 170-240 µs per check, against 60-77
-µs with 64 lanes and the same selection; only ~1% of its writes found every lane of
-their shard taken, and how that cost so much was not traced further. A quiet worker
+appendfsync always). With a fixed four lanes per shard, ~1% of the writes of a worker
+with 32 checks in flight (`bench/inproc.py`) found every lane of their shard taken; each
+waited a round trip and fell out of step with the others, and the batches the worker
+sent collapsed from ~9 commands a write to ~1.4 (redis-server 170-240 instead of 60-77
+µs per check). That benchmark keeps its requests in step; over HTTP they are not, and
+the change made no measurable difference there. A quiet worker
 keeps to one chain: lanes open only under concurrency, and the idle lane taken is the
 one last used.
 
