@@ -11,6 +11,7 @@ A redis-server of its own on a free loopback port (appendfsync always), stopped 
 
     python bench/inproc.py                        # 5 rounds of 3 s, 32 concurrent
     python bench/inproc.py --profile out.prof     # cProfile of one service round
+    python bench/inproc.py --only service --entitlements 1000000   # a fuller store
 """
 
 from __future__ import annotations
@@ -57,17 +58,17 @@ def _scope(path: str, headers: list[tuple[bytes, bytes]], method: str = "POST") 
     }
 
 
-async def _call(app: ASGI, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
-    sent = False
+async def _call(app: ASGI, scope: dict[str, Any], body: bytes | list[bytes]) -> tuple[int, bytes]:
+    """Status and body of one request; `body` in one message or as a list of chunks."""
+    parts = [body] if isinstance(body, bytes) else list(body)
     status = 0
     out = bytearray()
 
     async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
+        if not parts:
             await asyncio.sleep(3600)
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        part = parts.pop(0)
+        return {"type": "http.request", "body": part, "more_body": bool(parts)}
 
     async def send(message: dict[str, Any]) -> None:
         nonlocal status
@@ -108,9 +109,10 @@ def _redis_cpu(pid: int) -> float:
 
 
 async def _seed_service(
-    work: Path, url: str, proofs: int
+    work: Path, url: str, proofs: int, entitlements: int
 ) -> tuple[ASGI, Lifespan, list[bytes], str]:
-    """The service app with its lifespan running, a verifier key, `proofs` real proofs."""
+    """The service app with its lifespan running, a verifier key, `proofs` real proofs,
+    and `entitlements` more entitlements stored beside them (batch ingest)."""
     import random
 
     from app.api.app import create_app
@@ -167,7 +169,31 @@ async def _seed_service(
         )
         assert status == 201, body
         tokens.append(b'{"token":"' + json.loads(body)["token"].encode() + b'"}')
+    if entitlements:
+        await _ingest(app, source_key, entitlements)
     return app, lifespan, tokens, verifier_key
+
+
+async def _ingest(app: ASGI, source_key: str, count: int) -> None:
+    """`count` upserts through POST /v1/entitlements:batch, 100,000 lines a request,
+    streamed in 1 MB body chunks, each answer checked; progress on stderr."""
+    from bench.ingest import batch_body, chunks
+
+    lines = batch_body(count, seed=11)
+    headers = _headers(source_key)
+    headers[0] = (b"content-type", b"application/x-ndjson")
+    scope = _scope("/v1/entitlements:batch", headers)
+    start = time.perf_counter()
+    step = 100_000
+    for first in range(0, count, step):
+        parts = list(chunks(lines[first : first + step]))
+        status, body = await _call(app, scope, parts)
+        summary = body.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        if status != 200 or b'"failed":0' not in summary.replace(b" ", b""):
+            raise SystemExit(f"ingest failed ({status}): {summary[:300]!r}")
+        done = min(count, first + step)
+        rate = done / (time.perf_counter() - start)
+        print(f"ingest: {done:,}/{count:,} entitlements ({rate:,.0f}/s)", file=sys.stderr)
 
 
 def _headers(bearer: str | None) -> list[tuple[bytes, bytes]]:
@@ -223,7 +249,11 @@ async def main_async(args: argparse.Namespace) -> int:
         import _bare
 
         bare = _bare.app_factory()
-        ours, lifespan, tokens, key = await _seed_service(work, server.url, args.proofs)
+        ours, lifespan, tokens, key = await _seed_service(
+            work, server.url, args.proofs, args.entitlements
+        )
+        with server.client() as r:
+            print(f"stored: {r.dbsize():,} Redis keys, {r.info('memory')['used_memory_human']}")
         bare_bodies = await _bare_tokens(bare, args.proofs)
         ours_scope = _scope("/v1/verify", _headers(key))
         bare_scope = _scope("/verify-store", _headers(None))
@@ -285,6 +315,12 @@ def main() -> int:
     parser.add_argument("--proofs", type=int, default=200)
     parser.add_argument("--profile", metavar="FILE", default=None)
     parser.add_argument("--only", choices=["floor", "service"], default=None)
+    parser.add_argument(
+        "--entitlements",
+        type=int,
+        default=0,
+        help="entitlements to store beside the proofs' (batch ingest) before measuring",
+    )
     args = parser.parse_args()
     return asyncio.run(main_async(args))
 
