@@ -7,7 +7,8 @@ rotated) to the app's ASGI callable, one after another, for `--seconds`; the fig
 this process's CPU time per request (time.process_time), the median of `--rounds`
 alternated rounds (floor, service, floor, ...), with redis-server's CPU per request beside.
 
-A redis-server of its own on a free loopback port (appendfsync always), stopped by PID.
+A redis-server of its own on a free loopback port (appendfsync always), stopped by PID;
+its data and the keys live in a temporary directory, removed at the end.
 
     python bench/inproc.py                        # 5 rounds of 3 s, 32 concurrent
     python bench/inproc.py --profile out.prof     # cProfile of one service round
@@ -21,6 +22,7 @@ import asyncio
 import cProfile
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -304,6 +306,8 @@ async def main_async(args: argparse.Namespace) -> int:
         await lifespan.stop()
     finally:
         server.stop()
+        # the store (its AOF reaches gigabytes with --entitlements) and the keys are throwaway
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
