@@ -38,6 +38,8 @@ from typing import Any
 
 import msgspec
 import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from litestar import Litestar, Request, Response, get, post
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,7 +51,34 @@ from app.storage.redis_mux import MuxScripts
 from app.tokens import JoseError, SigningKey, decode_verified, sign
 
 ISSUER = os.environ.get("BENCH_BARE_ISSUER", "https://statuspass.example.org")
-KEY = SigningKey.generate("ES256")
+
+
+def _shared_key() -> SigningKey:
+    """One signing key for every worker of this server.
+
+    Each worker is a process of its own that imports this module. A key generated at
+    import would differ per worker, and a token signed by one worker would meet an
+    unknown kid in the others, answered at once without a signature check (or, at
+    /verify-store, a store call): at 2 workers about half of the ceiling's verifications
+    did no verification at all. So the first import (the server's parent) generates the
+    key and passes it to the workers it starts in the environment; a throwaway key, in
+    no file.
+    """
+    pem = os.environ.get("BENCH_BARE_KEY_PEM")
+    if pem is None:
+        key = SigningKey.generate("ES256")
+        os.environ["BENCH_BARE_KEY_PEM"] = key.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+        return key
+    loaded = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+    return SigningKey.from_private_key(loaded)
+
+
+KEY = _shared_key()
 KEYS = {KEY.kid: KEY.public()}
 LIST_URI = f"{ISSUER}/v1/status-lists/0001"
 

@@ -320,6 +320,23 @@ def write_requests(path: Path, rows: Sequence[tuple[str | None, bytes]]) -> Path
     return path
 
 
+def require_bare_valid(url: str, tokens: Sequence[str], *, rounds: int = 3) -> None:
+    """Every ceiling token must verify in every worker of the bare server.
+
+    A ceiling that rejects a token answers 200 all the same (``{"valid": false}``) and
+    skips the signature check, so wrk would count a cheaper request as a good one. Each
+    request goes over a connection of its own, which the kernel hands to any of the
+    server's SO_REUSEPORT workers; `rounds` passes over the tokens reach each worker
+    many times.
+    """
+    for _ in range(rounds):
+        for token in tokens:
+            r = httpx.post(url, json={"token": token}, timeout=10)
+            r.raise_for_status()
+            if r.json().get("valid") is not True:
+                raise SystemExit(f"the ceiling at {url} rejects its own token: {r.text}")
+
+
 def wrk(
     label: str,
     url: str,

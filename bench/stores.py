@@ -396,6 +396,7 @@ def main() -> int:
                         http.post("/sign", json={"type": TYPE, "qr": []}).json()["token"]
                         for _ in range(opts.citizens)
                     ]
+                c.require_bare_valid(bare.url + "/verify", bare_tokens)
                 bare_files = {
                     "verify": c.write_requests(
                         work / "bare-verify.txt",

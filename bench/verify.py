@@ -227,6 +227,7 @@ def main() -> int:
                 r = http.post("/sign", json={"type": "social_tariff", "qr": []})
                 r.raise_for_status()
                 bare_tokens.append(r.json()["token"])
+        c.require_bare_valid(bare.url + "/verify", bare_tokens)
 
         def body(**kw: str) -> bytes:
             return json.dumps(kw, separators=(",", ":")).encode()
