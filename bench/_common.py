@@ -320,6 +320,24 @@ def write_requests(path: Path, rows: Sequence[tuple[str | None, bytes]]) -> Path
     return path
 
 
+def production_redis_args() -> tuple[str, ...]:
+    """docs/redis.conf as redis-server arguments, for the benchmarks' private servers.
+
+    A benchmark measures the store as production runs it. With Redis's defaults instead,
+    `auto-aof-rewrite-min-size` is 64 MB, and at ~1.3 KB of AOF per online check a
+    verification run crossed it every 35-60 s: each time a forked child wrote the whole
+    dataset (0.3-1.7 s, growing with it) on the same two cores and disk, inside a
+    store-backed run only (the ceilings write nothing). Left out: `save` (the servers
+    keep nothing) and `appendfsync`, which each benchmark sets.
+    """
+    args: list[str] = []
+    for line in (ROOT / "docs" / "redis.conf").read_text().splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key and not key.startswith("#") and key not in ("save", "appendfsync"):
+            args += [f"--{key}", value.strip()]
+    return tuple(args)
+
+
 def require_bare_valid(url: str, tokens: Sequence[str], *, rounds: int = 3) -> None:
     """Every ceiling token must verify in every worker of the bare server.
 

@@ -147,7 +147,7 @@ def store(kind: str, work: Path) -> Iterator[tuple[str, int | None]]:
     if kind == "sqlite":
         yield f"sqlite:///{work / 'ingest.sqlite3'}", None
         return
-    server = RedisServer.start(work / "redis")
+    server = RedisServer.start(work / "redis", extra=c.production_redis_args())
     try:
         yield server.url, server.proc.pid
     finally:

@@ -234,7 +234,9 @@ async def _bare_tokens(app: ASGI, n: int) -> list[bytes]:
 
 async def main_async(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="statuspass-inproc-"))
-    server = RedisServer.start(work / "redis", appendfsync="always")
+    server = RedisServer.start(
+        work / "redis", appendfsync="always", extra=c.production_redis_args()
+    )
     try:
         os.environ["BENCH_BARE_REDIS"] = server.url
         sys.path.insert(0, str(ROOT / "bench"))

@@ -92,7 +92,7 @@ def run_http(opts: argparse.Namespace, work: Path) -> dict[str, Any]:
     env = {**c.statuspass_env(work), "STATUSPASS_STATUS_LIST_TTL_S": "4"}
     server: RedisServer | None = None
     if opts.store == "redis":
-        server = RedisServer.start(work / "redis")
+        server = RedisServer.start(work / "redis", extra=c.production_redis_args())
         env["STATUSPASS_STORE_URL"] = server.url
     try:
         args = ["statuspass", "serve", "--host", "127.0.0.1", "--workers", str(opts.workers)]
@@ -156,7 +156,7 @@ async def republish(store_kind: str, opts: argparse.Namespace, work: Path) -> di
 
     server: RedisServer | None = None
     if store_kind == "redis":
-        server = RedisServer.start(work / "redis-republish")
+        server = RedisServer.start(work / "redis-republish", extra=c.production_redis_args())
         url = server.url
     else:
         url = f"sqlite:///{work / 'republish.sqlite3'}"

@@ -72,9 +72,13 @@ class Stores:
         self.cluster: RedisClusterProcs | None = None
         self.runs = 0
         if "redis" in kinds:
-            self.single = RedisServer.start(work / "redis", appendfsync=appendfsync)
+            self.single = RedisServer.start(
+                work / "redis", appendfsync=appendfsync, extra=c.production_redis_args()
+            )
         if "cluster" in kinds:
-            self.cluster = RedisClusterProcs.start(work / "cluster")
+            self.cluster = RedisClusterProcs.start(
+                work / "cluster", extra=c.production_redis_args()
+            )
             for node in self.cluster.nodes:  # the helper starts them with everysec
                 with node.client() as r:
                     r.config_set("appendfsync", appendfsync)

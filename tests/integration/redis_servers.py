@@ -146,7 +146,7 @@ class RedisClusterProcs:
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
 
     @classmethod
-    def start(cls, base: Path, masters: int = 3) -> RedisClusterProcs:
+    def start(cls, base: Path, masters: int = 3, extra: tuple[str, ...] = ()) -> RedisClusterProcs:
         nodes: list[RedisServer] = []
         try:
             for _ in range(masters):
@@ -157,6 +157,7 @@ class RedisClusterProcs:
                         port=port,
                         appendfsync="everysec",
                         extra=(
+                            *extra,
                             "--cluster-enabled", "yes",
                             "--cluster-config-file", str(base / f"nodes-{port}.conf"),
                             "--cluster-node-timeout", "2000",
