@@ -49,6 +49,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     store_timeout_s: float = 2.0
     #: requests in flight per worker before new ones get 429 + Retry-After
     max_in_flight: int = 512
+    #: set by `serve` for its workers when it runs several: where they share their
+    #: metrics (`app.api.metrics_share`); not a setting to make by hand
+    metrics_dir: str | None = None
 
     @property
     def production(self) -> bool:

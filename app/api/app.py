@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
@@ -17,6 +20,7 @@ from litestar.plugins.prometheus import PrometheusController
 from app import __version__
 from app.api import batch, routes_citizens, routes_public, routes_sources, routes_verifiers
 from app.api.edge import Edge
+from app.api.metrics_share import SharedMetrics, install
 from app.api.overload import InFlight
 from app.api.problems import exception_handlers
 from app.api.state import Services, build_services
@@ -39,6 +43,11 @@ def create_app(
 ) -> Litestar:
     """Build the ASGI app. The store is opened at start-up (unless one is given) and the
     keys are loaded then too: a bad key or an unreachable config stops start-up."""
+
+    # several workers answer /metrics with the sums of all their counts
+    shared = SharedMetrics(Path(settings.metrics_dir)) if settings.metrics_dir else None
+    if shared is not None:
+        install(shared)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -67,7 +76,14 @@ def create_app(
             # it, which shortens the pauses that make up the slowest requests.
             gc.collect()
             gc.freeze()
-            yield
+            writer = asyncio.create_task(shared.keep_writing()) if shared else None
+            try:
+                yield
+            finally:
+                if writer is not None:
+                    writer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await writer
         finally:
             if own:
                 await the_store.close()

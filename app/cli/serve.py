@@ -9,8 +9,13 @@ period), then the lifespan closes the store.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -53,10 +58,27 @@ def run(args: argparse.Namespace) -> int:
         log.info("store: embedded SQLite (%s)", settings.store_url.removeprefix("sqlite:///"))
     if args.workers < 1:
         raise SystemExit("--workers must be at least 1")
-    if resolve_server(args.server, args.workers) == "granian":
-        _granian(args)
-        return 0
-    return _uvicorn(args)
+    with _shared_metrics(args.workers):
+        if resolve_server(args.server, args.workers) == "granian":
+            _granian(args)
+            return 0
+        return _uvicorn(args)
+
+
+@contextlib.contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """Several workers share their metrics through a folder made for this run and removed
+    after it (`app.api.metrics_share`); the workers find it in their environment."""
+    if workers == 1:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="statuspass-metrics-")
+    os.environ["STATUSPASS_METRICS_DIR"] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop("STATUSPASS_METRICS_DIR", None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def resolve_server(server: str, workers: int) -> str:

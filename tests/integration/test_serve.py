@@ -328,3 +328,30 @@ def test_uvicorn_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> Non
             httpx.get(f"{server.url}/health", timeout=5)
     finally:
         server.kill(signal.SIGKILL)
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "granian"])
+def test_several_workers_answer_metrics_with_one_total_that_never_goes_down(
+    tmp_path: Path, kind: str
+) -> None:
+    # each scrape reaches either worker: it must count the requests both of them served
+    srv = sqlite_service(tmp_path, workers=2, server=kind, extra_env={"TMPDIR": str(tmp_path)})
+    srv.start()
+    labels = 'method="GET",path="/.well-known/jwks.json",status_code="200"'
+    series = f"statuspass_requests_total{{{labels}}}"
+    try:
+        for _ in range(40):  # a connection each: the kernel deals them over both workers
+            assert httpx.get(f"{srv.url}/.well-known/jwks.json").status_code == 200
+        seen: list[float] = []
+        deadline = time.monotonic() + 20  # the other worker writes its counts every 5 s
+        while time.monotonic() < deadline and (not seen or seen[-1] < 40):
+            text = httpx.get(f"{srv.url}/metrics").text
+            line = next((x for x in text.splitlines() if x.startswith(series + " ")), None)
+            seen.append(float(line.split()[-1]) if line else 0.0)
+            time.sleep(0.3)
+        assert seen == sorted(seen), f"a total went down between scrapes: {seen}"
+        assert seen[-1] == 40, f"scrapes saw {seen}"
+        assert "process_cpu_seconds_total" not in text
+    finally:
+        assert srv.kill(signal.SIGTERM) == 0
+    assert not list(tmp_path.glob("statuspass-metrics-*")), "the shared folder outlived serve"
