@@ -177,6 +177,15 @@ curl -fsS "$URL/ready" >/dev/null || { echo "service not ready" >&2; exit 1; }
   --max-seconds "$(( DURATION + 120 ))" &
 MONITOR_PID=$!
 
+# The service's own latency histogram around the run (summary: "Inside the service").
+# With several workers each writes its counts every 5 s (docs/operations.md, "Metrics
+# with several workers"): wait that long, so every worker's part is current.
+scrape_metrics() {
+  (( WORKERS > 1 )) && sleep 6
+  curl -fsS "$URL/metrics" >"$RESULTS_DIR/$1" || rm -f "$RESULTS_DIR/$1"
+}
+scrape_metrics metrics_before.txt
+
 log "locust: $USERS users (spawn $SPAWN_RATE/s), ${DURATION}s, wait ${WAIT}s"
 LOCUST_RC=0
 # Locust's own CPU time (it shares the machine with the service)
@@ -193,6 +202,7 @@ LOADTEST_MAX_REQUESTS="$MAX_REQUESTS" \
     >"$RESULTS_DIR/locust.log" 2>&1 || LOCUST_RC=$?
 stop_pid "$MONITOR_PID"
 MONITOR_PID=""
+scrape_metrics metrics_after.txt
 if [[ -n "${REDIS_PID:-}" ]]; then
   {
     echo "# LATENCY LATEST (event, time of the latest, its ms, the worst ms); threshold 10 ms"

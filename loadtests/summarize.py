@@ -1,7 +1,9 @@
 """Turn one load-test results folder into `summary.md` and `latency.png`.
 
 Reads what `run.sh` left there: Locust's `locust_stats.csv`, `locust_stats_history.csv`
-(with `--csv-full-history`), `locust_failures.csv`, and `resources.csv` from monitor.py.
+(with `--csv-full-history`), `locust_failures.csv`, `resources.csv` from monitor.py, and
+the service's `/metrics` scraped before and after the run (`metrics_before.txt`,
+`metrics_after.txt`).
 Exits 1 when any request failed or nothing was sent, so a run with failures is a failed run.
 
     python loadtests/summarize.py loadtests/results/<run> [--title T] [--command C]
@@ -165,6 +167,80 @@ def steady_windows(history: list[dict[str, str]], users: int) -> dict[str, tuple
     return out
 
 
+#: what the service's own histogram can tell (its bucket bounds), in seconds
+_TARGETS = (0.02, 0.05)
+
+
+def _buckets(path: Path) -> dict[str, dict[float, float]]:
+    """route -> {upper bound in s: cumulative count} from a /metrics scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, dict[float, float]] = defaultdict(dict)
+    for family in text_string_to_metric_families(path.read_text(encoding="utf-8")):
+        if family.name != "statuspass_request_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                out[sample.labels["path"]][float(sample.labels["le"])] = sample.value
+    return out
+
+
+def _bound(cumulative: list[tuple[float, float]], share: float) -> str:
+    """The smallest bucket bound under which `share` of the requests fell."""
+    total = cumulative[-1][1]
+    for bound, count in cumulative:
+        if count >= share * total:
+            return "> 2.5 s" if bound == float("inf") else f"≤ {bound * 1000:g} ms"
+    return "?"
+
+
+def service_side(folder: Path) -> list[str]:
+    """The latency the service itself measured (from the ASGI app's start to its last
+    byte sent, per route), from two scrapes of /metrics around the Locust run. Not in it:
+    time before the app is called (socket queue, the worker's event loop busy with other
+    requests, HTTP parsing) and everything on Locust's side."""
+    before, after = folder / "metrics_before.txt", folder / "metrics_after.txt"
+    if not (before.exists() and after.exists()):
+        return []
+    start, end = _buckets(before), _buckets(after)
+    rows: list[str] = []
+    every: dict[float, float] = defaultdict(float)
+    for route in sorted(end):
+        earlier = start.get(route, {})
+        cumulative = [(b, c - earlier.get(b, 0.0)) for b, c in sorted(end[route].items())]
+        if route in ("/metrics", "unmatched") or not cumulative or cumulative[-1][1] <= 0:
+            continue
+        for bound, count in cumulative:
+            every[bound] += count
+        rows.append(_service_row(f"`{route}`", cumulative))
+    if not rows:
+        return []
+    rows.append(_service_row("**all**", sorted(every.items())))
+    return [
+        "",
+        "## Inside the service",
+        "",
+        "From the service's own latency histogram (two scrapes of `/metrics` around the "
+        "run: from the moment the ASGI app is called to its last byte sent; not the time "
+        "a request waits before that, nor Locust's side). Bounds are the histogram's "
+        "buckets.",
+        "",
+        "| route | requests | within 20 ms | within 50 ms | p99 | p99.9 |",
+        "|---|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
+
+
+def _service_row(name: str, cumulative: list[tuple[float, float]]) -> str:
+    total = cumulative[-1][1]
+    within = {b: c for b, c in cumulative}
+    shares = " | ".join(f"{100 * within.get(t, 0.0) / total:.2f} %" for t in _TARGETS)
+    return (
+        f"| {name} | {total:,.0f} | {shares} "
+        f"| {_bound(cumulative, 0.99)} | {_bound(cumulative, 0.999)} |"
+    )
+
+
 def summarize(folder: Path, title: str, command: str) -> tuple[str, int]:
     stats = _rows(folder / "locust_stats.csv")
     history = _rows(folder / "locust_stats_history.csv")
@@ -224,6 +300,7 @@ def summarize(folder: Path, title: str, command: str) -> tuple[str, int]:
         for f in sorted(failures, key=lambda f: -int(f["Occurrences"]))[:20]:
             err = f["Error"].replace("|", "\\|").replace("\n", " ")[:200]
             lines.append(f"| `{f['Name']}` | {err} | {f['Occurrences']} |")
+    lines += service_side(folder)
     lines += resources(folder / "resources.csv")
     cpu = folder / "locust_cpu.txt"
     if cpu.exists():

@@ -105,6 +105,17 @@ def test_load_test_smoke_has_no_failures(tmp_path: Path) -> None:
     assert not (set(rows) - ENDPOINTS - {"Aggregated"}), "unexpected request names"
     summary = (results / "summary.md").read_text()
     assert "0 failures" in summary
+    # the service's own count of the run's requests (its /metrics before and after) holds
+    # every request Locust recorded, and about half a second more of the same traffic:
+    # Locust's final figures leave out a fixed few at the run's start or end (+129 in a
+    # 5 s run, +119 in a 12 s one), the service counts them. So the "inside the service"
+    # latencies are of the same requests.
+    inside = summary.split("## Inside the service", 1)[1]
+    line = next(x for x in inside.splitlines() if x.startswith("| **all** |"))
+    served = int(line.split("|")[2].strip().replace(",", ""))
+    recorded = int(rows["Aggregated"]["Request Count"])
+    per_second = float(rows["Aggregated"]["Requests/s"])
+    assert recorded <= served <= recorded + per_second, (served, recorded, per_second)
     assert (results / "latency.png").stat().st_size > 0
     # the service was stopped: nothing it started is left in the process group
     with pytest.raises(ProcessLookupError):
