@@ -42,30 +42,37 @@ _RATE_GRACE_S = 3_600
 
 # -- proofs and codes ---------------------------------------------------------------------
 async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
-    """Claim the code on its own slot, then store proof + audit on the proof's shard.
+    """Store proof + audit on the proof's shard, with its numeric code claimed.
 
     The proof lives in the shard of its status list (the subject's shard), where the
-    check of that list will look for it. If the second step fails after the first, the
-    code points at a proof that is not there and reads as unknown until it expires.
+    check of that list will look for it. On a single node the code claim is part of the
+    same script: one atomic, durable write (with `appendfsync always` an issuance then
+    waits for one fsync, not two). On a cluster the code key has a slot of its own, so it
+    is claimed first; if the second step fails after the first, the code points at a
+    proof that is not there and reads as unknown until it expires.
     """
     label = ctx.layout.shard_of_list(proof.status_ref.list_id)
     now_us, expires_us = to_us(proof.issued_at), to_us(proof.expires_at)
     life_ms = max(1, (expires_us - now_us) // 1000)
-    if code is not None:
-        claimed = await ctx.scripts.run(
-            "CLAIM_CODE",
-            [Layout.code_key(code)],
-            [now_us, f"{expires_us} {label} {proof.jti}", life_ms],
-        )
-        if not int(claimed):
-            return False
+    keys = [ctx.layout.proof_key(label, proof.jti)]
     extra: list[Arg] = [proof.subject, encoder.encode(proof), life_ms + PROOF_GRACE_S * 1000]
+    script = "SAVE_PROOF"
+    if code is not None:
+        claim: list[Arg] = [now_us, f"{expires_us} {label} {proof.jti}", life_ms]
+        if ctx.single_node:
+            script = "SAVE_PROOF_WITH_CODE"
+            keys.append(Layout.code_key(code))
+            extra += claim
+        elif not int(await ctx.scripts.run("CLAIM_CODE", [Layout.code_key(code)], claim)):
+            return False
 
     def build(seq: int, prev: str) -> tuple[list[Arg], Callable[[list[Any]], str]]:
         prepared = prepare(ctx.layout, label, audit, seq, prev)
         return [*prepared.args(), *extra], lambda _reply: prepared.digest
 
-    await ctx.chains.run(label, "SAVE_PROOF", [ctx.layout.proof_key(label, proof.jti)], build)
+    reply = await ctx.chains.run(label, script, keys, build)
+    if reply[0] == "X":  # a live proof holds the code: nothing was written
+        return False
     ctx.subjects.put(proof.jti, proof.subject)
     return True
 

@@ -91,5 +91,7 @@ class Ctx:
     layout: Layout
     scripts: ScriptRunner
     chains: Chains
+    #: one server holds every key (not a cluster): a script may touch keys of any slot
+    single_node: bool = False
     subjects: SubjectCache = field(default_factory=SubjectCache)
     statuses: StatusHints = field(default_factory=StatusHints)

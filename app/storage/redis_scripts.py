@@ -37,6 +37,7 @@ __all__ = [
     "REVOKE_CLIENT",
     "SAVE_ENTITLEMENT",
     "SAVE_PROOF",
+    "SAVE_PROOF_WITH_CODE",
     "SET_STATUS",
     "VERIF_CAP",
 ]
@@ -147,6 +148,25 @@ SAVE_PROOF = (
     HEAD
     + """
 if chain_moved() then return {'C'} end
+redis.call('HSET', KEYS[3], 's', ARGV[6], 'd', ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[8])
+audit(ARGV[3], ARGV[4], ARGV[5])
+return {'O'}
+"""
+)
+
+#: save_proof with its code on a single node, where every key is on the one server: the
+#: code claim (as CLAIM_CODE) and the proof (as SAVE_PROOF) in one atomic write, one
+#: durable round trip instead of two. KEYS[3] proof hash, KEYS[4] code key; ARGV[6..8]
+#: as SAVE_PROOF, ARGV[9] now (µs), ARGV[10] the code's value, ARGV[11] its TTL (ms).
+#: {'X'} when a live proof holds the code (nothing written).
+SAVE_PROOF_WITH_CODE = (
+    HEAD
+    + """
+local held = redis.call('GET', KEYS[4])
+if held and tonumber(string.match(held, '^(%d+)')) > tonumber(ARGV[9]) then return {'X'} end
+if chain_moved() then return {'C'} end
+redis.call('SET', KEYS[4], ARGV[10], 'PX', ARGV[11])
 redis.call('HSET', KEYS[3], 's', ARGV[6], 'd', ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ARGV[8])
 audit(ARGV[3], ARGV[4], ARGV[5])

@@ -91,7 +91,11 @@ class RedisStore:
                 shards = await self._fix_shards()
                 layout = Layout(shards)
                 self._ctx = Ctx(
-                    self.client, layout, self._scripts, Chains(self.client, layout, self._scripts)
+                    self.client,
+                    layout,
+                    self._scripts,
+                    Chains(self.client, layout, self._scripts),
+                    single_node=not self.url.cluster,
                 )
         return self._ctx
 
