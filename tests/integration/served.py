@@ -155,14 +155,22 @@ class Service:
         if self.proc is None:
             return None
         proc, self.proc = self.proc, None
+        return stop_group(proc, sig)
+
+
+def stop_group(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace_s: float = 30
+) -> int:
+    """Signal a process started in a session of its own through its group (so its
+    children too); SIGKILL the group if it outlives `grace_s`. Returns its exit code."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        return proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            return proc.wait(timeout=10)
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=10)
 
 
 # -- a TCP proxy that can slow down or black-hole the connection to Redis ----------------

@@ -10,7 +10,6 @@ its requests.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from served import free_port
+from served import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,12 +50,7 @@ def bare_two_workers(tmp_path: Path) -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc, grace_s=20)
 
 
 def test_every_worker_verifies_every_token_the_ceiling_signed(bare_two_workers: str) -> None:
