@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,6 +39,8 @@ from app.api.httpmetrics import HTTP_STATS, HttpStats
 from app.api.metrics import ISSUED, VERIFICATIONS, LabelledCount
 
 __all__ = ["SharedMetrics", "install"]
+
+log = logging.getLogger("statuspass.metrics")
 
 
 class _Counts(msgspec.Struct, frozen=True):
@@ -83,16 +86,22 @@ class SharedMetrics(Collector):
                 for c in self.counters
             },
         )
+        # made again if something removed it (a cleaner of old temporary files)
+        self.folder.mkdir(parents=True, exist_ok=True)
         part = self._own.with_suffix(".part")
         part.write_bytes(_encode(counts))
         os.replace(part, self._own)
 
     async def keep_writing(self) -> None:
-        """Write every `interval_s` until cancelled, then once more."""
+        """Write every `interval_s` until cancelled, then once more. A write that fails
+        (a full disk) is logged and tried again next time: counting goes on."""
         try:
             while True:
                 await asyncio.sleep(self.interval_s)
-                self.write()
+                try:
+                    self.write()
+                except OSError as exc:
+                    log.warning("metrics: cannot write this worker's counts: %s", exc)
         finally:
             with contextlib.suppress(OSError):
                 self.write()

@@ -105,3 +105,15 @@ def test_per_process_series_are_left_out_when_shared(tmp_path: Path) -> None:
     assert "process_cpu_seconds_total" not in after
     assert "python_info" not in after and "python_gc_" not in after
     assert "statuspass_requests_total" in after
+
+
+def test_a_removed_folder_is_made_again_and_the_counts_kept(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    a = Worker(folder, "a")
+    a.serve(3)
+    assert _value(a.scrape(), REQUESTS) == 3
+    for f in folder.iterdir():
+        f.unlink()
+    folder.rmdir()  # e.g. a cleaner of old temporary files
+    a.serve(2)
+    assert _value(a.scrape(), REQUESTS) == 5
