@@ -78,13 +78,25 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
 
 
 async def get_proof_by_code(ctx: Ctx, code: str, now: datetime) -> ProofRecord | None:
-    held = await ctx.scripts.run("READ_VALUE", [Layout.code_key(code)], [])
-    if held is None:
-        return None
+    """The live proof a code stands for: one round trip on a single node (the proof read
+    by the same script), two on a cluster (the code's slot, then the proof's)."""
+    data: Any
+    if ctx.single_node:
+        around = ctx.layout.around_label(ctx.layout.proof_key)
+        reply = await ctx.scripts.run("READ_PROOF_BY_CODE", [Layout.code_key(code)], around)
+        if reply is None:
+            return None
+        held, data = reply
+    else:
+        held = await ctx.scripts.run("READ_VALUE", [Layout.code_key(code)], [])
+        if held is None:
+            return None
+        data = None
     expires, label, jti = as_bytes(held).decode().split(" ", 2)
     if int(expires) <= to_us(now):
         return None
-    data = await ctx.scripts.run("READ_FIELD", [ctx.layout.proof_key(label, jti)], ["d"])
+    if not ctx.single_node:
+        data = await ctx.scripts.run("READ_FIELD", [ctx.layout.proof_key(label, jti)], ["d"])
     if data is None:
         return None
     proof = decoders.proof.decode(data)

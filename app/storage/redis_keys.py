@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 import msgspec
 
@@ -98,6 +99,12 @@ class Layout:
 
     def bits_key(self, label: str, n: int) -> str:
         return f"{self.prefix(label)}bits:{n}"
+
+    def around_label(self, key_of: Callable[[str, str], str]) -> tuple[str, str]:
+        """The text of `key_of(label, name)` before and after the label (with `name`
+        left out), for a script that learns the label only as it runs."""
+        head, _, tail = key_of("\x00", "").partition("\x00")
+        return head, tail
 
     def card_key(self, label: str, number: str) -> str:
         return f"{self.prefix(label)}card:{number}"

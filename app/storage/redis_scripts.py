@@ -32,7 +32,9 @@ __all__ = [
     "CLIENT_BY_KEY",
     "HEAD",
     "HIT_RATE",
+    "READ_CARD",
     "READ_FIELD",
+    "READ_PROOF_BY_CODE",
     "READ_VALUE",
     "REVOKE_CLIENT",
     "SAVE_ENTITLEMENT",
@@ -257,6 +259,28 @@ return redis.call('HGET', KEYS[1], id)
 # scripts are what the multiplexed connections carry (`redis_mux`), and there a call
 # costs the worker ~13 µs instead of redis-py's ~50-70 µs command path; redis-server
 # spends a few µs more on EVALSHA than on the bare command.
+
+# Two reads in one on a single node, where a script may reach a key of any slot: the
+# second key is named by the first read's answer, so it is built here, from the text
+# the caller gives around the shard label (so that `Layout` alone defines key names).
+
+#: get_proof_by_code. KEYS[1] code key; ARGV[1], ARGV[2] the proof key before and after
+#: the shard label (the jti follows). {code's value, proof record or nil}, or nil.
+READ_PROOF_BY_CODE = """
+local held = redis.call('GET', KEYS[1])
+if not held then return false end
+local label, jti = string.match(held, '^%d+ (%S+) (%S+)$')
+if not label then return {held, false} end
+return {held, redis.call('HGET', ARGV[1] .. label .. ARGV[2] .. jti, 'd')}
+"""
+
+#: get_cards for one number. KEYS[1] card directory; ARGV[1] the number; ARGV[2], ARGV[3]
+#: the card key before and after the shard label (the number follows).
+READ_CARD = """
+local label = redis.call('HGET', KEYS[1], ARGV[1])
+if not label then return false end
+return redis.call('GET', ARGV[2] .. label .. ARGV[3] .. ARGV[1])
+"""
 
 #: GET KEYS[1]
 READ_VALUE = """
