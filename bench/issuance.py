@@ -109,7 +109,8 @@ def main() -> int:
     print(f"work dir {work}  (server logs, database, keys)")
     print(
         f"wrk: {opts.threads} thread(s), {opts.connections} connections, {opts.duration} s"
-        f" (+{opts.warmup} s warm-up); uvicorn workers: {opts.workers};"
+        f" (+{opts.warmup} s warm-up); workers: {opts.workers}"
+        f" (server: {c.SERVER}, as `statuspass serve --server` resolves it);"
         f" pinned: {not opts.no_pin}; rounds: {opts.rounds}",
         flush=True,
     )
