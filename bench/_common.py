@@ -495,6 +495,23 @@ def median_result(results: Sequence[LoadResult]) -> LoadResult:
     return ordered[len(ordered) // 2]
 
 
+def median_round(
+    measured: Sequence[LoadResult], ceiling: Sequence[LoadResult]
+) -> tuple[LoadResult, LoadResult]:
+    """The round whose measured / ceiling ratio is the median, as (measured, ceiling).
+
+    Each measured run is compared with the ceiling's run of its own round, a few seconds
+    apart: this VM's speed drifts by a third and more within minutes, and the medians of
+    the two series taken apart once paired a run from a slowdown with one from before
+    it (a 47% "ratio" for an endpoint whose rounds read 73-80%).
+    """
+    pairs = sorted(
+        zip(measured, ceiling, strict=True),
+        key=lambda pair: pair[0].rps / pair[1].rps if pair[1].rps else 0.0,
+    )
+    return pairs[len(pairs) // 2]
+
+
 # -- profiling -----------------------------------------------------------------------
 def profile_endpoint(
     api: Server,

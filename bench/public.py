@@ -134,12 +134,16 @@ def measure_pairs(
                     runs[who].append(
                         c.measure_get(f"{who} {label}", url, opts, srv, if_none_match=header)
                     )
-            svc, ref = c.median_result(runs["service"]), c.median_result(runs["bare"])
+            svc, ref = c.median_round(runs["service"], runs["bare"])
             expected = 304 if conditional else 200
             out[label] = {
                 "service": vars(svc),
                 "bare": vars(ref),
                 "ratio": round(svc.rps / ref.rps, 3),
+                "round_ratios": [
+                    round(m.rps / b.rps, 3)
+                    for m, b in zip(runs["service"], runs["bare"], strict=True)
+                ],
                 "status": expected,
                 "max_latency_ms": max(r.latency_ms["max"] for r in runs["service"]),
             }
