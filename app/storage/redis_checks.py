@@ -80,28 +80,31 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
 async def get_proof_by_code(ctx: Ctx, code: str, now: datetime) -> ProofRecord | None:
     """The live proof a code stands for: one round trip on a single node (the proof read
     by the same script), two on a cluster (the code's slot, then the proof's)."""
-    data: Any
+    key = Layout.code_key(code)
     if ctx.single_node:
-        around = ctx.layout.around_label(ctx.layout.proof_key)
-        reply = await ctx.scripts.run("READ_PROOF_BY_CODE", [Layout.code_key(code)], around)
+        reply = await ctx.scripts.run("READ_PROOF_BY_CODE", [key], ctx.layout.proof_around)
         if reply is None:
             return None
         held, data = reply
+        live = _live_code(held, now)
     else:
-        held = await ctx.scripts.run("READ_VALUE", [Layout.code_key(code)], [])
-        if held is None:
-            return None
+        held = await ctx.scripts.run("READ_VALUE", [key], [])
+        live = _live_code(held, now) if held is not None else None
         data = None
-    expires, label, jti = as_bytes(held).decode().split(" ", 2)
-    if int(expires) <= to_us(now):
-        return None
-    if not ctx.single_node:
-        data = await ctx.scripts.run("READ_FIELD", [ctx.layout.proof_key(label, jti)], ["d"])
-    if data is None:
+        if live is not None:
+            proof_key = ctx.layout.proof_key(*live)
+            data = await ctx.scripts.run("READ_FIELD", [proof_key], ["d"])
+    if live is None or data is None:
         return None
     proof = decoders.proof.decode(data)
     ctx.subjects.put(proof.jti, proof.subject)
     return proof
+
+
+def _live_code(held: Any, now: datetime) -> tuple[str, str] | None:
+    """(shard label, jti) of a code's value "<expires µs> <label> <jti>", None once expired."""
+    expires, label, jti = as_bytes(held).decode().split(" ", 2)
+    return (label, jti) if int(expires) > to_us(now) else None
 
 
 # -- online checks ------------------------------------------------------------------------

@@ -42,6 +42,12 @@ _HEX8 = re.compile(r"[0-9a-fA-F]{8}")
 GLOBAL = "g"
 
 
+def _around_label(key_of: Callable[[str, str], str]) -> tuple[str, str]:
+    """The text of `key_of(label, name)` before and after the label (`name` left out)."""
+    head, _, tail = key_of("\x00", "").partition("\x00")
+    return head, tail
+
+
 class Layout:
     """Key names for a store with `shards` shards."""
 
@@ -49,6 +55,10 @@ class Layout:
         if not 1 <= shards <= 1024:
             raise ValueError("shards must be in 1..1024")
         self.shards = shards
+        #: the proof and card keys before and after the shard label (the jti or number
+        #: follows), for scripts that learn the label only as they run
+        self.proof_around = _around_label(self.proof_key)
+        self.card_around = _around_label(self.card_key)
 
     # -- shard arithmetic ---------------------------------------------------------------
     def shard_of_subject(self, subject: str) -> int:
@@ -99,12 +109,6 @@ class Layout:
 
     def bits_key(self, label: str, n: int) -> str:
         return f"{self.prefix(label)}bits:{n}"
-
-    def around_label(self, key_of: Callable[[str, str], str]) -> tuple[str, str]:
-        """The text of `key_of(label, name)` before and after the label (with `name`
-        left out), for a script that learns the label only as it runs."""
-        head, _, tail = key_of("\x00", "").partition("\x00")
-        return head, tail
 
     def card_key(self, label: str, number: str) -> str:
         return f"{self.prefix(label)}card:{number}"

@@ -265,8 +265,9 @@ async def get_cards(ctx: Ctx, numbers: Sequence[str]) -> list[CardRecord]:
     if len(wanted) == 1:
         (number,) = wanted
         if ctx.single_node:  # the directory and the card in one script
-            head, tail = ctx.layout.around_label(ctx.layout.card_key)
-            value = await ctx.scripts.run("READ_CARD", [Layout.CARD_DIR], [number, head, tail])
+            value = await ctx.scripts.run(
+                "READ_CARD", [Layout.CARD_DIR], [number, *ctx.layout.card_around]
+            )
             return [decoders.card.decode(value)] if value else []
         label = await ctx.scripts.run("READ_FIELD", [Layout.CARD_DIR], [number])
         if label is None:
