@@ -256,7 +256,12 @@ def test_uvicorn_workers_each_listen_and_share_a_burst_of_connections(tmp_path: 
     server.start()
     try:
         assert server.proc is not None
-        sockets = _listeners(server.proc.pid, server.port)
+        # /ready answers once one worker is up; the other can follow ~200 ms later
+        deadline = time.monotonic() + 10
+        while len(sockets := _listeners(server.proc.pid, server.port)) < 2:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert len(sockets) == 2
         assert len(set.union(*sockets.values())) == 2  # a socket of its own each
         workers = sorted(sockets)
