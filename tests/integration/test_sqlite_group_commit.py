@@ -4,6 +4,7 @@ or fails on its own, and each caller resumes only once its write is committed.""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -84,5 +85,50 @@ async def test_the_wal_is_checkpointed_while_writes_go_on(
         assert path.stat().st_size > start + 100 * 1024  # yet pages moved in while open
         report = await verify_audit(store)
         assert report.ok and report.records == i
+    finally:
+        await store.close()
+
+
+async def test_reads_see_another_workers_commit_at_once(tmp_path: Path) -> None:
+    """Reads run on the connection that commits this worker's own writes (it keeps its
+    page cache); another worker's commit must still show in the very next read."""
+    store = await open_store(f"sqlite:///{tmp_path}/g.sqlite3")
+    other = await open_store(f"sqlite:///{tmp_path}/g.sqlite3")
+    try:
+        ref = await store.allocate_status_ref("subj-a")
+        ent = make_entitlement(ref)
+        await store.save_entitlement(
+            ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+        )
+        await store.append_audit(make_event("verify"))  # a commit of this worker's own
+        seen = await store.get_entitlement(ent.type, ent.subject)
+        assert seen is not None and seen.status == 0
+        revoked = make_entitlement(ref, status=1, version=2)
+        await other.save_entitlement(
+            revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        )
+        seen = await store.get_entitlement(ent.type, ent.subject)
+        assert seen is not None and (seen.status, seen.version) == (1, 2)
+    finally:
+        await store.close()
+        await other.close()
+
+
+async def test_a_read_that_finds_its_connection_locked_is_answered_by_the_other(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/g.sqlite3")
+    assert isinstance(store, sqlite_store.SqliteStore)
+    try:
+        used = []
+
+        def read(conn: sqlite3.Connection) -> int:
+            used.append(conn)
+            if len(used) == 1:
+                raise sqlite3.OperationalError("database is locked")
+            return int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
+
+        assert store._read(read) == 0
+        assert len(used) == 2 and used[0] is not used[1]
     finally:
         await store.close()
