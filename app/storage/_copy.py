@@ -142,9 +142,8 @@ class SqliteCopier:
         """Proofs still within expiry + grace (the others are garbage on any store)."""
         horizon = int((time.time() - PROOF_GRACE_S) * 1_000_000)
         async for data, code, expires_us in self._pages(
-            "SELECT p.rowid, p.data, (SELECT c.code FROM codes AS c WHERE c.jti = p.jti"
-            " ORDER BY c.expires_us DESC LIMIT 1), p.expires_us FROM proofs AS p"
-            " WHERE p.rowid > ? ORDER BY p.rowid LIMIT ?"
+            "SELECT rowid, data, code, expires_us FROM proofs"
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?"
         ):
             if int(expires_us) <= horizon:
                 continue
@@ -204,12 +203,8 @@ class SqliteCopier:
 
     async def put_proofs(self, batch: Sequence[ProofEntry]) -> None:
         await self._write(
-            "INSERT INTO proofs (jti, subject, expires_us, data) VALUES (?, ?, ?, ?)",
-            [(p.jti, p.subject, to_us(p.expires_at), _enc.encode(p)) for p, _code in batch],
-        )
-        await self._write(
-            "INSERT INTO codes (code, jti, expires_us) VALUES (?, ?, ?)",
-            [(code, p.jti, to_us(p.expires_at)) for p, code in batch if code is not None],
+            "INSERT INTO proofs (jti, subject, expires_us, code, data) VALUES (?, ?, ?, ?, ?)",
+            [(p.jti, p.subject, to_us(p.expires_at), code, _enc.encode(p)) for p, code in batch],
         )
 
     async def put_audit(self, batch: Sequence[RawAudit]) -> None:

@@ -61,39 +61,37 @@ def save_proof(
     "Now" is the proof's `issued_at`: the store never reads the clock itself.
     """
     now_us = to_us(proof.issued_at)
-    expires_us = to_us(proof.expires_at)
+    row = (proof.jti, proof.subject, to_us(proof.expires_at), code, _encoder.encode(proof))
     with immediate(conn):
-        if code is not None:
-            row = conn.execute("SELECT expires_us FROM codes WHERE code = ?", (code,)).fetchone()
-            if row is not None and int(row[0]) > now_us:
+        try:
+            conn.execute(_SAVE_PROOF, row)
+        except sqlite3.IntegrityError:
+            if code is None:
+                raise
+            # the code is held by another proof (1 chance in 10^10 per live code): an
+            # expired holder gives it up, a live one keeps it and the caller draws again
+            freed = conn.execute(
+                "UPDATE proofs SET code = NULL WHERE code = ? AND expires_us <= ?", (code, now_us)
+            ).rowcount
+            if not freed:
                 return False
-        conn.execute(
-            "INSERT INTO proofs (jti, subject, expires_us, data) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (jti) DO UPDATE SET subject = excluded.subject,"
-            " expires_us = excluded.expires_us, data = excluded.data",
-            (proof.jti, proof.subject, expires_us, _encoder.encode(proof)),
-        )
-        if code is not None:
-            # an expired code is taken over by the new proof
-            conn.execute(
-                "INSERT INTO codes (code, jti, expires_us) VALUES (?, ?, ?)"
-                " ON CONFLICT (code) DO UPDATE"
-                " SET jti = excluded.jti, expires_us = excluded.expires_us",
-                (code, proof.jti, expires_us),
-            )
+            conn.execute(_SAVE_PROOF, row)
         append_audit_tx(conn, audit)
         if _purge_now():
             _purge_proofs(conn, now_us)
     return True
 
 
+_SAVE_PROOF = (
+    "INSERT INTO proofs (jti, subject, expires_us, code, data) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (jti) DO UPDATE SET subject = excluded.subject,"
+    " expires_us = excluded.expires_us, code = excluded.code, data = excluded.data"
+)
+
+
 def _purge_proofs(conn: sqlite3.Connection, now_us: int) -> None:
-    conn.execute(
-        "DELETE FROM codes WHERE code IN (SELECT code FROM codes WHERE expires_us <= ? LIMIT ?)",
-        (now_us, _PURGE_BATCH),
-    )
     # proofs outlive their expiry by a grace period (late checks still find the
-    # subject); deleting one cascades to any code still pointing at it
+    # subject); their codes go with them, or to a new proof that draws one before
     conn.execute(
         "DELETE FROM proofs WHERE jti IN (SELECT jti FROM proofs WHERE expires_us <= ? LIMIT ?)",
         (now_us - PROOF_GRACE_S * 1_000_000, _PURGE_BATCH),
@@ -103,9 +101,7 @@ def _purge_proofs(conn: sqlite3.Connection, now_us: int) -> None:
 def get_proof_by_code(conn: sqlite3.Connection, code: str, now: datetime) -> ProofRecord | None:
     """The proof holding `code` at `now`; None when unknown or expired."""
     row = conn.execute(
-        "SELECT p.data FROM codes AS c JOIN proofs AS p ON p.jti = c.jti"
-        " WHERE c.code = ? AND c.expires_us > ?",
-        (code, to_us(now)),
+        "SELECT data FROM proofs WHERE code = ? AND expires_us > ?", (code, to_us(now))
     ).fetchone()
     return _proof_decoder.decode(row[0]) if row else None
 

@@ -15,10 +15,11 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from factories import T0, make_event
+from factories import T0, make_event, make_proof
 
 from app.domain.ports import STATUS_LIST_SIZE, Store
 from app.domain.records import GENESIS_HASH, chain_hash, encode_event
@@ -250,6 +251,48 @@ async def test_reopen_keeps_data_and_refuses_newer_schema(tmp_path: Path) -> Non
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(ConfigError, match="newer"):
         await open_store(f"sqlite:///{path}")
+
+
+async def test_a_schema_2_file_keeps_its_live_codes(tmp_path: Path) -> None:
+    """Schema 3 moved the numeric codes into the proofs table: a file written by the
+    previous release answers the codes it had handed out, and still refuses to hand a
+    live one out twice."""
+    import msgspec
+
+    from app.domain.records import StatusRef
+    from app.storage import sqlite_db
+
+    path = tmp_path / "s.sqlite3"
+    live = make_proof("jti-live", StatusRef("1", 7), issued_at=T0, lifetime_s=600)
+    old = make_proof("jti-old", StatusRef("1", 8), issued_at=T0, lifetime_s=60)
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for statement in sqlite_db._SCHEMA_V1 + sqlite_db._SCHEMA_V2:
+            conn.execute(statement)
+        for proof, code in ((live, "111111111111"), (old, "222222222222")):
+            expires = int(proof.expires_at.timestamp() * 1_000_000)
+            conn.execute(
+                "INSERT INTO proofs (jti, subject, expires_us, data) VALUES (?, ?, ?, ?)",
+                (proof.jti, proof.subject, expires, msgspec.json.encode(proof)),
+            )
+            conn.execute("INSERT INTO codes VALUES (?, ?, ?)", (code, proof.jti, expires))
+        conn.execute("PRAGMA user_version = 2")
+
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        now = T0 + timedelta(seconds=120)
+        assert await store.get_proof_by_code("111111111111", now) == live
+        assert await store.get_proof_by_code("222222222222", now) is None  # expired
+        clash = make_proof("jti-new", StatusRef("1", 9), issued_at=now)
+        assert not await store.save_proof(clash, "111111111111", make_event("issue"))
+        assert await store.save_proof(clash, "222222222222", make_event("issue"))
+        assert await store.get_proof_by_code("222222222222", now) == clash
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_db.SCHEMA_VERSION,)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "codes" not in tables
 
 
 async def test_lock_wait_fails_without_blocking_the_loop(tmp_path: Path) -> None:
