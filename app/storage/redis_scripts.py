@@ -51,12 +51,22 @@ HEAD = f"""
 local function chain_moved()
   return redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1])
 end
-local function audit(record, ikey, ival)
-  redis.call('RPUSH', KEYS[1], record)
-  if ARGV[1] == '0' then redis.call('SADD', KEYS[2], ARGV[2]) end
+local function index(ikey, ival)
   if ikey ~= '' and redis.call('LPUSH', ikey, ival) > {VERIF_CAP} then
     redis.call('LTRIM', ikey, 0, {VERIF_CAP - 1})
   end
+end
+local function audit(record, ikey, ival)
+  redis.call('RPUSH', KEYS[1], record)
+  if ARGV[1] == '0' then redis.call('SADD', KEYS[2], ARGV[2]) end
+  index(ikey, ival)
+end
+local function audit_many(records)
+  -- one RPUSH for many records (unpack is bounded by Lua's C stack: 1000 at a time)
+  for i = 1, #records, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(records, i, math.min(i + 999, #records)))
+  end
+  if ARGV[1] == '0' then redis.call('SADD', KEYS[2], ARGV[2]) end
 end
 """
 

@@ -19,30 +19,37 @@ return out
 
 #: allocate_status_refs for `ARGV[3]` refs of one shard: as ALLOCATE, drawing from the
 #: candidates ARGV[4..] in turn. Returns a flat {n, idx, n, idx, ...}, shorter when the
-#: candidates ran out (the caller asks again for the rest).
+#: candidates ran out (the caller asks again for the rest). The lists hash is read once
+#: and written once per list touched, not per ref: each `redis.call` costs redis-server
+#: more than the command it runs, and the ref itself needs only its SETBIT.
 ALLOCATE_MANY = """
-local wanted = tonumber(ARGV[3])
+local wanted, limit = tonumber(ARGV[3]), tonumber(ARGV[2])
 local out = {}
 local c = 4
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+local n, used = count - 1, limit
+if count > 0 then used = tonumber(redis.call('HGET', KEYS[1], 'a' .. n) or '0') end
+local added = 0  -- refs taken in list n by this call and not yet counted in 'a<n>'
+local alloc = ARGV[1] .. 'alloc:' .. n
 while #out < 2 * wanted and c <= #ARGV do
-  local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
-  local n = count - 1
-  if count == 0 or tonumber(redis.call('HGET', KEYS[1], 'a' .. n) or '0') >= tonumber(ARGV[2]) then
-    n = count
-    redis.call('HSET', KEYS[1], 'count', count + 1)
+  if used >= limit then
+    if added > 0 then redis.call('HINCRBY', KEYS[1], 'a' .. n, added) end
+    n, count, used, added = count, count + 1, 0, 0
+    redis.call('HSET', KEYS[1], 'count', count)
+    alloc = ARGV[1] .. 'alloc:' .. n
   end
-  local alloc = ARGV[1] .. 'alloc:' .. n
   while c <= #ARGV do
     local idx = tonumber(ARGV[c])
     c = c + 1
     if redis.call('SETBIT', alloc, idx, 1) == 0 then
-      redis.call('HINCRBY', KEYS[1], 'a' .. n, 1)
+      used, added = used + 1, added + 1
       out[#out + 1] = n
       out[#out + 1] = idx
       break
     end
   end
 end
+if added > 0 then redis.call('HINCRBY', KEYS[1], 'a' .. n, added) end
 return out
 """
 
@@ -51,44 +58,46 @@ return out
 #: new version, record, number of status triples, (n, idx, status)..., number of cards,
 #: (number, record)..., audit record, index key, index value. If any version does not
 #: match, nothing is written and {'V', i, ...} lists the (1-based) writes that failed:
-#: the caller drops them and hashes the others again.
+#: the caller drops them and hashes the others again. A first pass checks the versions
+#: and notes where each write starts; the second writes, and the audit records go in
+#: with one RPUSH (no table per write, one call fewer per write).
 SAVE_MANY = (
     HEAD
     + SET_STATUS
     + """
-local writes = {}
+local starts = {}
 local failed = {'V'}
 local i = 8
 for w = 1, tonumber(ARGV[7]) do
-  local wr = {key = ARGV[i], type = ARGV[i + 1], expected = ARGV[i + 2],
-              version = ARGV[i + 3], record = ARGV[i + 4], statuses = {}, cards = {}}
+  starts[w] = i
+  local stored = redis.call('HGET', ARGV[i], 'v:' .. ARGV[i + 1])
+  if (stored or '') ~= ARGV[i + 2] then failed[#failed + 1] = w end
+  i = i + 6 + 3 * tonumber(ARGV[i + 5])
+  i = i + 1 + 2 * tonumber(ARGV[i]) + 3
+end
+if #failed > 1 then return failed end
+if chain_moved() then return {'C'} end
+local records = {}
+for w = 1, #starts do
+  local i = starts[w]
+  local key, type = ARGV[i], ARGV[i + 1]
+  redis.call('HSET', key, type, ARGV[i + 4], 'v:' .. type, ARGV[i + 3])
   local ns = tonumber(ARGV[i + 5])
   i = i + 6
   for _ = 1, ns do
-    local status = {tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
-    wr.statuses[#wr.statuses + 1] = status
+    set_status(KEYS[3], ARGV[6], tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
     i = i + 3
   end
   local nc = tonumber(ARGV[i])
   i = i + 1
   for _ = 1, nc do
-    wr.cards[#wr.cards + 1] = {ARGV[i], ARGV[i + 1]}
+    redis.call('SET', ARGV[6] .. 'card:' .. ARGV[i], ARGV[i + 1])
     i = i + 2
   end
-  wr.audit, wr.ikey, wr.ival = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  i = i + 3
-  local stored = redis.call('HGET', wr.key, 'v:' .. wr.type)
-  if (stored or '') ~= wr.expected then failed[#failed + 1] = w end
-  writes[w] = wr
+  records[w] = ARGV[i]
+  index(ARGV[i + 1], ARGV[i + 2])
 end
-if #failed > 1 then return failed end
-if chain_moved() then return {'C'} end
-for _, wr in ipairs(writes) do
-  redis.call('HSET', wr.key, wr.type, wr.record, 'v:' .. wr.type, wr.version)
-  for _, s in ipairs(wr.statuses) do set_status(KEYS[3], ARGV[6], s[1], s[2], s[3]) end
-  for _, card in ipairs(wr.cards) do redis.call('SET', ARGV[6] .. 'card:' .. card[1], card[2]) end
-  audit(wr.audit, wr.ikey, wr.ival)
-end
+audit_many(records)
 return {'O'}
 """
 )

@@ -38,6 +38,7 @@ from app.domain.records import (
 from app.errors import ConfigError
 from app.storage import open_store, redis_mux
 from app.storage.redis_audit import LANES
+from app.storage.redis_keys import Layout
 from app.storage.redis_durability import check_store_durability, durability_report
 from app.storage.redis_scripts import VERIF_CAP
 from app.storage.redis_store import RedisStore
@@ -551,6 +552,29 @@ async def test_bulk_forms(backend: str, request: pytest.FixtureRequest, tmp_path
         assert report.ok and report.records == 40
     finally:
         await store.close()
+
+
+async def test_bulk_allocation_fills_a_list_to_its_limit_then_opens_the_next(
+    rstore: RedisStore, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A status list is only ever filled to its limit (half of it in production, so a
+    holder hides in a crowd): one bulk call that crosses the limit moves on to a new
+    list, and the counts it leaves behind let the next allocation carry on from there."""
+    from app.storage import redis_bulk
+
+    monkeypatch.setattr(redis_bulk, "_FILL_LIMIT", 5)
+    subjects = [f"{i:07x}0" + "0" * 56 for i in range(1, 13)]  # all in shard 0
+    refs = await rstore.allocate_status_refs(subjects)
+    refs += await rstore.allocate_status_refs(subjects[:4])
+    per_list: dict[str, int] = {}
+    for ref in refs:
+        per_list[ref.list_id] = per_list.get(ref.list_id, 0) + 1
+    assert len({(r.list_id, r.idx) for r in refs}) == 16
+    # shard 0's lists are 1, 17, 33, 49: filled in turn, never past the limit
+    assert per_list == {"1": 5, "17": 5, "33": 5, "49": 1}
+    with redis_server.client() as r:
+        lists = r.hgetall(Layout(16).lists_key("0"))
+    assert lists == {b"count": b"4", b"a0": b"5", b"a1": b"5", b"a2": b"5", b"a3": b"1"}
 
 
 # -- the multiplexed script connections -------------------------------------------------
