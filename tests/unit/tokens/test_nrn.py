@@ -79,3 +79,12 @@ def test_pseudonym_is_keyed_and_stable() -> None:
     assert pseudonym(nrn, b"k1") != pseudonym(nrn, b"k2")
     assert len(pseudonym(nrn, b"k1")) == 64
     assert nrn not in pseudonym(nrn, b"k1")
+
+
+def test_pseudonym_is_hmac_sha256_as_rfc_4231_defines_it() -> None:
+    """Records are stored under the pseudonym: if its function ever changed, every
+    existing entitlement would become unreachable. RFC 4231, test case 2."""
+    assert (
+        pseudonym("what do ya want for nothing?", b"Jefe")
+        == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    )
