@@ -16,6 +16,12 @@ so that the measured endpoints and this one differ only in what the handler does
   server's AOF settings make it), over `app.storage.redis_mux` (the service's own
   Redis client). No auth, no audit chain, no counters: the floor of "verify + one
   store round trip" on this machine.
+* ``POST /sign-store`` — with ``BENCH_BARE_REDIS=URL``: ``/sign`` between the two round
+  trips an issuance cannot do without (the entitlement is read live before signing; the
+  proof, its numeric code and an audit-sized record are written durably after it): one
+  ``EVALSHA`` reading a hash field, one writing a code key, a proof hash with its TTL
+  and a list record. No auth, no audit chain: the floor of "sign + read + durable
+  write" on this machine.
 * ``GET /bytes/{name}`` — with ``BENCH_BARE_BYTES=DIR``: the bytes of ``DIR/name.body``
   with the ETag and media type of ``DIR/name.meta``, 304 on a matching If-None-Match
   (the rule of `app.api.routes_public`), and ``Cache-Control``. Nothing else.
@@ -102,8 +108,7 @@ class VerifyResponse(msgspec.Struct, frozen=True):
     jti: str | None = None
 
 
-@post("/sign", status_code=201)
-async def sign_one(data: SignRequest) -> SignResponse:
+def _signed(data: SignRequest) -> SignResponse:
     now = int(time.time())
     jti = secrets.token_urlsafe(12)
     claims: dict[str, Any] = {
@@ -116,6 +121,11 @@ async def sign_one(data: SignRequest) -> SignResponse:
         "status": {"status_list": {"idx": secrets.randbelow(1 << 20), "uri": LIST_URI}},
     }
     return SignResponse(token=sign(claims, KEY, typ="statuspass+jwt"), jti=jti)
+
+
+@post("/sign", status_code=201)
+async def sign_one(data: SignRequest) -> SignResponse:
+    return _signed(data)
 
 
 @post("/verify", status_code=200)
@@ -141,20 +151,55 @@ _CHAIN = f"bare:chain:{secrets.token_hex(4)}"
 _PAD = "x" * 240
 
 
-@post("/verify-store", status_code=200)
-async def verify_with_store(data: VerifyRequest) -> VerifyResponse:
+#: what an issuance reads before signing: its entitlement
+_READ_SCRIPT = """
+return redis.call('HGET', KEYS[1], ARGV[1])
+"""
+#: what it writes after: the code, the proof (with its TTL) and the audit record
+_SAVE_SCRIPT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[2], 'd', ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('RPUSH', KEYS[3], ARGV[4])
+return 1
+"""
+
+
+def _scripts() -> MuxScripts:
     global _mux
     if _mux is None:
         assert _REDIS_URL, "BENCH_BARE_REDIS is not set"
-        _mux = MuxScripts(parse_url(_REDIS_URL), {"floor": _FLOOR_SCRIPT}, timeout_s=5.0)
+        sources = {"floor": _FLOOR_SCRIPT, "read": _READ_SCRIPT, "save": _SAVE_SCRIPT}
+        _mux = MuxScripts(parse_url(_REDIS_URL), sources, timeout_s=5.0)
+    return _mux
+
+
+@post("/verify-store", status_code=200)
+async def verify_with_store(data: VerifyRequest) -> VerifyResponse:
+    mux = _scripts()
     try:
         _, claims = decode_verified(data.token, KEYS, typ="statuspass+jwt")
     except JoseError:
         return VerifyResponse(valid=False)
     idx = claims["status"]["status_list"]["idx"]
     record = msgspec.json.encode({"jti": claims.get("jti"), "pad": _PAD})
-    status = await _mux.run("floor", ["bare:bits", _CHAIN], [idx, record])
+    status = await mux.run("floor", ["bare:bits", _CHAIN], [idx, record])
     return VerifyResponse(valid=status == 0, jti=claims.get("jti"))
+
+
+@post("/sign-store", status_code=201)
+async def sign_with_store(data: SignRequest) -> SignResponse:
+    mux = _scripts()
+    await mux.run("read", ["bare:entitlements"], [data.type])
+    answer = _signed(data)
+    code = f"{secrets.randbelow(10**10):010d}"
+    record = msgspec.json.encode({"jti": answer.jti, "pad": _PAD})
+    await mux.run(
+        "save",
+        [f"bare:code:{code}", f"bare:proof:{answer.jti}", _CHAIN],
+        [answer.jti, 300_000, answer.token, record],
+    )
+    return answer
 
 
 def _load_bytes() -> dict[str, tuple[bytes, str, str]]:
@@ -186,7 +231,8 @@ def health() -> dict[str, str]:
 
 
 def app_factory() -> Litestar:
-    return Litestar(route_handlers=[sign_one, verify_one, verify_with_store, fixed_bytes, health])
+    handlers = [sign_one, verify_one, verify_with_store, sign_with_store, fixed_bytes, health]
+    return Litestar(route_handlers=handlers)
 
 
 def main() -> None:

@@ -15,9 +15,10 @@ and the ceiling: bench/_bare.py (`/verify`: decode_verified only; `/sign`: sign 
 the same server and settings and worker count. On Redis, verify is also compared with
 `/verify-store` of the same bare app: decode_verified plus one EVALSHA on the same
 redis-server (read a status bit, append a record), the least an online check needs from
-the store. The runs alternate (ceiling, ceiling + store, service) `--rounds` times and
-the median round is kept: this VM's speed drifts within minutes, so only runs next to
-each other compare.
+the store; and issuance with `/sign-store`: sign between one read and one durable write
+(code, proof, record), the least an issuance needs from it. The runs alternate
+(ceiling, ceiling + store, service) `--rounds` times and the median round is kept:
+this VM's speed drifts within minutes, so only runs next to each other compare.
 
 Commands per request (Redis and Cluster): SLOWLOG with a threshold of 0 on our own
 servers logs every command; those a script runs inside Redis carry the client address
@@ -313,9 +314,11 @@ def run_store(
         store_pids = [n.proc.pid for n in stores.nodes(kind)]
         for what in opts.what:
             floor = None
-            if what == "verify" and kind == "redis":
-                # the same bare verify plus one EVALSHA on this redis-server (`_bare.py`)
-                floor = (bare_urls["verify-store"], bare_files["verify"], opts, bare, store_pids)
+            if kind == "redis":
+                # the same bare handler plus the store round trips it cannot do without,
+                # on this redis-server (`_bare.py`)
+                url = bare_urls["verify-store" if what == "verify" else "sign-store"]
+                floor = (url, bare_files[what], opts, bare, store_pids)
             top, res, share, low = paired_runs(
                 opts,
                 f"{kind} {what} w={w}",
@@ -416,6 +419,7 @@ def main() -> int:
                     "verify": bare.url + "/verify",
                     "issue": bare.url + "/sign",
                     "verify-store": bare.url + "/verify-store",
+                    "sign-store": bare.url + "/sign-store",
                 }
                 for kind in kinds:
                     run_store(opts, stores, kind, w, work, bare, bare_urls, bare_files,
