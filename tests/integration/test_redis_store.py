@@ -577,6 +577,32 @@ async def test_bulk_allocation_fills_a_list_to_its_limit_then_opens_the_next(
     assert lists == {b"count": b"4", b"a0": b"5", b"a1": b"5", b"a2": b"5", b"a3": b"1"}
 
 
+async def test_a_bulk_write_of_more_records_than_one_push_takes_keeps_the_log_whole(
+    redis_url: str,
+) -> None:
+    """On a one-shard store a whole batch chunk is one script, and its audit records go
+    in with RPUSHes of at most 1000: all 1,201 arrive, in order, and the chain verifies."""
+    store = await open_store(redis_url + "?shards=1")
+    try:
+        subjects = [f"{i:08x}" * 8 for i in range(1201)]
+        refs = await store.allocate_status_refs(subjects)
+        writes = [
+            EntitlementWrite(
+                ent=make_entitlement(ref, subject=s),
+                expected_version=None,
+                audit=make_event("grant", subject=s),
+            )
+            for s, ref in zip(subjects, refs, strict=True)
+        ]
+        assert await store.save_entitlements(writes) == [True] * 1201
+        report = await verify_audit(store)
+        assert report.ok and report.records == 1201
+        logged = [r.event.subject async for r in store.iter_audit()]
+        assert logged == subjects
+    finally:
+        await store.close()
+
+
 # -- the multiplexed script connections -------------------------------------------------
 async def test_scripts_survive_a_flushed_script_cache(
     rstore: RedisStore, redis_server: RedisServer
