@@ -38,8 +38,8 @@ from app.domain.records import (
 from app.errors import ConfigError
 from app.storage import open_store, redis_mux
 from app.storage.redis_audit import LANES
-from app.storage.redis_keys import Layout
 from app.storage.redis_durability import check_store_durability, durability_report
+from app.storage.redis_keys import Layout
 from app.storage.redis_scripts import VERIF_CAP
 from app.storage.redis_store import RedisStore
 
