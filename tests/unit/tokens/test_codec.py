@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.tokens._codec import CodecError, b64url_decode, b64url_encode, json_object
+from app.tokens._codec import CodecError, b64url_decode, b64url_encode, json_compact, json_object
 
 # --- reference implementations (the previous, obviously-correct code) -------------
 
@@ -243,3 +243,25 @@ def test_round_trip(data: bytes) -> None:
 def test_every_last_character_matches_the_reference(length: int) -> None:
     for last in B64_ALPHABET:
         same_b64("A" * (length - 1) + last)
+
+
+# --- compact JSON for signing: the bytes the stdlib wrote before ------------------------
+def ref_json_compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+claim_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400)
+@given(st.dictionaries(st.text(max_size=8), claim_values, max_size=8))
+def test_compact_json_is_byte_for_byte_the_reference(claims: dict[str, Any]) -> None:
+    """Headers and claims (strings, integers, nesting) serialise to the very bytes the
+    stdlib gave: member order kept, no spaces, non-ASCII unescaped."""
+    assert json_compact(claims) == ref_json_compact(claims)
