@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
+from app.api.answer import JSONAnswer
 from app.api.deps import bearer, require_json, services
 from app.api.metrics import ISSUED
 from app.api.schemas import (
@@ -57,21 +59,28 @@ async def my_entitlements(request: Request[Any, Any, Any]) -> EntitlementList:
     )
 
 
+#: the proof's documented body (the handler returns it encoded: `app.api.answer`)
+_PROOF = ResponseSpec(
+    ProofResponse, description="Document created, URL follows", generate_examples=False
+)
+
+
 @post(
     "/v1/me/proofs",
     tags=["citizens"],
     before_request=require_json,
     status_code=201,
     summary="A signed proof of one of my current rights, with QR and numeric code",
+    responses={201: _PROOF},
 )
-async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]) -> ProofResponse:
+async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]) -> JSONAnswer:
     svc = services(request)
     subject = await svc.citizens.subject(bearer(request))
     issued = await svc.proofs.issue(
         subject, data.type, lifetime_s=data.lifetime_s, qr=data.qr, now=svc.clock.now()
     )
     ISSUED.inc(data.type)
-    return ProofResponse(
+    proof = ProofResponse(
         token=issued.token,
         jti=issued.jti,
         code=issued.code,
@@ -80,6 +89,9 @@ async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]
         qr_svg=issued.qr_svg,
         qr_png_base64=base64.b64encode(issued.qr_png).decode() if issued.qr_png else None,
     )
+    # encoded here, not by Litestar's response layer (`app.api.answer`): issuance is the
+    # citizens' hot path, and a proof carries no type msgspec cannot encode itself
+    return JSONAnswer(proof, status=201)
 
 
 @get("/v1/me/verifications", tags=["citizens"], summary="Who checked my proofs")
