@@ -19,6 +19,8 @@ from app.storage.redis_records import status_triples
 
 __all__ = ["allocate_status_refs", "get_entitlements", "save_entitlements"]
 
+#: as on SQLite: a list takes new indices until half full, so a random probe hits a free
+#: index with probability >= 1/2 (single allocations come this way too)
 _FILL_LIMIT = STATUS_LIST_SIZE // 2
 # a power of two, so masking uniform random words gives uniform indexes
 assert STATUS_LIST_SIZE & (STATUS_LIST_SIZE - 1) == 0

@@ -3,7 +3,6 @@ the layout and redis_scripts for the atomic writes)."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,6 @@ from app.storage.redis_keys import GLOBAL, Layout, redis_to_ietf
 
 __all__ = [
     "add_client",
-    "allocate_status_ref",
     "get_cards",
     "get_client",
     "get_client_by_key_hash",
@@ -42,12 +40,6 @@ __all__ = [
     "status_list_ids",
     "status_triples",
 ]
-
-#: as on SQLite: a list takes new indices until half full, so a random probe hits a free
-#: index with probability >= 1/2
-_FILL_LIMIT = STATUS_LIST_SIZE // 2
-#: random candidates sent per allocation: all taken with probability <= 2**-8
-_CANDIDATES = 8
 
 
 def _audited(
@@ -100,22 +92,6 @@ async def revoke_client(ctx: Ctx, client_id: str, at: datetime, audit: AuditEven
 
 
 # -- status lists ------------------------------------------------------------------------
-async def allocate_status_ref(ctx: Ctx, subject: str) -> StatusRef:
-    """A random never-used index in the current list of the subject's shard."""
-    shard = ctx.layout.shard_of_subject(subject)
-    label = str(shard)
-    while True:
-        # secrets, not random: indices must not be predictable from earlier ones
-        candidates = [secrets.randbelow(STATUS_LIST_SIZE) for _ in range(_CANDIDATES)]
-        n, idx = await ctx.scripts.run(
-            "ALLOCATE",
-            [ctx.layout.lists_key(label)],
-            [Layout.prefix(label), _FILL_LIMIT, *candidates],
-        )
-        if int(idx) >= 0:
-            return StatusRef(ctx.layout.list_id(shard, int(n)), int(idx))
-
-
 async def get_status(ctx: Ctx, ref: StatusRef) -> int:
     """INVALID for an index never handed out, as on SQLite."""
     place = ctx.layout.list_place(ref.list_id)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 __all__ = [
     "ADD_CLIENT",
-    "ALLOCATE",
     "APPEND",
     "CHECK",
     "CLAIM_CODE",
@@ -79,26 +78,6 @@ audit(ARGV[3], ARGV[4], ARGV[5])
 return {'O'}
 """
 )
-
-#: allocate_status_ref. KEYS[1] lists hash; ARGV[1] shard key prefix, ARGV[2] fill
-#: limit, ARGV[3..] random candidate indices (the caller draws them with `secrets`).
-#: Returns {n, idx}, idx = -1 when every candidate was taken (the caller draws again).
-ALLOCATE = """
-local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
-local n = count - 1
-if count == 0 or tonumber(redis.call('HGET', KEYS[1], 'a' .. n) or '0') >= tonumber(ARGV[2]) then
-  n = count
-  redis.call('HSET', KEYS[1], 'count', count + 1)
-end
-local alloc = ARGV[1] .. 'alloc:' .. n
-for i = 3, #ARGV do
-  if redis.call('SETBIT', alloc, tonumber(ARGV[i]), 1) == 0 then
-    redis.call('HINCRBY', KEYS[1], 'a' .. n, 1)
-    return {n, tonumber(ARGV[i])}
-  end
-end
-return {n, -1}
-"""
 
 # sets the status of (n, idx), marking it allocated (and its list existing) if it was not:
 # a ref restored from elsewhere must never be handed out again

@@ -17,11 +17,13 @@ for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[i]) end
 return out
 """
 
-#: allocate_status_refs for `ARGV[3]` refs of one shard: as ALLOCATE, drawing from the
-#: candidates ARGV[4..] in turn. Returns a flat {n, idx, n, idx, ...}, shorter when the
-#: candidates ran out (the caller asks again for the rest). The lists hash is read once
-#: and written once per list touched, not per ref: each `redis.call` costs redis-server
-#: more than the command it runs, and the ref itself needs only its SETBIT.
+#: allocate_status_refs (and allocate_status_ref, with one) for `ARGV[3]` refs of one
+#: shard. KEYS[1] lists hash; ARGV[1] shard key prefix, ARGV[2] fill limit, ARGV[4..]
+#: random candidate indices (the caller draws them with `secrets`), tried in turn.
+#: Returns a flat {n, idx, n, idx, ...}, shorter when the candidates ran out (the
+#: caller asks again for the rest). The lists hash is read once and written once per
+#: list touched, not per ref: each `redis.call` costs redis-server more than the
+#: command it runs, and the ref itself needs only its SETBIT.
 ALLOCATE_MANY = """
 local wanted, limit = tonumber(ARGV[3]), tonumber(ARGV[2])
 local out = {}

@@ -149,7 +149,9 @@ class RedisStore:
 
     # -- entitlements and status lists --------------------------------------------
     async def allocate_status_ref(self, subject: str) -> StatusRef:
-        return await records.allocate_status_ref(await self.context(), subject)
+        # one script call, as for a batch (one allocation mechanism, one fill limit)
+        (ref,) = await bulk.allocate_status_refs(await self.context(), [subject])
+        return ref
 
     async def get_entitlement(self, type_id: str, subject: str) -> Entitlement | None:
         return await records.get_entitlement(await self.context(), type_id, subject)
