@@ -55,9 +55,13 @@ local function index(ikey, ival)
     redis.call('LTRIM', ikey, 0, {VERIF_CAP - 1})
   end
 end
+local function register()
+  -- a chain's name goes into the shard's registry with its first record
+  if ARGV[1] == '0' then redis.call('SADD', KEYS[2], ARGV[2]) end
+end
 local function audit(record, ikey, ival)
   redis.call('RPUSH', KEYS[1], record)
-  if ARGV[1] == '0' then redis.call('SADD', KEYS[2], ARGV[2]) end
+  register()
   index(ikey, ival)
 end
 local function audit_many(records)
@@ -65,7 +69,7 @@ local function audit_many(records)
   for i = 1, #records, 1000 do
     redis.call('RPUSH', KEYS[1], unpack(records, i, math.min(i + 999, #records)))
   end
-  if ARGV[1] == '0' then redis.call('SADD', KEYS[2], ARGV[2]) end
+  register()
 end
 """
 
