@@ -1,11 +1,15 @@
-"""Online verify on Redis without HTTP: the ASGI apps called directly, in this process.
+"""Online verify or issuance on Redis without HTTP: the ASGI apps called directly, in
+this process.
 
-What the service's own code costs per check, next to the floor (`bench/_bare.py`
-`/verify-store`: the bare verify plus one EVALSHA), with no server, socket or load
-generator in the measurement: `C` coroutines each send `POST /v1/verify` (a real proof,
-rotated) to the app's ASGI callable, one after another, for `--seconds`; the figure is
-this process's CPU time per request (time.process_time), the median of `--rounds`
-alternated rounds (floor, service, floor, ...), with redis-server's CPU per request beside.
+What the service's own code costs per request, next to the floor (`bench/_bare.py`),
+with no server, socket or load generator in the measurement: `C` coroutines each send
+`POST /v1/verify` (a real proof, rotated; the floor: `/verify-store`, the bare verify
+plus one EVALSHA) or, with `--what issue`, `POST /v1/me/proofs {"qr": []}` (the seeded
+citizens' ID tokens, rotated; the floor: `/sign-store`, the bare signature between one
+read and one durable write) to the app's ASGI callable, one after another, for
+`--seconds`. The figure is this process's CPU time per request (time.process_time), the
+median of `--rounds` alternated rounds (floor, service, floor, ...), with redis-server's
+CPU per request beside.
 
 A redis-server of its own on a free loopback port (appendfsync always), stopped by PID;
 its data and the keys live in a temporary directory, removed at the end.
@@ -13,6 +17,7 @@ its data and the keys live in a temporary directory, removed at the end.
     python bench/inproc.py                        # 5 rounds of 3 s, 32 concurrent
     python bench/inproc.py --profile out.prof     # and a cProfile of one more service round
     python bench/inproc.py --only service --entitlements 1000000   # a fuller store
+    python bench/inproc.py --what issue           # issuance instead of verify
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,6 +47,7 @@ from bench import _common as c  # noqa: E402
 
 ASGI = Callable[..., Awaitable[None]]
 TYPE = "social_tariff"
+_ISSUE = b'{"type":"social_tariff","qr":[]}'
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]], method: str = "POST") -> dict[str, Any]:
@@ -85,10 +91,21 @@ async def _call(app: ASGI, scope: dict[str, Any], body: bytes | list[bytes]) -> 
     return status, bytes(out)
 
 
+class Load(NamedTuple):
+    """What one app is sent: its scopes (rotated with the bodies), bodies, and the answer
+    every request must get (status, a fragment of the body)."""
+
+    scopes: list[dict[str, Any]]
+    bodies: list[bytes]
+    status: int
+    expect: bytes
+
+
 async def _load(
-    app: ASGI, scope: dict[str, Any], bodies: list[bytes], seconds: float, concurrency: int
+    load: Load, app: ASGI, seconds: float, concurrency: int
 ) -> tuple[int, float, float]:
     """(requests, CPU seconds of this process, wall seconds)."""
+    scopes, bodies = load.scopes, load.bodies
     stop_at = time.perf_counter() + seconds
     count = 0
 
@@ -96,8 +113,8 @@ async def _load(
         nonlocal count
         i = start
         while time.perf_counter() < stop_at:
-            status, body = await _call(app, scope, bodies[i % len(bodies)])
-            if status != 200 or b'"valid' not in body:
+            status, body = await _call(app, scopes[i % len(scopes)], bodies[i % len(bodies)])
+            if status != load.status or load.expect not in body:
                 raise SystemExit(f"unexpected answer {status}: {body[:200]!r}")
             count += 1
             i += concurrency
@@ -109,9 +126,10 @@ async def _load(
 
 async def _seed_service(
     work: Path, url: str, proofs: int, entitlements: int
-) -> tuple[ASGI, Lifespan, list[bytes], str]:
-    """The service app with its lifespan running, a verifier key, `proofs` real proofs,
-    and `entitlements` more entitlements stored beside them (batch ingest)."""
+) -> tuple[ASGI, Lifespan, list[bytes], str, list[str]]:
+    """The service app with its lifespan running, `proofs` real proofs, a verifier key,
+    the ID tokens of the proofs' citizens, and `entitlements` more entitlements stored
+    beside them (batch ingest)."""
     import random
 
     from app.api.app import create_app
@@ -139,6 +157,7 @@ async def _seed_service(
     lifespan = await Lifespan.start(app)
     rng = random.Random(7)
     tokens = []
+    id_tokens = []
     for i in range(proofs):
         nrn = generate_nrn(rng)
         grant = {
@@ -154,6 +173,7 @@ async def _seed_service(
         )
         assert status in (200, 201), body
         id_token = mint_dev_token(settings, nrn, now, 3600)
+        id_tokens.append(id_token)
         status, body = await _call(
             app,
             _scope("/v1/me/proofs", _headers(id_token)),
@@ -163,7 +183,7 @@ async def _seed_service(
         tokens.append(b'{"token":"' + json.loads(body)["token"].encode() + b'"}')
     if entitlements:
         await _ingest(app, source_key, entitlements)
-    return app, lifespan, tokens, verifier_key
+    return app, lifespan, tokens, verifier_key, id_tokens
 
 
 async def _ingest(app: ASGI, source_key: str, count: int) -> None:
@@ -243,28 +263,41 @@ async def main_async(args: argparse.Namespace) -> int:
         import _bare
 
         bare = _bare.app_factory()
-        ours, lifespan, tokens, key = await _seed_service(
+        ours, lifespan, tokens, key, id_tokens = await _seed_service(
             work, server.url, args.proofs, args.entitlements
         )
         with server.client() as r:
             print(f"stored: {r.dbsize():,} Redis keys, {r.info('memory')['used_memory_human']}")
-        bare_bodies = await _bare_tokens(bare, args.proofs)
-        ours_scope = _scope("/v1/verify", _headers(key))
-        bare_scope = _scope("/verify-store", _headers(None))
+        if args.what == "issue":
+            loads = {
+                "floor": Load([_scope("/sign-store", _headers(None))], [_ISSUE], 201, b'"token"'),
+                "service": Load(
+                    [_scope("/v1/me/proofs", _headers(t)) for t in id_tokens],
+                    [_ISSUE],
+                    201,
+                    b'"token"',
+                ),
+            }
+        else:
+            bare_bodies = await _bare_tokens(bare, args.proofs)
+            loads = {
+                "floor": Load(
+                    [_scope("/verify-store", _headers(None))], bare_bodies, 200, b'"valid'
+                ),
+                "service": Load([_scope("/v1/verify", _headers(key))], tokens, 200, b'"valid'),
+            }
+        apps = {"floor": bare, "service": ours}
         # warm both (API-key cache, scripts loaded, connections open)
-        await _load(ours, ours_scope, tokens, 1.0, args.concurrency)
-        await _load(bare, bare_scope, bare_bodies, 1.0, args.concurrency)
+        for name, load in loads.items():
+            await _load(load, apps[name], 1.0, args.concurrency)
         rows: dict[str, list[tuple[float, float, float]]] = {"floor": [], "service": []}
         pid = server.proc.pid
         for r in range(args.rounds):
-            for name, app, scope, bodies in (
-                ("floor", bare, bare_scope, bare_bodies),
-                ("service", ours, ours_scope, tokens),
-            ):
+            for name, load in loads.items():
                 if args.only and name != args.only:
                     continue
                 redis0 = c.cpu_seconds(pid)
-                n, cpu, wall = await _load(app, scope, bodies, args.seconds, args.concurrency)
+                n, cpu, wall = await _load(load, apps[name], args.seconds, args.concurrency)
                 redis_cpu = c.cpu_seconds(pid) - redis0
                 rows[name].append((cpu / n * 1e6, redis_cpu / n * 1e6, n / wall))
                 print(
@@ -274,7 +307,7 @@ async def main_async(args: argparse.Namespace) -> int:
         if args.profile:  # one more service round, profiled, not among the measured
             prof = cProfile.Profile()
             prof.enable()
-            await _load(ours, ours_scope, tokens, args.seconds, args.concurrency)
+            await _load(loads["service"], ours, args.seconds, args.concurrency)
             prof.disable()
             prof.dump_stats(args.profile)
             print(f"cProfile of one more service round: {args.profile}")
@@ -310,6 +343,7 @@ def main() -> int:
     parser.add_argument("--proofs", type=int, default=200)
     parser.add_argument("--profile", metavar="FILE", default=None)
     parser.add_argument("--only", choices=["floor", "service"], default=None)
+    parser.add_argument("--what", choices=["verify", "issue"], default="verify")
     parser.add_argument(
         "--entitlements",
         type=int,
