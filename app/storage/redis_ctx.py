@@ -3,7 +3,7 @@ instance's audit chains and small caches of proof subjects and of statuses read.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import heapq
 from dataclasses import dataclass, field
 
 import msgspec
@@ -14,7 +14,15 @@ from app.storage.redis_audit import Chains
 from app.storage.redis_conn import Client, ScriptRunner
 from app.storage.redis_keys import Layout
 
-__all__ = ["SCRIPTS", "Ctx", "StatusHints", "SubjectCache", "decoders", "encoder"]
+__all__ = [
+    "LATE_CHECK_S",
+    "SCRIPTS",
+    "Ctx",
+    "StatusHints",
+    "SubjectCache",
+    "decoders",
+    "encoder",
+]
 
 #: name -> source of every script a store registers (HEAD and SET_STATUS are fragments)
 SCRIPTS = {
@@ -26,6 +34,11 @@ SCRIPTS = {
 
 encoder = msgspec.json.Encoder()
 
+#: how long after its proof's end a worker still knows a jti's subject: a check of a
+#: proof just past its end (clocks a little apart, as the verifier's 60 s skew
+#: tolerance allows) keeps its one round trip; later ones ask the registry
+LATE_CHECK_S = 60
+
 
 class decoders:  # a namespace, not a type
     client = msgspec.json.Decoder(ClientRecord)
@@ -35,28 +48,42 @@ class decoders:  # a namespace, not a type
 
 
 class SubjectCache:
-    """jti -> subject of proofs this process issued or looked up (bounded LRU).
+    """jti -> subject of proofs this process issued or looked up, while they live.
 
     A hint only: check_and_record builds its audit records for the cached subject and
     the script confirms it against the proof registry (a miss costs one round trip more,
     never a wrong record). A jti is random and its proof's subject never changes.
+
+    An entry goes once its proof has ended (`until`: the proof's end plus
+    `LATE_CHECK_S`), so a worker holds the proofs that can still be checked (about the
+    issuance rate times the proof lifetime) and stops growing once the first proofs
+    end, rather than the last `size` proofs issued. Beyond `size` live entries, those
+    nearest their end go first.
     """
 
     def __init__(self, size: int = 100_000) -> None:
         self._size = size
-        self._data: OrderedDict[str, str] = OrderedDict()
+        self._data: dict[str, tuple[str, int]] = {}  # jti -> (subject, until µs)
+        self._ends: list[tuple[int, str]] = []  # a heap of (until µs, jti)
 
-    def get(self, jti: str) -> str | None:
-        subject = self._data.get(jti)
-        if subject is not None:
-            self._data.move_to_end(jti)
-        return subject
+    def __len__(self) -> int:
+        return len(self._data)
 
-    def put(self, jti: str, subject: str) -> None:
-        self._data[jti] = subject
-        self._data.move_to_end(jti)
-        if len(self._data) > self._size:
-            self._data.popitem(last=False)
+    def get(self, jti: str, now_us: int) -> str | None:
+        hit = self._data.get(jti)
+        return hit[0] if hit is not None and hit[1] > now_us else None
+
+    def put(self, jti: str, subject: str, until_us: int, now_us: int) -> None:
+        old = self._data.get(jti)
+        self._data[jti] = (subject, until_us)
+        if old is None or old[1] != until_us:
+            heapq.heappush(self._ends, (until_us, jti))
+        ends, data = self._ends, self._data
+        while ends and (ends[0][0] <= now_us or len(data) > self._size):
+            until, gone = heapq.heappop(ends)
+            hit = data.get(gone)
+            if hit is not None and hit[1] == until:  # else a later put replaced it
+                del data[gone]
 
 
 class StatusHints:

@@ -177,9 +177,10 @@ return {'O'}
 #: with ('' = none), ARGV[10] the caller's subject ('' = none), ARGV[11] org, ARGV[12] now
 #: µs, ARGV[13] window start µs, ARGV[14] TTL (ms) of the seen keys, ARGV[15] the status
 #: the record was built for.
-#: Returns {'S', subject, status} when the record names another subject, {'R', status}
-#: when the status is another one (in both cases nothing is written: the caller builds
-#: the right record and calls again), else {'O', status[, count, organisations]}.
+#: Returns {'S', subject, status, the proof's record ('' = none)} when the record names
+#: another subject, {'R', status} when the status is another one (in both cases nothing is
+#: written: the caller builds the right record and calls again), else
+#: {'O', status[, count, organisations]}.
 CHECK = (
     HEAD
     + """
@@ -190,7 +191,9 @@ if idx >= 0 and redis.call('GETBIT', KEYS[3], idx) == 1 then
 end
 if ARGV[8] == '1' then
   local filled = redis.call('HGET', KEYS[5], 's') or ARGV[10]
-  if filled ~= ARGV[9] then return {'S', filled, status} end
+  if filled ~= ARGV[9] then
+    return {'S', filled, status, redis.call('HGET', KEYS[5], 'd') or ''}
+  end
 end
 if status ~= tonumber(ARGV[15]) then return {'R', status} end
 if chain_moved() then return {'C'} end

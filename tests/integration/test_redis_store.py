@@ -38,6 +38,7 @@ from app.domain.records import (
 from app.errors import ConfigError
 from app.storage import open_store, redis_mux
 from app.storage.redis_audit import LANES
+from app.storage.redis_ctx import LATE_CHECK_S
 from app.storage.redis_durability import check_store_durability, durability_report
 from app.storage.redis_keys import Layout
 from app.storage.redis_scripts import VERIF_CAP
@@ -253,6 +254,46 @@ async def test_round_trips_per_operation(
         "append_audit": 1,
         "get_cards, one card": 1,  # the directory and the card in one script (single node)
     }
+
+
+async def test_a_worker_forgets_a_proof_once_it_has_ended_and_late_checks_name_the_holder(
+    rstore: RedisStore, redis_url: str, round_trips: list[int]
+) -> None:
+    """Both workers know the proof's holder while it lives (one round trip a check);
+    past its end and the late-check margin they have let it go (memory follows the live
+    proofs), and a check then asks the registry: two round trips, the holder still named."""
+    subject = "00000000" + "cd" * 28
+    ref = await rstore.allocate_status_ref(subject)
+    await rstore.save_entitlement(
+        make_entitlement(ref, subject=subject),
+        expected_version=None,
+        status_updates=[],
+        cards=[],
+        audit=make_event("grant", subject=subject),
+    )
+    proof = make_proof("jti-late", ref, subject=subject, lifetime_s=300)
+    await rstore.save_proof(proof, None, make_event("issue", subject=subject))
+    other = await RedisStore.open(redis_url)
+
+    async def trips(store: RedisStore, at: datetime) -> int:
+        before = round_trips[0]
+        await store.check_and_record(
+            ref=ref, jti=proof.jti, subject=None, org="Org", now=at, seen_window_s=600,
+            audit_by_status=VERIFY,
+        )  # fmt: skip
+        return round_trips[0] - before
+
+    try:
+        first = proof.issued_at + timedelta(seconds=1)
+        await trips(other, first)  # learns the holder from the registry
+        while_live = proof.expires_at - timedelta(seconds=1)
+        assert [await trips(rstore, while_live), await trips(other, while_live)] == [1, 1]
+        late = proof.expires_at + timedelta(seconds=LATE_CHECK_S + 1)
+        assert [await trips(rstore, late), await trips(other, late)] == [2, 2]
+        events = await rstore.verifications_for(subject, 10)
+        assert len(events) == 5 and {e.subject for e in events} == {subject}
+    finally:
+        await other.close()
 
 
 async def test_revoked_proof_checked_by_another_worker_names_holder_and_status(
