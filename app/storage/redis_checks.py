@@ -25,7 +25,7 @@ from app.domain.records import (
 from app.storage._common import CHECK_RETENTION_S, PROOF_GRACE_S, to_us, window_start
 from app.storage.redis_audit import Arg, prepare
 from app.storage.redis_conn import as_bytes
-from app.storage.redis_ctx import LATE_CHECK_S, Ctx, decoders, encoder
+from app.storage.redis_ctx import Ctx, decoders, encoder
 from app.storage.redis_keys import GLOBAL, Layout
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "save_proof",
 ]
 
-LATE_CHECK_US = LATE_CHECK_S * 1_000_000
 #: rate windows are kept this long after they end, in case workers' clocks disagree
 _RATE_GRACE_S = 3_600
 
@@ -74,7 +73,7 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
     reply = await ctx.chains.run(label, script, keys, build)
     if reply[0] == "X":  # a live proof holds the code: nothing was written
         return False
-    ctx.subjects.put(proof.jti, proof.subject, expires_us + LATE_CHECK_US, now_us)
+    ctx.subjects.put(proof.jti, proof.subject, expires_us, now_us)
     return True
 
 
@@ -98,7 +97,7 @@ async def get_proof_by_code(ctx: Ctx, code: str, now: datetime) -> ProofRecord |
     if live is None or data is None:
         return None
     proof = decoders.proof.decode(data)
-    ctx.subjects.put(proof.jti, proof.subject, to_us(proof.expires_at) + LATE_CHECK_US, to_us(now))
+    ctx.subjects.put(proof.jti, proof.subject, to_us(proof.expires_at), to_us(now))
     return proof
 
 
@@ -188,8 +187,8 @@ async def check_and_record(
             guess = as_bytes(reply[1]).decode() or None
             # the registry's subject (it can only be that one), known until the proof ends
             if jti is not None and guess is not None and guess != subject and reply[3]:
-                until_us = to_us(decoders.proof.decode(reply[3]).expires_at) + LATE_CHECK_US
-                ctx.subjects.put(jti, guess, until_us, now_us)
+                end_us = to_us(decoders.proof.decode(reply[3]).expires_at)
+                ctx.subjects.put(jti, guess, end_us, now_us)
             expected = int(reply[2])
             continue
         status = int(reply[1])

@@ -73,7 +73,8 @@ class SubjectCache:
         hit = self._data.get(jti)
         return hit[0] if hit is not None and hit[1] > now_us else None
 
-    def put(self, jti: str, subject: str, until_us: int, now_us: int) -> None:
+    def put(self, jti: str, subject: str, proof_end_us: int, now_us: int) -> None:
+        until_us = proof_end_us + LATE_CHECK_S * 1_000_000
         old = self._data.get(jti)
         self._data[jti] = (subject, until_us)
         if old is None or old[1] != until_us:

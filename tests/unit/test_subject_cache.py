@@ -18,7 +18,7 @@ LATE = LATE_CHECK_S * S
 def test_a_subject_is_known_while_its_proof_lives_and_forgotten_after() -> None:
     cache = SubjectCache()
     end = 300 * S
-    cache.put("jti-1", "subject-1", end + LATE, now_us=0)
+    cache.put("jti-1", "subject-1", end, now_us=0)
     assert cache.get("jti-1", now_us=end) == "subject-1"
     assert cache.get("jti-1", now_us=end + LATE - 1) == "subject-1"  # a check just late
     assert cache.get("jti-1", now_us=end + LATE) is None
@@ -34,7 +34,7 @@ def test_memory_follows_the_live_proofs_not_every_proof_issued() -> None:
     for second in range(3_600):
         now = second * S
         for i in range(rate):
-            cache.put(f"{second}-{i}", "subject", now + lifetime + LATE, now_us=now)
+            cache.put(f"{second}-{i}", "subject", now + lifetime, now_us=now)
         sizes.append(len(cache))
     live = rate * (lifetime + LATE) // S
     assert sizes[-1] <= live + rate
@@ -56,9 +56,9 @@ def test_when_full_the_proofs_nearest_their_end_go_first() -> None:
 
 def test_a_proof_put_again_with_a_later_end_keeps_the_later_one() -> None:
     cache = SubjectCache()
-    cache.put("jti", "subject", 100 * S, now_us=0)
-    cache.put("jti", "subject", 500 * S, now_us=0)
+    cache.put("jti", "subject", 100 * S - LATE, now_us=0)
+    cache.put("jti", "subject", 500 * S - LATE, now_us=0)
     # the first end passes: the entry it came from was replaced, so it stays
-    cache.put("other", "subject-2", 600 * S, now_us=200 * S)
+    cache.put("other", "subject-2", 600 * S - LATE, now_us=200 * S)
     assert cache.get("jti", now_us=200 * S) == "subject"
     assert cache.get("jti", now_us=500 * S) is None
