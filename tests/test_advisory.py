@@ -154,12 +154,17 @@ def test_crit_is_refused() -> None:
     assert reason(forge({**HEADER, "crit": []}, CLAIMS)) == "malformed"
 
 
-def test_exp_and_iat_exactly_at_the_leeway_boundary() -> None:
+def test_exp_has_no_leeway_iat_keeps_it() -> None:
+    """A proof read `valid` up to 60 s after its `exp`, with a `valid_until` in the past
+    (the clock-skew leeway stretched its end). The leeway tolerates an issuer clock a
+    little ahead (`iat`); a proof ends at its `exp`, offline as online."""
+
     def at(iat: int, exp: int) -> tuple[str, str | None]:
         return offline(sign({**CLAIMS, "iat": iat, "exp": exp}, KEY, typ=TYP))
 
-    assert at(NOW_S - 400, NOW_S - 59) == ("valid", None)  # 1 s inside the leeway
-    assert at(NOW_S - 400, NOW_S - 60) == ("invalid", "expired")  # exactly at it
+    assert at(NOW_S - 400, NOW_S + 1) == ("valid", None)  # its last second
+    assert at(NOW_S - 400, NOW_S) == ("invalid", "expired")  # ends exactly now
+    assert at(NOW_S - 400, NOW_S - 21) == ("invalid", "expired")  # inside the old leeway
     assert at(NOW_S + 60, NOW_S + 400) == ("valid", None)  # iat exactly at the leeway
     assert at(NOW_S + 61, NOW_S + 400) == ("undetermined", "check_clock")
 

@@ -97,7 +97,9 @@ def check_token(
         token: the compact JWS.
         keys: trusted keys by kid.
         now: the verifier's time (aware).
-        skew_s: clock leeway applied to ``iat`` and ``exp``.
+        skew_s: clock leeway applied to ``iat`` only. ``exp`` has none: a result never
+            says "valid" with a ``valid_until`` already past on the verifier's clock,
+            and a parking card's proof ends when the card does, online and offline.
         registry: the entitlement types.
         allowed_types: types this verifier may check; None for all.
         issuer: when given, the required ``iss``.
@@ -142,9 +144,11 @@ def check_token(
         idx=claims.status.status_list.idx,
         attributes=attributes,
     )
+    # A proof issued "in the future" is the issuer's clock running a little ahead of
+    # ours: tolerated within `skew_s`. Its end is not stretched (see `skew_s` above).
     if now_s < claims.iat - skew_s:
         return _failed("not_yet_valid", proof)
-    if now_s >= claims.exp + skew_s:
+    if now_s >= claims.exp:
         return _failed("expired", proof)
     return TokenCheck(claims=proof, failure=None)
 
@@ -253,7 +257,10 @@ def verify_offline(
       ``exp``, or the proof's index lies beyond it (the list has grown since).
 
     Forgeries, malformed and out-of-scope proofs are ``invalid`` whatever the cache age,
-    and so is an expired proof: expiry only needs a clock that is not behind.
+    and so is an expired proof: expiry only needs a clock that is not behind. `skew_s`
+    (configurable, 60 s by default) tolerates clocks that disagree about when a proof,
+    a key set or a list was made; it never extends a proof past its ``exp``, as
+    online.
     """
     now_s, fetched_s = epoch(now), epoch(jwks.fetched_at)
     if now < _EARLIEST_PLAUSIBLE or now_s < fetched_s - skew_s:

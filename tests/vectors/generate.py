@@ -163,6 +163,32 @@ def main() -> None:
             "undetermined",
             "check_clock",
         ),
+        # the clock-skew leeway is for `iat` (an issuer clock a little ahead); a proof
+        # ends at its `exp`, never later (a 60 s leeway on exp once read `valid` here)
+        case(
+            "iat_within_skew",
+            sign(claims(iat=NOW + 60, exp=NOW + 400), key, typ="statuspass+jwt"),
+            "valid",
+            None,
+        ),
+        case(
+            "last_second",
+            sign(claims(iat=NOW - 400, exp=NOW + 1), key, typ="statuspass+jwt"),
+            "valid",
+            None,
+        ),
+        case(
+            "expires_now",
+            sign(claims(iat=NOW - 400, exp=NOW), key, typ="statuspass+jwt"),
+            "invalid",
+            "expired",
+        ),
+        case(
+            "expired_21s_ago",
+            sign(claims(iat=NOW - 400, exp=NOW - 21), key, typ="statuspass+jwt"),
+            "invalid",
+            "expired",
+        ),
         case(
             "revoked",
             sign(claims(status={"status_list": {"idx": 6, "uri": URI}}), key, typ="statuspass+jwt"),

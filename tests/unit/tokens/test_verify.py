@@ -187,12 +187,20 @@ def test_index_beyond_the_list_is_stale_not_valid() -> None:
 
 
 def test_leeway_boundaries() -> None:
-    at_edge = proof(KEY, iat=NOW_S - 400, exp=NOW_S - 59)  # now < exp + 60
-    assert offline(at_edge).result == "valid"
-    past = proof(KEY, iat=NOW_S - 400, exp=NOW_S - 60)  # now == exp + 60
+    last = proof(KEY, iat=NOW_S - 400, exp=NOW_S + 1)  # its last second
+    assert offline(last).result == "valid"
+    past = proof(KEY, iat=NOW_S - 400, exp=NOW_S)  # now == exp: no leeway on the end
     assert offline(past).reason == "expired"
     early = proof(KEY, iat=NOW_S + 60, exp=NOW_S + 300)  # now == iat - 60
     assert offline(early).result == "valid"
+
+
+def test_the_skew_tolerance_is_configurable_and_never_stretches_exp() -> None:
+    ahead = proof(KEY, iat=NOW_S + 200, exp=NOW_S + 500)  # issuer clock 200 s ahead
+    assert offline(ahead).reason == "check_clock"
+    assert offline(ahead, skew_s=300).result == "valid"
+    ended = proof(KEY, iat=NOW_S - 400, exp=NOW_S - 21)
+    assert offline(ended, skew_s=300).reason == "expired"
 
 
 def test_naive_now_is_refused() -> None:
