@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, post, put
+from litestar import Request, Response, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from app.api.deps import client_of, require_json, services
@@ -18,15 +19,27 @@ from app.domain.entitlements import UpsertInput
 __all__ = ["change_status", "upsert"]
 
 
+_UPSERT_DESCRIPTION = """\
+Idempotent: sending the same entitlement again changes nothing (`outcome: unchanged`).
+
+Answers **201 Created** when the entitlement did not exist, **200 OK** when it was updated
+or unchanged (`outcome` says which).
+"""
+
+
 @put(
     "/v1/entitlements/{type_id:str}",
     tags=["sources"],
     before_request=require_json,
     summary="Create or update one entitlement (idempotent)",
+    description=_UPSERT_DESCRIPTION,
+    status_code=200,
+    response_description="Updated, or unchanged",
+    responses={201: ResponseSpec(WriteResponse, description="Created")},
 )
 async def upsert(
     request: Request[Any, Any, Any], type_id: FromPath[str], data: JSONBody[UpsertRequest]
-) -> WriteResponse:
+) -> Response[WriteResponse]:
     svc = services(request)
     client = await client_of(request)
     res = await svc.entitlements.upsert(
@@ -41,7 +54,10 @@ async def upsert(
         ),
         svc.clock.now(),
     )
-    return WriteResponse(type=res.type, outcome=res.outcome, status=res.status)
+    return Response(
+        WriteResponse(type=res.type, outcome=res.outcome, status=res.status),
+        status_code=201 if res.outcome == "created" else 200,
+    )
 
 
 async def _change(

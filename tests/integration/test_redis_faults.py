@@ -66,7 +66,7 @@ class World:
         r = self.http.put(
             f"/v1/entitlements/{TYPE}", json=grant_body(self.nrn), headers=self.auth(self.source)
         )
-        assert r.status_code == 200, r.text
+        assert r.status_code == 201, r.text
         proof = self.issue()
         assert proof.status_code == 201, proof.text
         self.token = proof.json()["token"]
@@ -251,7 +251,7 @@ def test_acknowledged_writes_survive_redis_crash(tmp_path: Path, redis: RedisSer
         world.setup()
         for i, nrn in enumerate(nrns):
             r = world.http.put(f"/v1/entitlements/{TYPE}", json=grant_body(nrn, i), headers=src)
-            assert r.status_code == 200 and r.json()["outcome"] == "created"
+            assert r.status_code == 201 and r.json()["outcome"] == "created"
         revoked = nrns[:15]
         for nrn in revoked:
             r = world.http.post(

@@ -50,7 +50,7 @@ def test_kill_9_loses_nothing_acknowledged(server: Service) -> None:
                 "/v1/entitlements/social_tariff",
                 json=grant_body(nrn),
             )
-            assert r.status_code == 200
+            assert r.status_code == 201
             acknowledged.append(nrn)
     server.kill(signal.SIGKILL)
     server.start()

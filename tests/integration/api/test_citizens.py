@@ -123,7 +123,7 @@ async def test_parking_card_proof_carries_the_card_not_the_name(api: Api, source
         days=800,
         attributes={"card_number": "1234567800", "card_valid_until": until},
     )
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
     proof = await api.proof(nrn, "parking_card", qr=[])
     claims = _claims(proof["token"])
     assert "nam" not in claims and claims["card_number"] == "1234567800"

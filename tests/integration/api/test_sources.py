@@ -12,12 +12,12 @@ from tests.integration.api.conftest import Api, auth
 async def test_upsert_is_idempotent_and_updates(api: Api, source: str) -> None:
     nrn = api.nrn()
     first = await api.grant(source, "social_tariff", nrn)
-    assert first.status_code == 200
+    assert first.status_code == 201  # Created: what HTTP clients expect of a new resource
     assert first.json() == {"type": "social_tariff", "outcome": "created", "status": "valid"}
     again = await api.grant(source, "social_tariff", nrn)
-    assert again.json()["outcome"] == "unchanged"
+    assert again.status_code == 200 and again.json()["outcome"] == "unchanged"
     renamed = await api.grant(source, "social_tariff", nrn, family="Janssens")
-    assert renamed.json()["outcome"] == "updated"
+    assert renamed.status_code == 200 and renamed.json()["outcome"] == "updated"
     mine = await api.http.get("/v1/me/entitlements", headers=api.citizen(nrn))
     assert [e["type"] for e in mine.json()["entitlements"]] == ["social_tariff"]
 
@@ -287,3 +287,14 @@ async def test_batch_keeps_the_order_of_one_entitlement_across_chunks(
     token = (await api.proof(nrn))["token"]
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert claims["nam"] == "A. SECOND"
+
+
+async def test_upsert_documents_created_and_updated(api: Api) -> None:
+    """The OpenAPI document says what a PUT answers: 201 for a new entitlement, 200 for
+    an update or a re-send."""
+    schema = (await api.http.get("/schema/openapi.json")).json()
+    put = schema["paths"]["/v1/entitlements/{type_id}"]["put"]
+    body = {"$ref": "#/components/schemas/WriteResponse"}
+    for status in ("200", "201"):
+        assert put["responses"][status]["content"]["application/json"]["schema"] == body
+    assert "201 Created" in put["description"]
