@@ -179,7 +179,6 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
     citizens = unique_nrns(rng, args.citizens, taken)
     card_holders = unique_nrns(rng, args.cards, taken)
     card_numbers = [f"{n:010d}" for n in rng.sample(range(10**9, 10**10), args.cards)]
-    card_until = (now + timedelta(days=3 * 365)).date().isoformat()
 
     async with httpx.AsyncClient(base_url=args.url, trust_env=False) as http:
         r = await http.get("/ready", timeout=10)
@@ -205,7 +204,8 @@ async def seed(args: argparse.Namespace) -> dict[str, Any]:
                 "holder": holder(rng),
                 "valid_from": valid_from,
                 "valid_until": valid_until,
-                "attributes": {"card_number": number, "card_valid_until": card_until},
+                # a card is valid as long as its entitlement: valid_until, sent once
+                "attributes": {"card_number": number},
                 "id": f"pc-{i}",
             }
             for i, (nrn, number) in enumerate(zip(card_holders, card_numbers, strict=True))

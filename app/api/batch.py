@@ -27,9 +27,10 @@ from litestar.types import Receive, Scope, Send
 from app.api.deps import client_of, require_ndjson, services
 from app.api.schemas import BatchLine, BatchResult
 from app.api.state import Services
+from app.domain.dates import parse_instant
 from app.domain.entitlements import UpsertInput, WriteResult
 from app.domain.records import ClientRecord
-from app.errors import DomainError, StoreError
+from app.errors import DomainError, InvalidInput, StoreError
 from app.tokens import strip_separators
 
 __all__ = ["CHUNK", "DEPTH", "MAX_LINE", "batch"]
@@ -115,7 +116,8 @@ class _Decoded:
 
     numbers: list[int] = field(default_factory=list)  # every line, in order
     answered: dict[int, BatchResult] = field(default_factory=dict)  # rejected already
-    lines: list[tuple[int, BatchLine]] = field(default_factory=list)  # to apply, in order
+    #: to apply, in order; an upsert with its input (dates parsed), a status change with None
+    lines: list[tuple[int, BatchLine, UpsertInput | None]] = field(default_factory=list)
     #: what applying may write: (type, NRN digits) and ("card", number); a superset is
     #: harmless (it only makes a chunk wait), a missing key would reorder writes
     keys: set[tuple[str, str]] = field(default_factory=set)
@@ -151,7 +153,14 @@ def _decode_group(group: list[tuple[int, bytes | None]]) -> _Decoded:
                 detail="upsert needs holder, valid_from and valid_until",
             )
             continue
-        out.lines.append((number, line))
+        data = None
+        if line.op == "upsert":
+            try:
+                data = _upsert_input(line)
+            except InvalidInput as exc:  # a bad date: answered as the domain would
+                out.answered[number] = _result(number, line, exc)
+                continue
+        out.lines.append((number, line, data))
         out.keys.add((line.type, strip_separators(line.nrn)))
         card = line.attributes.get("card_number")
         if card is not None:
@@ -248,7 +257,7 @@ async def _apply_group(svc: Services, client: ClientRecord, decoded: _Decoded) -
     """Apply a chunk's lines in order: runs of upserts in bulk, status changes singly."""
     now = svc.clock.now()
     out = dict(decoded.answered)
-    run: list[tuple[int, BatchLine]] = []
+    run: list[tuple[int, BatchLine, UpsertInput]] = []
 
     def store_failed(number: int, line: BatchLine, exc: StoreError) -> BatchResult:
         return BatchResult(
@@ -262,20 +271,20 @@ async def _apply_group(svc: Services, client: ClientRecord, decoded: _Decoded) -
     async def flush() -> None:
         if not run:
             return
-        items = [(line.type, _upsert_input(line)) for _, line in run]
+        items = [(line.type, data) for _, line, data in run]
         try:
             outcomes = await svc.bulk.upsert_many(client, items, now)
         except StoreError as exc:
-            for number, line in run:
+            for number, line, _ in run:
                 out[number] = store_failed(number, line, exc)
         else:
-            for (number, line), res in zip(run, outcomes, strict=True):
+            for (number, line, _), res in zip(run, outcomes, strict=True):
                 out[number] = _result(number, line, res)
         run.clear()
 
-    for number, line in decoded.lines:
-        if line.op == "upsert":
-            run.append((number, line))
+    for number, line, data in decoded.lines:
+        if data is not None:
+            run.append((number, line, data))
             continue
         await flush()
         try:
@@ -293,12 +302,13 @@ async def _apply_group(svc: Services, client: ClientRecord, decoded: _Decoded) -
 
 
 def _upsert_input(line: BatchLine) -> UpsertInput:
+    """The domain's input for an upsert line (its dates parsed: InvalidInput if wrong)."""
     assert line.holder is not None and line.valid_from and line.valid_until
     return UpsertInput(
         nrn=line.nrn,
         holder=line.holder.to_holder(),
-        valid_from=line.valid_from,
-        valid_until=line.valid_until,
+        valid_from=parse_instant(line.valid_from, "valid_from"),
+        valid_until=parse_instant(line.valid_until, "valid_until"),
         attributes=dict(line.attributes),
     )
 

@@ -22,6 +22,7 @@ from app.api.schemas import (
     VerificationView,
 )
 from app.domain.entitlements import STATUS_NAMES
+from app.domain.validity import proof_attributes
 
 __all__ = ["my_entitlements", "my_proof", "my_verifications"]
 
@@ -51,7 +52,7 @@ async def my_entitlements(request: Request[Any, Any, Any]) -> EntitlementList:
                 valid_from=e.valid_from,
                 valid_until=e.valid_until,
                 current=e.status == 0 and e.valid_from <= now < e.valid_until,
-                attributes=e.attributes,
+                attributes=proof_attributes(svc.registry.get(e.type), e),
             )
             for e in sorted(rows, key=lambda e: e.type)
             if e.type in svc.registry

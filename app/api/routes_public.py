@@ -63,7 +63,7 @@ def _metadata(svc: Services) -> dict[str, Any]:
             {
                 "id": t.id,
                 "labels": t.labels,
-                "disclosed_claims": (["nam"] if t.discloses_name else []) + list(t.attributes),
+                "disclosed_claims": (["nam"] if t.discloses_name else []) + list(t.claims),
                 "max_lifetime_s": t.max_lifetime_s,
                 "numeric_codes": t.codes,
             }

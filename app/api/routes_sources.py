@@ -14,6 +14,7 @@ from app.api.schemas import (
     UpsertRequest,
     WriteResponse,
 )
+from app.domain.dates import parse_instant
 from app.domain.entitlements import UpsertInput
 
 __all__ = ["change_status", "upsert"]
@@ -24,6 +25,16 @@ Idempotent: sending the same entitlement again changes nothing (`outcome: unchan
 
 Answers **201 Created** when the entitlement did not exist, **200 OK** when it was updated
 or unchanged (`outcome` says which).
+
+`valid_from` and `valid_until` are RFC 3339 date-times with an offset
+(`2027-12-31T23:59:59+01:00`), between 1900-01-01 and 2999-12-31; `valid_until` is
+exclusive. Anything else (no offset, week dates, basic format, other years) is a 422
+naming the field.
+
+A parking card's validity is the entitlement's `valid_until`, sent once: every proof
+carries its last day as `card_valid_until` and never lives past it. A source may still
+send `attributes.card_valid_until` (`YYYY-MM-DD`); it must then be that same last day,
+or the request is refused with a 422.
 """
 
 
@@ -48,8 +59,8 @@ async def upsert(
         UpsertInput(
             nrn=data.nrn,
             holder=data.holder.to_holder(),
-            valid_from=data.valid_from,
-            valid_until=data.valid_until,
+            valid_from=parse_instant(data.valid_from, "valid_from"),
+            valid_until=parse_instant(data.valid_until, "valid_until"),
             attributes=dict(data.attributes),
         ),
         svc.clock.now(),

@@ -25,6 +25,17 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Nrn = Annotated[
     str, msgspec.Meta(min_length=11, max_length=20, description="national register number")
 ]
+# Parsed by `app.domain.dates` rather than by msgspec, so that every date a source gets
+# wrong is a 422 naming the field (one strict form, one range), on a PUT and on a batch line.
+Instant = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=40,
+        description="RFC 3339 date-time with an offset, between 1900-01-01 and 2999-12-31, "
+        "e.g. 2027-12-31T23:59:59+01:00",
+        extra_json_schema={"extra": {"format": "date-time"}},
+    ),
+]
 
 
 class HolderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -38,8 +49,9 @@ class HolderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class UpsertRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     nrn: Nrn
     holder: HolderIn
-    valid_from: datetime
-    valid_until: datetime
+    valid_from: Instant
+    #: exclusive; for a parking card, the card's own validity (proofs carry its last day)
+    valid_until: Instant
     attributes: dict[
         Annotated[str, msgspec.Meta(max_length=40)], Annotated[str, msgspec.Meta(max_length=100)]
     ] = {}
@@ -118,8 +130,8 @@ class BatchLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     type: Annotated[str, msgspec.Meta(max_length=64)]
     nrn: Nrn
     holder: HolderIn | None = None
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
     attributes: dict[str, str] = {}
     reason: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     id: Annotated[str, msgspec.Meta(max_length=100)] | None = None  # echoed back

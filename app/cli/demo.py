@@ -83,10 +83,7 @@ def run(args: argparse.Namespace) -> int:
                 holder=Holder(given_name="Jan", family_name="Peeters"),
                 valid_from=now - timedelta(days=30),
                 valid_until=now + timedelta(days=3 * 365),
-                attributes={
-                    "card_number": card,
-                    "card_valid_until": (now + timedelta(days=3 * 365)).date().isoformat(),
-                },
+                attributes={"card_number": card},  # valid as long as the entitlement
             ),
             now,
         )

@@ -54,7 +54,7 @@ class BulkUpserter:
         singles: list[int] = []
         for i, (type_id, data) in enumerate(items):
             try:
-                etype, subject = self._service.prepare(client, type_id, data)
+                etype, subject, data = self._service.prepare(client, type_id, data)
             except DomainError as exc:
                 results[i] = exc
                 continue

@@ -8,7 +8,7 @@ changes nothing the second time (a resync of two million lines writes only what 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import datetime
 
 import msgspec
 
@@ -26,6 +26,7 @@ from app.domain.records import (
     StatusRef,
 )
 from app.domain.registry import EntitlementType, Registry
+from app.domain.validity import checked_attributes
 from app.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from app.tokens import pseudonym, validate_nrn
 
@@ -61,7 +62,7 @@ def _check_holder(holder: Holder) -> None:
 
 
 def _check_attributes(etype: EntitlementType, attributes: dict[str, str]) -> None:
-    expected, given = set(etype.attributes), set(attributes)
+    expected, given = set(etype.attributes), set(attributes) - {etype.valid_until_claim}
     if given != expected:
         missing, extra = sorted(expected - given), sorted(given - expected)
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
@@ -72,14 +73,6 @@ def _check_attributes(etype: EntitlementType, attributes: dict[str, str]) -> Non
         number = attributes["card_number"]
         if len(number) != CARD_DIGITS or not (number.isascii() and number.isdigit()):
             raise InvalidInput("card_number must be 10 digits", field="attributes.card_number")
-    if "card_valid_until" in attributes:
-        try:
-            datetime.fromisoformat(attributes["card_valid_until"])
-        except ValueError:
-            raise InvalidInput(
-                "card_valid_until must be a date (YYYY-MM-DD)",
-                field="attributes.card_valid_until",
-            ) from None
 
 
 def same_content(old: Entitlement, data: UpsertInput) -> bool:
@@ -90,17 +83,6 @@ def same_content(old: Entitlement, data: UpsertInput) -> bool:
         and old.valid_until == data.valid_until
         and old.attributes == data.attributes
     )
-
-
-def card_expiry(attributes: dict[str, str], fallback: datetime) -> datetime:
-    """End of a card's validity: the end of its `card_valid_until` day, in UTC."""
-    raw = attributes.get("card_valid_until")
-    if raw is None:
-        return fallback
-    value = datetime.fromisoformat(raw)
-    if value.tzinfo is None:
-        value = datetime.combine(value.date(), time.max, tzinfo=fallback.tzinfo)
-    return value
 
 
 class EntitlementService:
@@ -116,7 +98,7 @@ class EntitlementService:
     async def upsert(
         self, client: ClientRecord, type_id: str, data: UpsertInput, now: datetime
     ) -> WriteResult:
-        etype, subject = self.prepare(client, type_id, data)
+        etype, subject, data = self.prepare(client, type_id, data)
         for attempt in range(3):
             try:
                 return await self._upsert_once(client, etype, subject, data, now)
@@ -127,19 +109,20 @@ class EntitlementService:
 
     def prepare(
         self, client: ClientRecord, type_id: str, data: UpsertInput
-    ) -> tuple[EntitlementType, str]:
-        """Check everything that needs no store: scope, NRN, holder, attributes, dates."""
+    ) -> tuple[EntitlementType, str, UpsertInput]:
+        """Check everything that needs no store: scope, NRN, holder, attributes, dates.
+
+        Returns the type, the subject and the input as it is stored (derived claims out).
+        """
         etype = self._registry.get(type_id)
         require_scope(client, "source", type_id)
         subject = self.subject_for(data.nrn)
         _check_holder(data.holder)
         _check_attributes(etype, data.attributes)
-        for field, value in (("valid_from", data.valid_from), ("valid_until", data.valid_until)):
-            if value.tzinfo is None:
-                raise InvalidInput(f"{field} needs a time zone (RFC 3339)", field=field)
-        if data.valid_until <= data.valid_from:
-            raise InvalidInput("valid_until must be after valid_from", field="valid_until")
-        return etype, subject
+        attributes = checked_attributes(etype, data.valid_from, data.valid_until, data.attributes)
+        if attributes is not data.attributes:
+            data = msgspec.structs.replace(data, attributes=attributes)
+        return etype, subject, data
 
     async def _upsert_once(
         self,
@@ -213,9 +196,18 @@ class EntitlementService:
         current = known.get(number)
         if current is not None and current.subject != subject:
             raise Conflict(f"card {number[:4]}… is registered to another holder")
-        expiry = card_expiry(data.attributes, data.valid_until)
         ref = current.status_ref if current else await self._store.allocate_status_ref(subject)
-        cards = [CardRecord(number=number, subject=subject, status_ref=ref, valid_until=expiry)]
+        # the card is valid exactly as long as the entitlement: a typed card number and
+        # the card's QR proof answer from the same dates
+        cards = [
+            CardRecord(
+                number=number,
+                subject=subject,
+                status_ref=ref,
+                valid_until=data.valid_until,
+                valid_from=data.valid_from,
+            )
+        ]
         # only the holder's own cards: a source cannot revoke someone else's card by
         # registering a number that happens to share its first eight digits
         updates = [

@@ -15,10 +15,12 @@ from typing import Any
 import msgspec
 
 from app.config import Settings
+from app.domain.dates import epoch_floor
 from app.domain.names import display_name
 from app.domain.ports import Store
 from app.domain.records import VALID, AuditEvent, ProofRecord
 from app.domain.registry import Registry
+from app.domain.validity import proof_attributes
 from app.errors import Conflict, InvalidInput, NotFound, StoreError
 from app.tokens import SigningKey, format_code, new_code, render_qr, sign
 
@@ -87,8 +89,9 @@ class ProofService:
             else (self._settings.default_proof_lifetime_s)
         )
         wanted = lifetime_s if lifetime_s is not None else default
+        # never past the right itself: a parking card's proof ends with the card
         until = min(now + timedelta(seconds=min(wanted, etype.max_lifetime_s)), ent.valid_until)
-        iat, exp = int(now.timestamp()), int(until.timestamp())
+        iat, exp = epoch_floor(now), epoch_floor(until)
         if exp <= iat:
             raise Conflict(f"your {type_id} entitlement ends now")
         key = self._signing_key()
@@ -113,8 +116,8 @@ class ProofService:
                 "uri": self._settings.status_list_base + ent.status_ref.list_id,
             }
         }
-        for attr in etype.attributes:
-            claims[attr] = ent.attributes[attr]
+        attributes = proof_attributes(etype, ent)
+        claims.update(attributes)
         token = sign(claims, key, typ=PROOF_TYP)
         record = ProofRecord(
             jti=jti,
@@ -123,7 +126,7 @@ class ProofService:
             type=type_id,
             status_ref=ent.status_ref,
             name=name,
-            attributes={a: ent.attributes[a] for a in etype.attributes},
+            attributes=attributes,
             issued_at=now,
             expires_at=datetime.fromtimestamp(exp, tz=now.tzinfo),
         )

@@ -70,7 +70,9 @@ class CardRecord(msgspec.Struct, frozen=True, kw_only=True):
     number: str
     subject: str
     status_ref: StatusRef
-    valid_until: datetime
+    valid_until: datetime  # exclusive: the entitlement's valid_until
+    # the entitlement's valid_from (None on cards stored before it was kept)
+    valid_from: datetime | None = None
 
 
 class ClientRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,22 +10,36 @@ import msgspec
 
 from app.errors import ConfigError, UnknownType
 
-__all__ = ["LANGUAGES", "EntitlementType", "Registry", "load_registry"]
+__all__ = ["LANGUAGES", "RESERVED_CLAIMS", "EntitlementType", "Registry", "load_registry"]
 
 LANGUAGES = ("nl", "fr", "de", "en")
+#: claims every proof carries: a type's own attributes must never shadow them
+RESERVED_CLAIMS = frozenset({"iss", "iat", "exp", "jti", "ent", "nam", "status"})
 
 
 class EntitlementType(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     labels: dict[str, str]
     disclose: tuple[str, ...] = ()
+    #: what the source sends with each entitlement (and every proof carries as sent)
     attributes: tuple[str, ...] = ()
+    #: a claim every proof carries with the last day of the entitlement's `valid_until`
+    #: (a parking card's "valid until"). Derived, never sent: a card's validity is one
+    #: value, so the card's date and the proof's `exp` cannot disagree.
+    valid_until_claim: str | None = None
     max_lifetime_s: int = 900
     codes: bool = True
 
     @property
     def discloses_name(self) -> bool:
         return "name" in self.disclose
+
+    @property
+    def claims(self) -> tuple[str, ...]:
+        """The type's own claims in a proof: the attributes, then the derived date."""
+        if self.valid_until_claim is None:
+            return self.attributes
+        return (*self.attributes, self.valid_until_claim)
 
     def label(self, lang: str = "en") -> str:
         return self.labels.get(lang) or self.labels["en"]
@@ -35,6 +49,7 @@ class _TypeFile(msgspec.Struct, forbid_unknown_fields=True):
     labels: dict[str, str]
     disclose: list[str] = []
     attributes: list[str] = []
+    valid_until_claim: str | None = None
     max_lifetime_s: int = 900
     codes: bool = True
 
@@ -84,11 +99,18 @@ def load_registry(path: str | None = None) -> Registry:
             raise ConfigError(f"type {type_id}: labels missing for {', '.join(missing)}")
         if spec.max_lifetime_s <= 0:
             raise ConfigError(f"type {type_id}: max_lifetime_s must be positive")
+        claims = [*spec.attributes, *([spec.valid_until_claim] if spec.valid_until_claim else [])]
+        clashes = sorted(RESERVED_CLAIMS.intersection(claims)) + sorted(
+            {c for c in claims if claims.count(c) > 1}
+        )
+        if clashes:
+            raise ConfigError(f"type {type_id}: claim names used twice: {', '.join(clashes)}")
         types[type_id] = EntitlementType(
             id=type_id,
             labels=spec.labels,
             disclose=tuple(spec.disclose),
             attributes=tuple(spec.attributes),
+            valid_until_claim=spec.valid_until_claim,
             max_lifetime_s=spec.max_lifetime_s,
             codes=spec.codes,
         )

@@ -14,12 +14,15 @@ from datetime import datetime
 
 from app.config import Settings
 from app.domain.clients import require_scope
+from app.domain.dates import epoch_floor
 from app.domain.ids import random_hex
 from app.domain.ports import Store
 from app.domain.records import INVALID, SUSPENDED, VALID, AuditEvent, ClientRecord, StatusRef
 from app.domain.registry import Registry
+from app.domain.validity import card_attributes
 from app.errors import Forbidden, InvalidInput, RateLimited
 from app.tokens import (
+    LAST_EPOCH,
     ProofClaims,
     PublicKey,
     SeenInfo,
@@ -27,6 +30,7 @@ from app.tokens import (
     VerificationResult,
     build_result,
     check_token,
+    epoch,
     normalize_code,
 )
 
@@ -136,7 +140,11 @@ class VerificationService:
         if not cards:
             return await self._lookup_failed(client, now, lang, "unknown_card", "card_check")
         card = cards[0]
-        expiry = int(card.valid_until.timestamp())
+        # The dates and claims a proof of this card carries (`proof_attributes`): typing
+        # the number and scanning the card's QR give the same answer. A card stored
+        # before dates were checked at input may end past what a result can show (year
+        # 9999 in UTC): it is then valid until 9999-12-31T23:59:59Z, never a crash.
+        expiry = min(epoch_floor(card.valid_until), LAST_EPOCH)
         claims = ProofClaims(
             jti="",
             kid="",
@@ -146,17 +154,20 @@ class VerificationService:
             exp=expiry,
             list_uri=self._list_base + card.status_ref.list_id,
             idx=card.status_ref.idx,
-            attributes={
-                "card_number": card.number,
-                "card_valid_until": card.valid_until.date().isoformat(),
-            },
+            attributes=card_attributes(self._registry.get("parking_card"), card),
         )
-        expired = now.timestamp() >= expiry
+        now_s = epoch(now)
+        if now_s >= expiry:
+            out_of_time: str | None = "expired"
+        elif card.valid_from is not None and now < card.valid_from:
+            out_of_time = "not_yet_valid"
+        else:
+            out_of_time = None
 
         def card_check(status: int) -> TokenCheck:
-            # A revoked or suspended card says so even when it has also expired: the
-            # officer needs the stronger reason.
-            failure = "expired" if expired and status not in (INVALID, SUSPENDED) else None
+            # A revoked or suspended card says so even when it is also out of its dates:
+            # the officer needs the stronger reason.
+            failure = out_of_time if status not in (INVALID, SUSPENDED) else None
             return TokenCheck(claims=claims, failure=failure)
 
         return await self._record(

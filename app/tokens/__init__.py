@@ -33,6 +33,7 @@ from app.tokens.statuslist import (
     sign_status_list,
 )
 from app.tokens.verify import (
+    LAST_EPOCH,
     PROOF_TYP,
     EntitlementInfo,
     HolderInfo,
@@ -43,12 +44,14 @@ from app.tokens.verify import (
     VerificationResult,
     build_result,
     check_token,
+    epoch,
     rfc3339,
     undetermined,
     verify_offline,
 )
 
 __all__ = [
+    "LAST_EPOCH",
     "PROOF_TYP",
     "STATUS_INVALID",
     "STATUS_LIST_TYP",
@@ -71,6 +74,7 @@ __all__ = [
     "decode_lst",
     "decode_verified",
     "encode_lst",
+    "epoch",
     "format_code",
     "generate_nrn",
     "get_status",

@@ -14,6 +14,7 @@ import msgspec
 from app.tokens.jose import PublicKey
 
 __all__ = [
+    "LAST_EPOCH",
     "EntitlementInfo",
     "HolderInfo",
     "KeySet",
@@ -92,6 +93,8 @@ class KeySet(msgspec.Struct, frozen=True):
 _RFC3339 = "%04d-%02d-%02dT%02d:%02d:%02dZ"
 #: epoch seconds formatted by `time.gmtime` exactly as by `datetime` (years 1970-9999)
 _GMTIME_END = 253_402_300_800
+#: the last epoch second `rfc3339` can write (9999-12-31T23:59:59Z)
+LAST_EPOCH = _GMTIME_END - 1
 _FORMATTED: dict[int, str] = {}  # recent epoch seconds; cleared when it grows
 _FORMATTED_MAX = 4096
 

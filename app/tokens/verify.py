@@ -21,6 +21,7 @@ import msgspec
 from app.domain.registry import Registry
 from app.tokens.jose import JoseError, PublicKey, decode_verified
 from app.tokens.results import (
+    LAST_EPOCH,
     EntitlementInfo,
     HolderInfo,
     KeySet,
@@ -34,6 +35,7 @@ from app.tokens.results import (
 from app.tokens.statuslist import STATUS_SUSPENDED, STATUS_VALID, StatusList, get_status
 
 __all__ = [
+    "LAST_EPOCH",
     "PROOF_TYP",
     "EntitlementInfo",
     "HolderInfo",
@@ -66,11 +68,15 @@ class _StatusClaim(msgspec.Struct, frozen=True):
     status_list: _StatusListRef
 
 
+#: times a result can show (`rfc3339`): a genuine token past them is malformed, not a crash
+_Time = Annotated[int, msgspec.Meta(ge=0, le=LAST_EPOCH)]
+
+
 class _Claims(msgspec.Struct, frozen=True):
     # Unknown claims are tolerated: wire formats add fields, never repurpose them.
     iss: str
-    iat: int
-    exp: int
+    iat: _Time
+    exp: _Time
     jti: str
     ent: str
     status: _StatusClaim
@@ -126,7 +132,7 @@ def check_token(
     if allowed_types is not None and claims.ent not in allowed_types:
         return _failed("not_permitted")
     attributes: dict[str, str] = {}
-    for name in registry.get(claims.ent).attributes:
+    for name in registry.get(claims.ent).claims:
         value: Any = raw.get(name)
         if not isinstance(value, str):
             return _failed("malformed")

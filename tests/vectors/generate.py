@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,13 @@ def main() -> None:
     last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     bumped = s[:-1] + last[last.index(s[-1]) ^ 1]  # flips a trailing (unused) bit
     stranger_jwk = stranger.public().to_jwk()
+
+    def card(iat: int, exp: int) -> str:
+        """A parking card's proof: its number and the last day before `exp`, no name."""
+        last_day = datetime.fromtimestamp(exp - 1, UTC).date().isoformat()
+        body = claims(iat=iat, exp=exp, ent="parking_card", card_number="1234567800")
+        body.pop("nam")
+        return sign({**body, "card_valid_until": last_day}, key, typ="statuspass+jwt")
 
     def case(
         name: str, token: str, result: str, reason: str | None, **extra: Any
@@ -188,6 +196,17 @@ def main() -> None:
             sign(claims(iat=NOW - 400, exp=NOW - 21), key, typ="statuspass+jwt"),
             "invalid",
             "expired",
+        ),
+        # a parking card's proof ends with the card: `exp` is the end of the day its
+        # derived `card_valid_until` names
+        case("parking_card_valid", card(NOW - 3600, NOW + 43200), "valid", None),
+        case("parking_card_expired", card(NOW - 86400 * 365, NOW - 1), "invalid", "expired"),
+        # times a verifier cannot show (past 9999-12-31T23:59:59Z) are malformed, not a crash
+        case(
+            "exp_after_year_9999",
+            sign(claims(exp=253402300800), key, typ="statuspass+jwt"),
+            "invalid",
+            "malformed",
         ),
         case(
             "revoked",

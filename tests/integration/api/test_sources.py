@@ -213,7 +213,7 @@ async def test_batch_applies_lines_in_order_within_a_chunk(api: Api, source: str
             card_holder,
             "Card",
             "parking_card",
-            {"card_number": "5566778800", "card_valid_until": "2027-12-31"},
+            {"card_number": "5566778800"},  # valid until the line's valid_until
         ),
     ]
     r = await api.http.post(
@@ -291,10 +291,12 @@ async def test_batch_keeps_the_order_of_one_entitlement_across_chunks(
 
 async def test_upsert_documents_created_and_updated(api: Api) -> None:
     """The OpenAPI document says what a PUT answers: 201 for a new entitlement, 200 for
-    an update or a re-send."""
+    an update or a re-send, and how dates and a card's validity are sent."""
     schema = (await api.http.get("/schema/openapi.json")).json()
     put = schema["paths"]["/v1/entitlements/{type_id}"]["put"]
     body = {"$ref": "#/components/schemas/WriteResponse"}
     for status in ("200", "201"):
         assert put["responses"][status]["content"]["application/json"]["schema"] == body
-    assert "201 Created" in put["description"]
+    assert "201 Created" in put["description"] and "card_valid_until" in put["description"]
+    fields = schema["components"]["schemas"]["UpsertRequest"]["properties"]
+    assert fields["valid_until"]["format"] == "date-time"

@@ -6,6 +6,7 @@ import pytest
 from tokens_fixtures import ISS, LIST_URI, NOW, NOW_S, claims, keyset, proof, registry, status_list
 
 from app.tokens import (
+    LAST_EPOCH,
     SeenInfo,
     SigningKey,
     TokenCheck,
@@ -206,3 +207,12 @@ def test_the_skew_tolerance_is_configurable_and_never_stretches_exp() -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError):
         offline(proof(KEY), now=NOW.replace(tzinfo=None))
+
+
+def test_times_a_result_cannot_show_are_malformed_not_a_crash() -> None:
+    """A genuine signature over an `exp` past year 9999 crashed the result's formatting."""
+    for bad in ({"exp": LAST_EPOCH + 1}, {"iat": -1}):
+        r = offline(proof(KEY, **bad))
+        assert (r.result, r.reason) == ("invalid", "malformed")
+    r = offline(proof(KEY, exp=LAST_EPOCH))
+    assert r.result == "valid" and r.valid_until == "9999-12-31T23:59:59Z"
