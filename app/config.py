@@ -52,6 +52,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: set by `serve` for its workers when it runs several: where they share their
     #: metrics (`app.api.metrics_share`); not a setting to make by hand
     metrics_dir: str | None = None
+    #: the audit log's identity in its checkpoints (default: the issuer's host + /audit)
+    audit_origin: str | None = None
+    #: seconds between two signed checkpoints of the audit log (0: only on shutdown)
+    audit_checkpoint_s: int = 300
+    #: days of audit records kept in the store; older ones go to the archive (0: all)
+    audit_retention_days: int = 0
+    #: where `audit_retention_days` moves archived segments (the service archives only
+    #: when this is set; `statuspass audit archive` takes its own --to)
+    audit_archive_dir: str | None = None
 
     @property
     def production(self) -> bool:
@@ -60,6 +69,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def status_list_base(self) -> str:
         return f"{self.issuer.rstrip('/')}/v1/status-lists/"
+
+    @property
+    def audit_log_origin(self) -> str:
+        """The origin line of checkpoints: a schema-less URL, e.g. `example.org/audit`."""
+        if self.audit_origin:
+            return self.audit_origin
+        host = self.issuer.split("://", 1)[1].rstrip("/")
+        return f"{host}/audit"
 
     @property
     def dev_idp_issuer(self) -> str:

@@ -12,7 +12,7 @@ __all__ = ["main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import admin, demo, serve, store_copy, verify
+    from app.cli import admin, audit, demo, serve, store_copy, verify
 
     parser = argparse.ArgumentParser(prog="statuspass", description=__doc__)
     parser.add_argument("--version", action="version", version=f"statuspass {__version__}")
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     admin.add_clients(sub)
     admin.add_keys(sub)
-    admin.add_audit(sub)
+    audit.add_audit(sub)
     verify.add_parser(sub)
     demo.add_parser(sub)
     admin.add_dev(sub)

@@ -1,4 +1,4 @@
-"""Operator commands: clients, keys, audit, development tokens."""
+"""Operator commands: clients, keys, development tokens."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from app.citizens import mint_dev_token
 from app.config import Settings, load_settings
 from app.domain import clients as client_ops
-from app.domain.audit import export_audit, verify_audit
 from app.domain.ports import Store
 from app.domain.records import AuditEvent
 from app.domain.registry import load_registry
@@ -177,42 +176,6 @@ def keys_retire(args: argparse.Namespace) -> int:
     entry = retire_key(s.keys_dir, args.kid)
     _audit_key_op(s, "key_retire", entry.kid)
     print(f"{entry.kid} withdrawn: tokens it signed no longer verify")
-    return 0
-
-
-# -- audit --------------------------------------------------------------------------
-def add_audit(sub: Sub) -> None:
-    p = sub.add_parser("audit", help="the hash-chained audit log")
-    s = p.add_subparsers(dest="action", required=True)
-    s.add_parser("verify", help="prove the chain is unbroken").set_defaults(func=audit_verify)
-    e = s.add_parser("export", help="write JSON lines")
-    e.add_argument("--output", "-o", default="-")
-    e.set_defaults(func=audit_export)
-
-
-def audit_verify(args: argparse.Namespace) -> int:
-    def progress(n: int) -> None:
-        print(f"\r{n:,} records checked…", end="", file=sys.stderr, flush=True)
-
-    report = with_store(load_settings(), lambda st: verify_audit(st, progress))
-    print("", file=sys.stderr)
-    if not report.ok:
-        print(f"BROKEN after {report.records:,} records: {report.problem}")
-        return 1
-    print(f"OK: {report.records:,} records, chain unbroken")
-    for chain, head in report.chains.items():
-        print(f"  chain {chain}: head {head}")
-    return 0
-
-
-def audit_export(args: argparse.Namespace) -> int:
-    out: Any = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
-    try:
-        count = with_store(load_settings(), lambda st: export_audit(st, out.write))
-    finally:
-        if out is not sys.stdout.buffer:
-            out.close()
-    print(f"exported {count:,} records", file=sys.stderr)
     return 0
 
 

@@ -16,6 +16,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from app.auditkeys import public_keys, read_entries
+from app.config import load_settings
 from app.domain.audit import verify_audit
 from app.domain.ports import Store
 from app.errors import ConfigError
@@ -117,9 +121,21 @@ async def _open_destination(dst_url: str, shards: int) -> Store:
     return await open_store(dst_url)
 
 
-async def copy_store(src_url: str, dst_url: str, *, out: object) -> dict[str, tuple[int, int]]:
+def _audit_keys() -> dict[tuple[str, bytes], Ed25519PublicKey]:
+    """The audit public keys under STATUSPASS_KEYS_DIR (none if it has none)."""
+    return public_keys(read_entries(load_settings().keys_dir))
+
+
+async def copy_store(
+    src_url: str,
+    dst_url: str,
+    *,
+    out: object,
+    audit_keys: dict[tuple[str, bytes], Ed25519PublicKey] | None = None,
+) -> dict[str, tuple[int, int]]:
     """Copy everything; returns kind -> (read, written), and 'audit verified' as (records
-    verified on the destination, records read)."""
+    verified on the destination, records read). The audit log's checkpoints go along and
+    are verified with `audit_keys` (default: those under STATUSPASS_KEYS_DIR)."""
     src = await open_store(src_url)
     try:
         source = copier_for(src)
@@ -149,16 +165,20 @@ async def copy_store(src_url: str, dst_url: str, *, out: object) -> dict[str, tu
                 "proofs", source.iter_proofs(), target.put_proofs, progress
             )
             counts["audit"] = await _pump("audit", source.iter_audit(), target.put_audit, progress)
-            src_report = await verify_audit(src)
-            dst_report = await verify_audit(dst)
+            notes = await src.checkpoints()
+            for n, note in enumerate(notes):
+                await dst.add_checkpoint(note, n)
+            keys = audit_keys if audit_keys is not None else _audit_keys()
+            src_report = await verify_audit(src, keys)
+            dst_report = await verify_audit(dst, keys)
             ok = dst_report.ok and dst_report.chains == src_report.chains
             counts["audit verified"] = (src_report.records, dst_report.records if ok else -1)
             say("\nverification (read -> written):\n")
             for kind, (read, written) in counts.items():
                 mark = "ok" if read == written else "MISMATCH"
                 say(f"  {kind:<15} {read:>10,} -> {written:>10,}  {mark}\n")
-            if not dst_report.ok:
-                say(f"  audit chain on the destination: {dst_report.problem}\n")
+            for problem in dst_report.problems[:20]:
+                say(f"  audit log on the destination: {problem}\n")
             return counts
         finally:
             await dst.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from app.domain.audit_format import VERIFICATION_ACTIONS
 from app.domain.ports import STATUS_LIST_SIZE
 
 __all__ = [
@@ -24,8 +25,6 @@ __all__ = [
 
 #: the one audit chain; `AuditRecord.chain` leaves room for more (e.g. one per shard)
 AUDIT_CHAIN = "main"
-#: the actions `verifications_for` answers with (`GET /v1/me/verifications`)
-VERIFICATION_ACTIONS = ("verify", "card_check")
 #: bytes of one packed status list: 2 bits per entry
 STATUS_BYTES = STATUS_LIST_SIZE // 4
 #: expired proofs are kept this long, so a late check (clock skew, retries) can still

@@ -16,6 +16,7 @@ from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import CardRecord, ClientRecord, Entitlement
 from app.storage._common import PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
 from app.storage._copy import ProofEntry, RawAudit, StatusEntry
+from app.storage.redis_audit import pointer
 from app.storage.redis_conn import as_bytes, guarded, unavailable
 from app.storage.redis_ctx import Ctx, decoders, encoder
 from app.storage.redis_keys import GLOBAL, Layout, encode_chain_record
@@ -222,6 +223,6 @@ class RedisCopier:
             event = record.event
             if event.action in VERIFICATION_ACTIONS and event.subject is not None:
                 verif = ctx.layout.verif_key(label, event.subject)
-                cmds.append(("LPUSH", verif, raw))
+                cmds.append(("LPUSH", verif, pointer(record.chain, record.seq)))
                 cmds.append(("LTRIM", verif, 0, VERIF_CAP - 1))
         await self._pipe(cmds)

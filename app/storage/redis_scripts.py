@@ -24,6 +24,7 @@ slot, as KEYS[1].
 from __future__ import annotations
 
 __all__ = [
+    "ADD_CHECKPOINT",
     "ADD_CLIENT",
     "APPEND",
     "CHECK",
@@ -286,4 +287,13 @@ return redis.call('GET', KEYS[1])
 #: HGET KEYS[1] ARGV[1]
 READ_FIELD = """
 return redis.call('HGET', KEYS[1], ARGV[1])
+"""
+
+#: keep a signed audit checkpoint. KEYS[1] the list of checkpoints. ARGV[1] the count
+#: the caller read (a checkpoint names its predecessor: two signers must not both extend
+#: the same one), ARGV[2] the note. Replies 1 when kept, 0 when another was kept first.
+ADD_CHECKPOINT = """
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+return 1
 """

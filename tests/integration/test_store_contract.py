@@ -20,6 +20,7 @@ from factories import (
     make_proof,
 )
 
+from app.domain.audit_format import record_hash
 from app.domain.ports import STATUS_LIST_SIZE, Store
 from app.domain.records import (
     GENESIS_HASH,
@@ -31,7 +32,6 @@ from app.domain.records import (
     CheckOutcome,
     Seen,
     StatusRef,
-    chain_hash,
     encode_event,
 )
 from app.errors import VersionConflict
@@ -438,7 +438,9 @@ async def test_audit_chain_links(store: Store) -> None:
         prev = GENESIS_HASH
         for record in chain:
             assert record.prev == prev
-            assert record.hash == chain_hash(prev, encode_event(record.event))
+            assert record.hash == record_hash(
+                record.chain, record.seq, prev, encode_event(record.event)
+            )
             prev = record.hash
     rotations = [r for r in records if r.event.action == "key_rotate"]
     assert rotations[0].event == make_event("key_rotate", when=at(0))
