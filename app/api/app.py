@@ -19,6 +19,7 @@ from litestar.plugins.prometheus import PrometheusController
 
 from app import __version__
 from app.api import batch, routes_citizens, routes_public, routes_sources, routes_verifiers
+from app.api.checkpointing import keep_signing, sign_now
 from app.api.edge import Edge
 from app.api.metrics_share import SharedMetrics, install
 from app.api.overload import InFlight
@@ -87,19 +88,24 @@ def create_app(
             gc.freeze()
             gc.set_threshold(*GC_THRESHOLDS)
             writer = asyncio.create_task(shared.keep_writing()) if shared else None
+            signer = asyncio.create_task(keep_signing(services))
             try:
                 yield
             finally:
-                if writer is not None:
-                    writer.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await writer
+                for task in (writer, signer):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+                # what this worker appended is covered by a signature before it stops
+                await sign_now(services)
         finally:
             if own:
                 await the_store.close()
 
     handlers: list[Any] = [
         routes_public.jwks,
+        routes_public.audit_key,
         routes_public.issuer_metadata,
         routes_public.status_list,
         routes_public.health,

@@ -15,7 +15,7 @@ from app.api.problems import problem
 from app.api.state import Services
 from app.errors import StoreUnavailable
 
-__all__ = ["health", "issuer_metadata", "jwks", "ready", "status_list"]
+__all__ = ["audit_key", "health", "issuer_metadata", "jwks", "ready", "status_list"]
 
 _enc = msgspec.json.Encoder()
 
@@ -37,6 +37,23 @@ def jwks(request: Request[Any, Any, Any]) -> Response[bytes]:
     return _cached(request, body, "application/jwk-set+json", 300, etag)
 
 
+@get(
+    "/.well-known/statuspass-audit-key",
+    tags=["public"],
+    summary="Audit checkpoint verifier keys",
+    sync_to_thread=False,
+)
+def audit_key(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The keys that sign audit checkpoints, one signed-note verifier key per line
+    (`name+keyid+base64`), the active one first, then every retired one: old checkpoints
+    must still verify. Not in the JWKS on purpose: no proof verifier may ever accept
+    something signed with them, nor an audit verifier a proof key."""
+    entries = services(request).audit_keys.entries
+    ordered = sorted(entries, key=lambda e: e.state != "active")
+    body = "".join(f"{e.verifier_key()}\n" for e in ordered).encode()
+    return _cached(request, body, "text/plain; charset=utf-8", 300)
+
+
 @get("/.well-known/statuspass", tags=["public"], summary="Issuer metadata", sync_to_thread=False)
 def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
@@ -53,6 +70,7 @@ def _metadata(svc: Services) -> dict[str, Any]:
     return {
         "issuer": s.issuer,
         "jwks_uri": f"{s.issuer.rstrip('/')}/.well-known/jwks.json",
+        "audit_key_uri": f"{s.issuer.rstrip('/')}/.well-known/statuspass-audit-key",
         "status_list_base": s.status_list_base,
         "proof_typ": "statuspass+jwt",
         "signing_algorithms": ["ES256", "EdDSA"],

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from app.auditkeys import ensure_audit_key
 from app.config import load_settings
 from app.keyring import ensure_keys
 from app.logs import setup_logging
@@ -53,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
     # refuse to start in production without them, stop on a bad key file.
     ensure_keys(
         settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
+    )
+    ensure_audit_key(
+        settings.keys_dir,
+        name=settings.audit_log_origin,
+        production=settings.production,
+        passphrase=settings.keys_passphrase,
     )
     if settings.store_url.startswith("sqlite:"):
         log.info("store: embedded SQLite (%s)", settings.store_url.removeprefix("sqlite:///"))
