@@ -155,6 +155,8 @@ def _open_all(
         report.checkpoints += 1
         opened.append((source, checkpoint))
         if stored:
+            if last is None and len(opened) == 1 and checkpoint.previous is not None:
+                report.problems.append(f"{source}: names a predecessor that is not kept")
             if last is not None:
                 if checkpoint.previous != note_hash(last[1]):
                     report.problems.append(
