@@ -115,7 +115,7 @@ def parse_verifier_key(vkey: str) -> tuple[str, bytes, Ed25519PublicKey]:
         CheckpointError: not an Ed25519 verifier key, or its id does not match it.
     """
     try:
-        name, ident, blob = vkey.split("+")
+        name, ident, blob = vkey.split("+", 2)  # base64 may hold '+', a name may not
         raw = base64.b64decode(blob, validate=True)
         if raw[:1] != _ED25519 or len(raw) != 33:
             raise ValueError("not an Ed25519 key")

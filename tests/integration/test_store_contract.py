@@ -20,7 +20,7 @@ from factories import (
     make_proof,
 )
 
-from app.domain.audit_format import record_hash
+from app.domain.audit_format import decode_event_strict, record_hash
 from app.domain.ports import STATUS_LIST_SIZE, Store
 from app.domain.records import (
     GENESIS_HASH,
@@ -460,3 +460,27 @@ async def test_verifications_for_newest_first(store: Store) -> None:
     assert await store.verifications_for("s1", 10) == [events[4], events[1], events[0]]
     assert await store.verifications_for("s1", 2) == [events[4], events[1]]
     assert await store.verifications_for("nobody", 10) == []
+
+
+# -- audit evidence: stored bytes, heads, checkpoints -----------------------------------
+async def test_stored_audit_is_the_hashed_bytes(store: Store) -> None:
+    await store.append_audit(make_event("verify", subject="ab" * 32, org="A"))
+    await store.append_audit(make_event("client_add"))
+    stored = [r async for r in store.iter_audit_stored()]
+    assert len(stored) == 2
+    for r in stored:
+        assert r.hash == record_hash(r.chain, r.seq, r.prev, r.data)
+        for column, value in r.columns:  # copies kept beside the bytes agree with them
+            assert value == getattr(decode_event_strict(r.data), column)
+    # each chain's head is its last record
+    last = {r.chain: (r.seq, r.hash) for r in stored}
+    assert await store.audit_heads() == last
+
+
+async def test_checkpoints_are_kept_in_order_and_only_on_the_expected_count(store: Store) -> None:
+    assert await store.latest_checkpoint() == (0, None)
+    assert await store.add_checkpoint(b"first", 0)
+    assert not await store.add_checkpoint(b"late", 0)  # another signer kept one first
+    assert await store.add_checkpoint(b"second", 1)
+    assert await store.checkpoints() == [b"first", b"second"]
+    assert await store.latest_checkpoint() == (2, b"second")
