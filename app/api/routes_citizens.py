@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import Request, get, post
@@ -99,7 +99,12 @@ async def my_verifications(request: Request[Any, Any, Any]) -> VerificationList:
     svc = services(request)
     subject = await svc.citizens.subject(bearer(request))
     events = await svc.store.verifications_for(subject, 200)
+    archived = await svc.store.audit_archived()
+    cut = max((before for _upto, _hash, before in archived.values()), default=None)
     return VerificationList(
+        since=None
+        if cut is None
+        else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=cut),
         verifications=[
             VerificationView(
                 organisation=e.org or e.actor,
@@ -110,5 +115,5 @@ async def my_verifications(request: Request[Any, Any, Any]) -> VerificationList:
                 verification_id=e.verification_id,
             )
             for e in events
-        ]
+        ],
     )

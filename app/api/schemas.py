@@ -100,6 +100,9 @@ class VerificationView(msgspec.Struct, frozen=True):
 
 class VerificationList(msgspec.Struct, frozen=True):
     verifications: list[VerificationView]
+    # checks from this time on are listed; older ones were moved to the audit archive
+    # (null: none was, the list goes back to the start)
+    since: datetime | None = None
 
 
 class VerifyRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

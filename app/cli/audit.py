@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from app.auditarchive import ArchiveRead, archive_audit, archive_checkpoints, read_archive
 from app.auditkeys import (
     ensure_audit_key,
     load_audit_keys,
@@ -18,7 +20,7 @@ from app.auditkeys import (
 )
 from app.cli.admin import now, with_store
 from app.config import load_settings
-from app.domain.audit import export_audit, sign_checkpoint, verify_audit
+from app.domain.audit import AuditReport, export_audit, sign_checkpoint, verify_audit
 from app.domain.checkpoints import CheckpointError, parse_verifier_key
 from app.domain.ports import Store
 from app.domain.records import AuditEvent
@@ -50,7 +52,14 @@ def add_audit(sub: Sub) -> None:
         help="verifier keys (one per line, as /.well-known/statuspass-audit-key serves "
         "them) instead of those under STATUSPASS_KEYS_DIR",
     )
+    v.add_argument(
+        "--archive", metavar="DIR", help="archive segments to verify with the store, as one log"
+    )
     v.set_defaults(func=audit_verify)
+    a = s.add_parser("archive", help="move older records into compressed segment files")
+    a.add_argument("--before", required=True, help="a date (YYYY-MM-DD, UTC) or ISO time")
+    a.add_argument("--to", required=True, metavar="DIR", help="the archive folder")
+    a.set_defaults(func=audit_archive)
     c = s.add_parser("checkpoint", help="print the latest signed checkpoint")
     c.add_argument("--sign", action="store_true", help="sign a new one now, then print it")
     c.set_defaults(func=audit_checkpoint)
@@ -91,13 +100,23 @@ def audit_verify(args: argparse.Namespace) -> int:
     settings = load_settings()
     keys = _verifier_keys(args, settings.keys_dir)
     external = [(path, _read(path)) for path in args.checkpoint]
+    archive = None
+    read = ArchiveRead()
+    if args.archive:
+        folder = Path(args.archive)
+        if not folder.is_dir():
+            raise ConfigError(f"no archive folder {folder}")
+        archive = read_archive(folder, read)
+        external += archive_checkpoints(folder)
 
     def progress(n: int) -> None:
         print(f"\r{n:,} records checked…", end="", file=sys.stderr, flush=True)
 
-    report = with_store(
-        settings, lambda st: verify_audit(st, keys, external=external, progress=progress)
-    )
+    async def go(st: Store) -> AuditReport:
+        return await verify_audit(st, keys, external=external, archive=archive, progress=progress)
+
+    report = with_store(settings, go)
+    report.problems[:0] = read.problems
     if report.records >= 100_000:
         print("", file=sys.stderr)
     latest = report.latest
@@ -108,6 +127,8 @@ def audit_verify(args: argparse.Namespace) -> int:
         else "; no checkpoint: a cut tail or a rewrite could not be seen"
     )
     legacy = f", {report.legacy:,} of them hashed the old way" if report.legacy else ""
+    if report.unchecked:
+        legacy += f", {report.unchecked:,} archived ones not read (use --archive DIR)"
     if not report.ok:
         print(f"BROKEN: {len(report.problems):,} problem(s) in {report.records:,} records{signed}")
         for line in report.problems[:_MAX_LINES]:
@@ -117,6 +138,42 @@ def audit_verify(args: argparse.Namespace) -> int:
         return 1
     chains = len(report.chains)
     print(f"OK: {report.records:,} records in {chains} chain(s){legacy}{signed}")
+    return 0
+
+
+def _parse_before(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--before {text!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def audit_archive(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    before = _parse_before(args.before)
+    keys = ensure_audit_key(
+        settings.keys_dir,
+        name=settings.audit_log_origin,
+        production=settings.production,
+        passphrase=settings.keys_passphrase,
+    )
+    result = with_store(
+        settings,
+        lambda st: archive_audit(
+            st, Path(args.to), before, signer=(keys.name, keys.private), now=now()
+        ),
+    )
+    if result.resumed:
+        print(f"finished the drops of an interrupted run on {result.resumed} chain(s)")
+    if result.segment is None:
+        print(f"nothing older than {before:%Y-%m-%d %H:%M:%SZ} left to archive")
+        return 0
+    per = result.bytes / max(result.records, 1)
+    print(
+        f"archived {result.records:,} records of {result.chains} chain(s) into "
+        f"{result.segment} ({result.bytes:,} bytes, {per:.0f} per record)"
+    )
     return 0
 
 

@@ -21,7 +21,7 @@ Problems are plain lines naming the chain and record; nothing stops at the first
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -35,7 +35,7 @@ from app.domain.audit_format import (
 )
 from app.domain.checkpoints import Checkpoint, CheckpointError, note_hash, open_note
 from app.domain.ports import Store
-from app.domain.records import GENESIS_HASH, StoredAudit
+from app.domain.records import GENESIS_HASH, AuditEvent, StoredAudit
 
 __all__ = ["AuditReport", "verify_audit"]
 
@@ -48,6 +48,7 @@ class AuditReport(msgspec.Struct, kw_only=True):
     records: int = 0
     chains: dict[str, int] = msgspec.field(default_factory=dict)  # chain -> records
     legacy: int = 0  # records hashed the old way, at the start of their chain
+    unchecked: int = 0  # archived records, not checked because no archive was given
     checkpoints: int = 0  # checkpoints whose signature verified
     latest: Checkpoint | None = None
     problems: list[str] = msgspec.field(default_factory=list)
@@ -68,7 +69,9 @@ class _Expect(msgspec.Struct):
 
 
 class _Walk:
-    """The state of the replay: the chain being read and what checkpoints expect."""
+    """The state of the replay: every chain's next seq and last hash (a chain's records
+    may come in several runs: archive segments, then the store), and what checkpoints
+    expect."""
 
     def __init__(self, report: AuditReport, expect: dict[str, dict[int, _Expect]]) -> None:
         self.report = report
@@ -77,32 +80,60 @@ class _Walk:
         self.next_seq = 1
         self.prev = GENESIS_HASH
         self.legacy_ok = True
-        self.seen: dict[str, int] = {}
+        self.states: dict[str, tuple[int, str, bool]] = {}
         self.index: dict[str, list[tuple[str, int]]] = {}
 
     def problem(self, line: str) -> None:
         self.report.problems.append(line)
 
-    def start(self, chain: str) -> None:
-        self.finish()
-        self.chain, self.next_seq, self.prev, self.legacy_ok = chain, 1, GENESIS_HASH, True
-
-    def finish(self) -> None:
-        if self.chain is None:
-            return
-        length = self.next_seq - 1
-        self.seen[self.chain] = length
-        for size, want in sorted(self.expect.get(self.chain, {}).items()):
-            if size > length:
+    def start(self, chain: str, base: tuple[int, str] | None = None) -> None:
+        """Go on with `chain` where it stopped; `base`: where the store says its kept
+        records begin (records 1..n archived, the n-th hashing to the given hash)."""
+        self.pause()
+        state = self.states.get(chain)
+        if state is None and base is not None:
+            if self.overlap is not None:  # the archive was read, and has none of it
                 self.problem(
-                    f"chain {self.chain}: holds {length} records, {want.source} signed "
-                    f"{size} (the tail was truncated)"
+                    f"chain {chain}: the store says records 1-{base[0]} were archived, the "
+                    "archive holds none of them (a segment is missing)"
                 )
-                break
-        self.chain = None
+            else:  # the archive was not read: its records cannot be checked here
+                self.report.unchecked += base[0]
+            state = (base[0] + 1, base[1], False)
+        elif state is not None and base is not None and state[0] - 1 < base[0]:
+            self.problem(
+                f"chain {chain}: the store says records 1-{base[0]} were archived, the "
+                f"archive holds 1-{state[0] - 1} (a segment is missing)"
+            )
+            state = (base[0] + 1, base[1], False)
+        self.chain = chain
+        self.next_seq, self.prev, self.legacy_ok = state or (1, GENESIS_HASH, True)
+
+    def pause(self) -> None:
+        if self.chain is not None:
+            self.states[self.chain] = (self.next_seq, self.prev, self.legacy_ok)
+            self.chain = None
+
+    def finish(self) -> dict[str, int]:
+        self.pause()
+        lengths = {chain: state[0] - 1 for chain, state in self.states.items()}
+        for chain, length in sorted(lengths.items()):
+            for size, want in sorted(self.expect.get(chain, {}).items()):
+                if size > length:
+                    self.problem(
+                        f"chain {chain}: holds {length} records, {want.source} signed "
+                        f"{size} (the tail was truncated)"
+                    )
+                    break
+        return lengths
 
     def record(self, r: StoredAudit, index: bool) -> None:
         where = f"chain {r.chain} record {r.seq}"
+        if r.seq < self.next_seq and r.hash == self.archived_hash(r):
+            # still in the store and already in the archive (a drop not yet done): still
+            # in the store's index too
+            self._index(r, index, decode_event_strict(r.data))
+            return
         if r.seq > self.next_seq:
             gap = str(self.next_seq)
             if r.seq > self.next_seq + 1:
@@ -127,18 +158,30 @@ class _Walk:
             for column, value in r.columns:
                 if value != getattr(event, column):
                     self.problem(f"{where}: its {column} column disagrees with its hashed event")
-            if index and event.action in VERIFICATION_ACTIONS and event.subject is not None:
-                self.index.setdefault(event.subject, []).append((r.chain, r.seq))
+            self._index(r, index, event)
         want = self.expect.get(r.chain, {}).get(r.seq)
         if want is not None and want.head != r.hash:
             self.problem(
                 f"{where}: is not the record {want.source} signed (records 1-{r.seq} "
                 "were rewritten)"
             )
+        if self.overlap is not None:
+            self.overlap.setdefault(r.chain, {})[r.seq] = r.hash
         self.prev = r.hash
         if r.seq >= self.next_seq:  # resynchronise after a gap: one line per problem
             self.next_seq = r.seq + 1
         self.report.records += 1
+
+    def _index(self, r: StoredAudit, index: bool, event: AuditEvent) -> None:
+        if index and event.action in VERIFICATION_ACTIONS and event.subject is not None:
+            self.index.setdefault(event.subject, []).append((r.chain, r.seq))
+
+    #: while reading the archive: chain -> seq -> hash of archived records the store may
+    #: still hold (past what it says it archived), so that those are not counted twice
+    overlap: dict[str, dict[int, str]] | None = None
+
+    def archived_hash(self, r: StoredAudit) -> str | None:
+        return None if self.overlap is None else self.overlap.get(r.chain, {}).get(r.seq)
 
 
 def _open_all(
@@ -178,6 +221,7 @@ async def verify_audit(
     *,
     external: Sequence[tuple[str, bytes]] = (),
     records: AsyncIterator[StoredAudit] | None = None,
+    archive: Iterable[StoredAudit] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> AuditReport:
     """Replay the log and check it against every checkpoint (see the module docstring).
@@ -188,6 +232,7 @@ async def verify_audit(
             checkpoint kept in the store is reported as signed by no known key.
         external: (file name, note) of checkpoints kept outside the store.
         records: the records to replay (default: the store's own).
+        archive: the archived records, read before the store's (`audit --archive`).
         progress: called with the count of records every 100,000.
     """
     report = AuditReport()
@@ -210,6 +255,20 @@ async def verify_audit(
                 )
             expect[chain].setdefault(size, _Expect(head, label))
     walk = _Walk(report, expect)
+    bases = {c: (upto, h) for c, (upto, h, _b) in (await store.audit_archived()).items()}
+    if archive is not None:
+        # the archive first: the store's records of a chain continue its segments'
+        walk.overlap = {}
+        for r in archive:
+            if r.chain != walk.chain:
+                walk.start(r.chain)
+            walk.record(r, False)
+        walk.pause()
+        # only archived records past what the store dropped can still be in the store
+        walk.overlap = {
+            chain: {q: h for q, h in seqs.items() if q > bases.get(chain, (0, ""))[0]}
+            for chain, seqs in walk.overlap.items()
+        }
     index = store.separate_verification_index
     group: str | None = None
     async for r in records if records is not None else store.iter_audit_stored():
@@ -218,16 +277,18 @@ async def verify_audit(
                 await _check_index(store, group, walk)
             group = r.group
         if r.chain != walk.chain:
-            walk.start(r.chain)
+            walk.start(r.chain, bases.get(r.chain))
         walk.record(r, index)
         if progress and report.records % 100_000 == 0:
             progress(report.records)
-    walk.finish()
     if group is not None and index:
         await _check_index(store, group, walk)
-    report.chains = walk.seen
+    for chain, base in bases.items():  # chains archived whole: none of their records kept
+        if chain not in walk.states:
+            walk.start(chain, base)
+    report.chains = walk.finish()
     for chain, sizes in sorted(expect.items()):
-        if chain not in walk.seen:
+        if chain not in report.chains:
             size, want = max(sizes.items())
             report.problems.append(f"chain {chain}: missing ({want.source} signed {size} records)")
     for chain, (size, _head) in sorted((await store.audit_heads()).items()):

@@ -175,3 +175,12 @@ class Store(Protocol):
 
     async def latest_checkpoint(self) -> tuple[int, bytes | None]:
         """How many checkpoints are kept, and the newest one."""
+
+    async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
+        """What was moved to the archive: chain -> (records 1..n gone from the store, hash
+        of record n, the archive's cut-off date in µs since the epoch)."""
+
+    async def trim_archived(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+        """Drop records 1..`upto` of `chain`, already in an archive segment on disk, and
+        remember it; only if record `upto` still hashes to `digest` (else False). A trim
+        done before returns True."""

@@ -49,6 +49,7 @@ from app.errors import StoreUnavailable
 from app.storage._common import VERIFICATION_ACTIONS
 from app.storage.redis_conn import Client, ScriptRunner, as_bytes, guarded, unavailable
 from app.storage.redis_keys import (
+    GLOBAL,
     Layout,
     decode_chain_record,
     encode_chain_record,
@@ -178,10 +179,38 @@ class Chains:
         key = self._layout.chain_key(label, chain)
         async with guarded():
             last = await self._client.lindex(key, -1)
-        if last is None:
-            return 0, GENESIS_HASH
+        if last is None:  # empty, or every record archived
+            done = await self.archived_of(label, chain)
+            return (done[0], done[1]) if done else (0, GENESIS_HASH)
         seq, _prev, digest, _ = as_bytes(last).split(b"\n", 3)
         return int(seq), digest.decode("ascii")
+
+    async def archived_of(self, label: str, chain: str) -> tuple[int, str, int] | None:
+        async with guarded():
+            raw = await self._client.hget(self._layout.archived_key(label), chain)
+        return None if raw is None else _archived(as_bytes(raw))
+
+    async def archived(self) -> dict[str, tuple[int, str, int]]:
+        """chain -> (records archived, hash of the last, archive date µs), every shard."""
+        labels = self._layout.labels()
+        async with guarded():
+            pipe = self._client.pipeline(transaction=False)
+            for label in labels:
+                pipe.hgetall(self._layout.archived_key(label))
+            replies = await pipe.execute()
+        return {
+            as_bytes(chain).decode("utf-8"): _archived(as_bytes(raw))
+            for reply in replies
+            for chain, raw in reply.items()
+        }
+
+    async def trim(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+        label = chain.partition("/")[0]
+        if "/" not in chain or label not in self._layout.labels():
+            label = GLOBAL
+        keys = [self._layout.chain_key(label, chain), self._layout.archived_key(label)]
+        done = await self._scripts.run("TRIM_ARCHIVED", keys, [chain, upto, digest, before_us])
+        return bool(int(done))
 
     async def run(
         self,
@@ -306,9 +335,11 @@ class Chains:
                 pipe.lindex(self._layout.chain_key(label, chain), -1)
             replies = await pipe.execute()
         heads: dict[str, tuple[int, str]] = {}
+        archived = await self.archived() if None in replies else {}
         for (chain, _label), last in zip(names, replies, strict=True):
             if last is None:
-                heads[chain] = (0, "")
+                done = archived.get(chain)
+                heads[chain] = (done[0], done[1]) if done else (0, "")
             else:
                 seq, _prev, digest, _data = split_chain_record(as_bytes(last))
                 heads[chain] = (seq, digest)
@@ -319,10 +350,17 @@ class Chains:
         entry that is not a pointer reads as ("?", 0))."""
         async with guarded():
             pipe = self._client.pipeline(transaction=False)
+            pipe.hgetall(self._layout.archived_key(label))
             for subject in subjects:
                 pipe.lrange(self._layout.verif_key(label, subject), 0, -1)
-            replies = await pipe.execute()
-        return [[parse_pointer(as_bytes(raw)) or ("?", 0) for raw in reply] for reply in replies]
+            archived, *replies = await pipe.execute()
+        base = {as_bytes(c).decode("utf-8"): _archived(as_bytes(v))[0] for c, v in archived.items()}
+        out = []
+        for reply in replies:
+            places = [parse_pointer(as_bytes(raw)) or ("?", 0) for raw in reply]
+            # entries whose record went to the archive are outside the window kept
+            out.append([p for p in places if p[0] == "?" or p[1] > base.get(p[0], 0)])
+        return out
 
     async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
         """Newest first, read from the chains through the index. A check is indexed in
@@ -336,20 +374,26 @@ class Chains:
             pipe = self._client.pipeline(transaction=False)
             for label in labels:
                 pipe.lrange(self._layout.verif_key(label, subject), 0, limit - 1)
+                pipe.hgetall(self._layout.archived_key(label))
             replies = await pipe.execute()
-        places = [
-            (label, place)
-            for label, reply in zip(labels, replies, strict=True)
-            for raw in reply
-            if (place := parse_pointer(as_bytes(raw))) is not None
-        ]
+        places = []
+        for i, label in enumerate(labels):
+            base = {
+                as_bytes(c).decode("utf-8"): _archived(as_bytes(v))[0]
+                for c, v in replies[2 * i + 1].items()
+            }
+            for raw in replies[2 * i]:
+                place = parse_pointer(as_bytes(raw))
+                # an entry whose record went to the archive: outside the window kept
+                if place is not None and place[1] > base.get(place[0], 0):
+                    places.append((label, place, base.get(place[0], 0)))
         async with guarded():
             pipe = self._client.pipeline(transaction=False)
-            for label, (chain, seq) in places:
-                pipe.lindex(self._layout.chain_key(label, chain), seq - 1)
+            for label, (chain, seq), base_seq in places:
+                pipe.lindex(self._layout.chain_key(label, chain), seq - 1 - base_seq)
             records = await pipe.execute()
         events = []
-        for (_label, (chain, seq)), raw in zip(places, records, strict=True):
+        for (_label, (chain, seq), _base), raw in zip(places, records, strict=True):
             event = None
             if raw is not None:
                 stored_seq, prev, digest, data = split_chain_record(as_bytes(raw))
@@ -362,6 +406,11 @@ class Chains:
         # each list is newest first; the sort is stable, so equal times keep that order
         events.sort(key=lambda e: e.at, reverse=True)
         return events[:limit]
+
+
+def _archived(raw: bytes) -> tuple[int, str, int]:
+    upto, digest, before = raw.decode("ascii").split(" ")
+    return int(upto), digest, int(before)
 
 
 def _text(value: Any) -> str:

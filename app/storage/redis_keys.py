@@ -129,6 +129,11 @@ class Layout:
     def chain_key(self, label: str, chain: str) -> str:
         return f"{self.prefix(label)}audit:{chain}"
 
+    def archived_key(self, label: str) -> str:
+        """Hash chain -> "<records archived> <hash of the last> <date µs>" (the `chains`
+        key's name with `archived` for `chains`: the scripts derive one from the other)."""
+        return f"{self.prefix(label)}archived"
+
     def chains_key(self, label: str) -> str:
         """Set of the chain names of a shard: the registry that shows a deleted chain."""
         return f"{self.prefix(label)}chains"

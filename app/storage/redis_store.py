@@ -274,6 +274,12 @@ class RedisStore:
         notes = await unavailable(ctx.client.lrange(Layout.CHECKPOINTS, 0, -1))
         return [as_bytes(n) for n in notes]
 
+    async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
+        return await (await self.context()).chains.archived()
+
+    async def trim_archived(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+        return await (await self.context()).chains.trim(chain, upto, digest, before_us)
+
     async def latest_checkpoint(self) -> tuple[int, bytes | None]:
         ctx = await self.context()
         async with guarded():

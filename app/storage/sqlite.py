@@ -386,6 +386,12 @@ class SqliteStore:
     async def latest_checkpoint(self) -> tuple[int, bytes | None]:
         return await self._run(audit_ops.latest_checkpoint)
 
+    async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
+        return await self._run(audit_ops.archived)
+
+    async def trim_archived(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+        return await self._run(audit_ops.trim_archived, chain, upto, digest, before_us)
+
 
 def _translate(exc: BaseException) -> BaseException:
     """One write of a group failed: SQLite's "cannot now" is StoreUnavailable."""

@@ -22,11 +22,13 @@ __all__ = [
     "add_checkpoint",
     "append_audit",
     "append_audit_tx",
+    "archived",
     "audit_heads",
     "audit_page",
     "checkpoints",
     "latest_checkpoint",
     "stored_page",
+    "trim_archived",
     "verifications_for",
 ]
 
@@ -162,3 +164,32 @@ def latest_checkpoint(conn: sqlite3.Connection) -> tuple[int, bytes | None]:
         " FROM audit_checkpoints"
     ).fetchone()
     return int(count), None if note is None else bytes(note)
+
+
+def archived(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int]]:
+    """chain -> (records archived, hash of the last one, archive date in µs)."""
+    rows = conn.execute("SELECT chain, upto, hash, before_us FROM audit_archived").fetchall()
+    return {str(c): (int(u), str(h), int(b)) for c, u, h, b in rows}
+
+
+def trim_archived(
+    conn: sqlite3.Connection, chain: str, upto: int, digest: str, before_us: int
+) -> bool:
+    """Drop records 1..`upto` of `chain` (now in an archive segment on disk), only if the
+    record at `upto` is still the one archived (hash `digest`). Done already: True."""
+    with immediate(conn):
+        row = conn.execute("SELECT upto FROM audit_archived WHERE chain = ?", (chain,)).fetchone()
+        if row is not None and int(row[0]) >= upto:
+            return True
+        last = conn.execute(
+            "SELECT hash FROM audit WHERE chain = ? AND seq = ?", (chain, upto)
+        ).fetchone()
+        if last is None or str(last[0]) != digest:
+            return False
+        conn.execute("DELETE FROM audit WHERE chain = ? AND seq <= ?", (chain, upto))
+        conn.execute(
+            "INSERT OR REPLACE INTO audit_archived (chain, upto, hash, before_us)"
+            " VALUES (?, ?, ?, ?)",
+            (chain, upto, digest, before_us),
+        )
+        return True

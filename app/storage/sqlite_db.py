@@ -138,6 +138,13 @@ _SCHEMA_V4 = (
     """CREATE TABLE IF NOT EXISTS audit_checkpoints (
         n INTEGER PRIMARY KEY,
         note BLOB NOT NULL)""",
+    # what `audit archive` moved out of a chain: its records 1..upto, the last of which
+    # hashed to `hash` (the first record kept links to it); `before`: the archive's date
+    """CREATE TABLE IF NOT EXISTS audit_archived (
+        chain TEXT PRIMARY KEY,
+        upto INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        before_us INTEGER NOT NULL) WITHOUT ROWID""",
 )
 
 
