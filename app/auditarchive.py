@@ -40,7 +40,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.domain.audit import sign_checkpoint
-from app.domain.audit_format import record_hash
+from app.domain.audit_format import ARCHIVE_GROUP, record_hash
 from app.domain.ports import Store
 from app.domain.records import StoredAudit
 from app.errors import ConfigError
@@ -50,8 +50,6 @@ __all__ = ["ArchiveRead", "ArchiveResult", "archive_audit", "archive_checkpoints
 
 MAGIC = b"statuspass-audit-segment/1"
 _SEGMENT = re.compile(r"segment-(\d{6})\.audit\.gz")
-#: the group of records read from the archive (the store's own groups are shard labels)
-ARCHIVE_GROUP = "(archive)"
 
 
 class _At(msgspec.Struct):
@@ -224,7 +222,9 @@ async def _archive(
     done = {c: last for c, (last, _h, _b) in (await store.audit_archived()).items()}
     number = (segments[-1][0] + 1) if segments else 1
     path = folder / f"segment-{number:06d}.audit.gz"
-    notes = await store.checkpoints()
+    # each segment keeps the checkpoints signed since the previous one's
+    kept = len(await asyncio.to_thread(archive_checkpoints, folder))
+    notes = (await store.checkpoints())[kept:]
     tmp, raw = await asyncio.to_thread(_open_tmp, path)
     runs: list[_Run] = []
     try:

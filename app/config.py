@@ -54,8 +54,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_dir: str | None = None
     #: the audit log's identity in its checkpoints (default: the issuer's host + /audit)
     audit_origin: str | None = None
-    #: seconds between two signed checkpoints of the audit log (0: only on shutdown)
-    audit_checkpoint_s: int = 300
+    #: seconds between two signed checkpoints of the audit log (0: only on shutdown);
+    #: an hour, as CloudTrail's digests: each one lists every chain, so its size is
+    #: (workers * shards * lanes in use) * ~100 bytes
+    audit_checkpoint_s: int = 3600
     #: days of audit records kept in the store; older ones go to the archive (0: all)
     audit_retention_days: int = 0
     #: where `audit_retention_days` moves archived segments (the service archives only

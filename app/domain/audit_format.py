@@ -25,6 +25,7 @@ import msgspec
 from app.domain.records import AuditEvent, chain_hash, encode_event
 
 __all__ = [
+    "ARCHIVE_GROUP",
     "RECORD_DOMAIN",
     "VERIFICATION_ACTIONS",
     "NotCanonical",
@@ -38,6 +39,9 @@ __all__ = [
 RECORD_DOMAIN = b"statuspass-audit/2"
 
 _decoder = msgspec.json.Decoder(AuditEvent)
+
+#: the group of records read from archive segments (a store's groups are shard labels)
+ARCHIVE_GROUP = "(archive)"
 
 #: the actions `GET /v1/me/verifications` answers with
 VERIFICATION_ACTIONS = ("verify", "card_check")
