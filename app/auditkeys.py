@@ -191,7 +191,8 @@ def ensure_audit_key(
         if production:
             raise ConfigError(
                 f"no audit key in {root} and STATUSPASS_ENV=production: create it with "
-                "`statuspass audit rotate-key --name ORIGIN` (refusing to invent keys)"
+                "`statuspass keys generate` or `statuspass audit rotate-key --name ORIGIN` "
+                "(refusing to invent keys)"
             )
         with locked_keys_dir(root):
             if not (root / AUDIT_KEYS).exists():  # another worker may have won the race

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from app.auditkeys import read_entries, rotate_audit_key
 from app.citizens import mint_dev_token
 from app.config import Settings, load_settings
 from app.domain import clients as client_ops
@@ -146,6 +147,10 @@ def keys_generate(args: argparse.Namespace) -> int:
     entry = generate_key(s.keys_dir, alg=args.alg, passphrase=s.keys_passphrase)
     _audit_key_op(s, "key_generate", entry.kid)
     print(f"generated {entry.alg} key {entry.kid} in {s.keys_dir}")
+    if not read_entries(s.keys_dir):  # a first set of keys includes the audit key
+        audit = rotate_audit_key(s.keys_dir, name=s.audit_log_origin, passphrase=s.keys_passphrase)
+        _audit_key_op(s, "audit_key_generate", audit.key_id)
+        print(f"generated audit key {audit.name}+{audit.key_id} (signs audit checkpoints)")
     return 0
 
 
