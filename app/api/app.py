@@ -20,6 +20,7 @@ from litestar.plugins.prometheus import PrometheusController
 from app import __version__
 from app.api import batch, routes_citizens, routes_public, routes_sources, routes_verifiers
 from app.api.edge import Edge
+from app.api.hygiene import Hygiene, public_routes
 from app.api.metrics_share import SharedMetrics, install
 from app.api.overload import InFlight
 from app.api.problems import exception_handlers
@@ -132,5 +133,7 @@ def create_app(
     )
     # One layer around routing for every request (see app.api.edge for the why): shed
     # load before any other work is spent on a request, time and count the rest.
-    app.asgi_handler = Edge(app.asgi_handler, InFlight(settings.max_in_flight))
+    app.asgi_handler = Edge(
+        app.asgi_handler, InFlight(settings.max_in_flight), Hygiene(public_routes(app))
+    )
     return app

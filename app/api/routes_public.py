@@ -11,6 +11,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from app.api.deps import services
+from app.api.hygiene import CORS_OPT
 from app.api.problems import problem
 from app.api.state import Services
 from app.errors import StoreUnavailable
@@ -30,14 +31,26 @@ def _cached(
     return Response(body, media_type=media, headers=headers)
 
 
-@get("/.well-known/jwks.json", tags=["public"], summary="Signing public keys", sync_to_thread=False)
+@get(
+    "/.well-known/jwks.json",
+    tags=["public"],
+    summary="Signing public keys",
+    sync_to_thread=False,
+    opt={CORS_OPT: True},
+)
 def jwks(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body, etag = svc.keys.jwks_bytes(svc.clock.now())
     return _cached(request, body, "application/jwk-set+json", 300, etag)
 
 
-@get("/.well-known/statuspass", tags=["public"], summary="Issuer metadata", sync_to_thread=False)
+@get(
+    "/.well-known/statuspass",
+    tags=["public"],
+    summary="Issuer metadata",
+    sync_to_thread=False,
+    opt={CORS_OPT: True},
+)
 def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     cached: tuple[bytes, str] | None = getattr(request.app.state, "metadata", None)
@@ -72,7 +85,12 @@ def _metadata(svc: Services) -> dict[str, Any]:
     }
 
 
-@get("/v1/status-lists/{list_id:str}", tags=["public"], summary="A signed status list")
+@get(
+    "/v1/status-lists/{list_id:str}",
+    tags=["public"],
+    summary="A signed status list",
+    opt={CORS_OPT: True},
+)
 async def status_list(request: Request[Any, Any, Any], list_id: FromPath[str]) -> Response[bytes]:
     svc = services(request)
     now = svc.clock.now()
