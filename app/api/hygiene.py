@@ -13,7 +13,8 @@ raw ASGI batch handler, the API docs pages, the web apps):
 * On HTML pages, a Content-Security-Policy that allows the service's own origin only:
   no script, style, frame or connection anywhere else, no inline script or style.
   `data:` images are allowed, since they load nothing (the API docs' stylesheet draws
-  its icons with them).
+  its icons with them). A page that needs another policy sends its own header, which is
+  kept as it is.
 * On the public documents (routes declared with `opt={"cors": True}`), CORS for
   everyone: `Access-Control-Allow-Origin: *` and an answer to preflights, so verifier
   apps of any origin can fetch keys and status lists, as the IETF Token Status List
@@ -83,20 +84,22 @@ class Hygiene:
         """The answer's start message with the policy's headers added (a new message:
         some answers are prepared once and sent many times)."""
         headers: list[tuple[bytes, bytes]] = []
-        cached = html = False
+        cached = html = own_csp = False
         for name, value in message.get("headers", ()):
             lower = name.lower()
             if lower == b"cache-control":
                 cached = True
             elif lower == b"content-type":
                 html = value.startswith(b"text/html")
+            elif lower == b"content-security-policy":
+                own_csp = True
             elif lower == b"allow" and b"GET" in value and b"HEAD" not in value:
                 value = value.replace(b"GET", b"GET, HEAD", 1)  # the edge answers HEAD
             headers.append((name, value))
         headers.append(_NOSNIFF)
         if not cached:
             headers.append(_NO_STORE)
-        if html:
+        if html and not own_csp:
             headers.append(_CSP)
         if scope.get("path_template") in self.public:
             headers.extend(_CORS)
