@@ -76,6 +76,9 @@ class StatusListPublisher:
     async def _build(self, list_id: str, now: datetime) -> PublishedList | None:
         packed = await self._store.status_list_bytes(list_id)
         if packed is None:
+            # ids come from URLs: a lock kept for every id anyone asked for would let
+            # requests for made-up lists grow the worker without bound
+            self._locks.pop(list_id, None)
             return None
         loop = asyncio.get_running_loop()
         digest = await loop.run_in_executor(None, lambda: hashlib.sha256(packed).hexdigest())
