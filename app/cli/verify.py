@@ -149,13 +149,14 @@ def _offline(token: str, args: argparse.Namespace) -> Offline:
         and urlsplit(uri).netloc == urlsplit(args.jwks).netloc
     ):
         source = uri
+    refused = None
     if source:
         body, _ = _read(source, "the status list")
         try:
             sl = parse_status_list(body.decode("ascii").strip(), keys.keys)
             lists[sl.uri] = sl
         except (JoseError, UnicodeDecodeError) as exc:
-            print(f"warning: status list refused ({exc})", file=sys.stderr)
+            refused = str(exc)
     types = [t for t in (args.types or "").split(",") if t] or None
     result = verify_offline(
         token,
@@ -172,8 +173,10 @@ def _offline(token: str, args: argparse.Namespace) -> Offline:
         # but the user is told the actual cause rather than "stale".
         if not source:
             note = "no status list given: pass --status-list FILE|URL, or --jwks as a URL"
+        elif refused is not None:
+            note = f"the status list from {source} was refused: {refused}"
         else:
-            note = f"the status list given is not the proof's ({uri})"
+            note = f"the status list from {source} is not the proof's ({uri})"
     return Offline(result=result, note=note)
 
 

@@ -122,6 +122,10 @@ def test_offline_without_a_status_list_says_so(proof: Proof) -> None:
     result = json.loads(as_json.stdout)
     assert (result["result"], result["reason"]) == ("undetermined", "stale_status_list")
     assert "no status list given" in as_json.stderr
+    (proof.folder / "bad.jwt").write_text("not a status list", encoding="utf-8")
+    bad = statuspass(proof, "verify", proof.token, "--jwks", str(jwks), "--status-list", "bad.jwt")
+    assert bad.returncode == 1, bad.stderr
+    assert bad.stdout.startswith("UNDETERMINED (the status list from bad.jwt was refused")
 
 
 def test_user_errors_are_one_line_and_exit_2(proof: Proof) -> None:
