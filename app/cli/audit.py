@@ -64,7 +64,9 @@ def add_audit(sub: Sub) -> None:
     c.add_argument("--sign", action="store_true", help="sign a new one now, then print it")
     c.set_defaults(func=audit_checkpoint)
     e = s.add_parser("export", help="write JSON lines")
-    e.add_argument("--output", "-o", default="-")
+    e.add_argument(
+        "--output", "-o", default="-", metavar="FILE", help="where to write (default: stdout)"
+    )
     e.set_defaults(func=audit_export)
     r = s.add_parser("rotate-key", help="a new audit key signs checkpoints from now on")
     r.add_argument("--name", help="the log's origin (default: the current key's name)")
