@@ -35,11 +35,14 @@ from app.tokens import PublicKey, SigningKey
 __all__ = [
     "KeyEntry",
     "Keyring",
+    "check_private_file",
     "ensure_keys",
     "generate_key",
     "load_keyring",
+    "locked_keys_dir",
     "retire_key",
     "rotate_key",
+    "write_private",
 ]
 
 log = logging.getLogger("statuspass.keys")
@@ -85,7 +88,7 @@ class Keyring(msgspec.Struct, frozen=True):
         return {k.kid: k for k in self.published(now)}
 
 
-def _check_private_file(path: Path) -> None:
+def check_private_file(path: Path) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise ConfigError(
@@ -93,7 +96,7 @@ def _check_private_file(path: Path) -> None:
         )
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write atomically with mode 0600 from the first byte, then fsync file and folder."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -111,7 +114,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _locked(keys_dir: Path) -> Iterator[None]:
+def locked_keys_dir(keys_dir: Path) -> Iterator[None]:
     """Serialise key changes between processes (several workers may start at once)."""
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(keys_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -135,11 +138,11 @@ def _read_entries(keys_dir: Path) -> list[KeyEntry]:
 
 def _write_entries(keys_dir: Path, entries: list[KeyEntry]) -> None:
     data = json.dumps(msgspec.to_builtins(_KeyringFile(entries)), indent=2).encode()
-    _write_private(keys_dir / KEYRING, data + b"\n")
+    write_private(keys_dir / KEYRING, data + b"\n")
 
 
 def _load_private(path: Path, entry: KeyEntry, passphrase: str | None) -> SigningKey:
-    _check_private_file(path)
+    check_private_file(path)
     try:
         key = serialization.load_pem_private_key(
             path.read_bytes(), password=passphrase.encode() if passphrase else None
@@ -164,7 +167,7 @@ def _load_secret(keys_dir: Path) -> bytes:
     path = keys_dir / SECRET
     if not path.exists():
         raise ConfigError(f"{path} is missing: records cannot be keyed without it")
-    _check_private_file(path)
+    check_private_file(path)
     try:
         secret = bytes.fromhex(path.read_text().strip())
     except ValueError as exc:
@@ -195,7 +198,7 @@ def _new_entry(keys_dir: Path, alg: str, now: datetime, passphrase: str | None) 
     pem = key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc
     )
-    _write_private(keys_dir / f"{key.kid}.pem", pem)
+    write_private(keys_dir / f"{key.kid}.pem", pem)
     return KeyEntry(kid=key.kid, alg=alg, state="active", created_at=now, jwk=key.public().to_jwk())
 
 
@@ -213,13 +216,13 @@ def generate_key(
     """
     root = Path(keys_dir)
     now = now or datetime.now(UTC)
-    with _locked(root):
+    with locked_keys_dir(root):
         entries = _read_entries(root)
         if any(e.state == "active" for e in entries):
             raise ConfigError("an active key exists already; use `statuspass keys rotate`")
         entry = _new_entry(root, alg, now, passphrase)
         if not (root / SECRET).exists():
-            _write_private(root / SECRET, secrets.token_hex(32).encode() + b"\n")
+            write_private(root / SECRET, secrets.token_hex(32).encode() + b"\n")
         _write_entries(root, [*entries, entry])
         return entry
 
@@ -236,7 +239,7 @@ def rotate_key(
     token it can have signed has expired; its private key is deleted (it signs no more)."""
     root = Path(keys_dir)
     now = now or datetime.now(UTC)
-    with _locked(root):
+    with locked_keys_dir(root):
         entries = _read_entries(root)
         current = [e for e in entries if e.state == "active"]
         entry = _new_entry(root, alg or (current[0].alg if current else "ES256"), now, passphrase)
@@ -255,7 +258,7 @@ def retire_key(keys_dir: str | Path, kid: str, *, now: datetime | None = None) -
     stop verifying. The active key cannot be withdrawn; rotate first."""
     root = Path(keys_dir)
     now = now or datetime.now(UTC)
-    with _locked(root):
+    with locked_keys_dir(root):
         entries = _read_entries(root)
         for e in entries:
             if e.kid == kid:
@@ -286,6 +289,7 @@ def ensure_keys(
         for p in root.iterdir()
         # the development IdP's key is not a signing key: a folder with only it is fresh
         if p.name not in {"README.md", ".gitignore", ".lock", "dev-idp.pem"}
+        and not p.name.startswith("audit-")
     )
     if fresh:
         if production:

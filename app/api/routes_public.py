@@ -8,36 +8,77 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
+from app.api.answer import conditional
 from app.api.deps import services
+from app.api.hygiene import CORS_OPT
+from app.api.openapi import problems
 from app.api.problems import problem
+from app.api.schemas import EntitlementTypeInfo, IssuerMetadata, JwkSet
 from app.api.state import Services
 from app.errors import StoreUnavailable
 
-__all__ = ["health", "issuer_metadata", "jwks", "ready", "status_list"]
+__all__ = ["audit_key", "health", "issuer_metadata", "jwks", "ready", "status_list"]
 
 _enc = msgspec.json.Encoder()
+STATUS_LIST_MEDIA = "application/statuslist+jwt"
+#: conditional GETs of the public documents (`If-None-Match` with the ETag)
+_NOT_MODIFIED = ResponseSpec(None, description="Not modified since the ETag sent")
 
 
-def _cached(
-    request: Request[Any, Any, Any], body: bytes, media: str, max_age: int, etag: str | None = None
-) -> Response[bytes]:
-    etag = etag or f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-        return Response(b"", status_code=304, headers=headers)
-    return Response(body, media_type=media, headers=headers)
-
-
-@get("/.well-known/jwks.json", tags=["public"], summary="Signing public keys", sync_to_thread=False)
+@get(
+    "/.well-known/jwks.json",
+    tags=["public"],
+    summary="Signing public keys",
+    sync_to_thread=False,
+    opt={CORS_OPT: True},
+    media_type="application/jwk-set+json",
+    responses={
+        200: ResponseSpec(JwkSet, description="The keys", media_type="application/jwk-set+json"),
+        304: _NOT_MODIFIED,
+        **problems(429),
+    },
+)
 def jwks(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body, etag = svc.keys.jwks_bytes(svc.clock.now())
-    return _cached(request, body, "application/jwk-set+json", 300, etag)
+    return conditional(request, body, "application/jwk-set+json", 300, etag)
 
 
-@get("/.well-known/statuspass", tags=["public"], summary="Issuer metadata", sync_to_thread=False)
+@get(
+    "/.well-known/statuspass-audit-key",
+    tags=["public"],
+    summary="Audit checkpoint verifier keys",
+    sync_to_thread=False,
+    opt={CORS_OPT: True},
+    media_type="text/plain",
+    responses={304: _NOT_MODIFIED, **problems(429)},
+)
+def audit_key(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The keys that sign audit checkpoints, one signed-note verifier key per line
+    (`name+keyid+base64`), the active one first, then every retired one: old checkpoints
+    must still verify. Not in the JWKS on purpose: no proof verifier may ever accept
+    something signed with them, nor an audit verifier a proof key."""
+    entries = services(request).audit_keys.entries
+    ordered = sorted(entries, key=lambda e: e.state != "active")
+    body = "".join(f"{e.verifier_key()}\n" for e in ordered).encode()
+    return conditional(request, body, "text/plain; charset=utf-8", 300)
+
+
+@get(
+    "/.well-known/statuspass",
+    tags=["public"],
+    summary="Issuer metadata",
+    sync_to_thread=False,
+    opt={CORS_OPT: True},
+    responses={
+        200: ResponseSpec(IssuerMetadata, description="The issuer", generate_examples=False),
+        304: _NOT_MODIFIED,
+        **problems(429),
+    },
+)
 def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     cached: tuple[bytes, str] | None = getattr(request.app.state, "metadata", None)
@@ -45,34 +86,51 @@ def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
         body = _enc.encode(_metadata(svc))
         cached = (body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
         request.app.state.metadata = cached
-    return _cached(request, cached[0], "application/json", 3600, cached[1])
+    return conditional(request, cached[0], "application/json", 3600, cached[1])
 
 
-def _metadata(svc: Services) -> dict[str, Any]:
+def _metadata(svc: Services) -> IssuerMetadata:
     s = svc.settings
-    return {
-        "issuer": s.issuer,
-        "jwks_uri": f"{s.issuer.rstrip('/')}/.well-known/jwks.json",
-        "status_list_base": s.status_list_base,
-        "proof_typ": "statuspass+jwt",
-        "signing_algorithms": ["ES256", "EdDSA"],
-        "default_proof_lifetime_s": s.default_proof_lifetime_s,
-        "clock_skew_s": s.clock_skew_s,
-        "status_list_ttl_s": s.status_list_ttl_s,
-        "entitlement_types": [
-            {
-                "id": t.id,
-                "labels": t.labels,
-                "disclosed_claims": (["nam"] if t.discloses_name else []) + list(t.claims),
-                "max_lifetime_s": t.max_lifetime_s,
-                "numeric_codes": t.codes,
-            }
+    return IssuerMetadata(
+        issuer=s.issuer,
+        jwks_uri=f"{s.issuer.rstrip('/')}/.well-known/jwks.json",
+        audit_key_uri=f"{s.issuer.rstrip('/')}/.well-known/statuspass-audit-key",
+        status_list_base=s.status_list_base,
+        proof_typ="statuspass+jwt",
+        signing_algorithms=["ES256", "EdDSA"],
+        default_proof_lifetime_s=s.default_proof_lifetime_s,
+        clock_skew_s=s.clock_skew_s,
+        status_list_ttl_s=s.status_list_ttl_s,
+        entitlement_types=[
+            EntitlementTypeInfo(
+                id=t.id,
+                labels=t.labels,
+                disclosed_claims=(["nam"] if t.discloses_name else []) + list(t.claims),
+                max_lifetime_s=t.max_lifetime_s,
+                numeric_codes=t.codes,
+            )
             for t in svc.registry.all()
         ],
-    }
+    )
 
 
-@get("/v1/status-lists/{list_id:str}", tags=["public"], summary="A signed status list")
+@get(
+    "/v1/status-lists/{list_id:str}",
+    tags=["public"],
+    summary="A signed status list",
+    opt={CORS_OPT: True},
+    media_type=STATUS_LIST_MEDIA,
+    responses={
+        200: ResponseSpec(
+            str,
+            description="The status list token (IETF Token Status List): a compact JWS",
+            media_type=STATUS_LIST_MEDIA,
+            generate_examples=False,
+        ),
+        304: _NOT_MODIFIED,
+        **problems(400, 404, 429, 503, e400="Malformed request", e404="No such status list"),
+    },
+)
 async def status_list(request: Request[Any, Any, Any], list_id: FromPath[str]) -> Response[bytes]:
     svc = services(request)
     now = svc.clock.now()
@@ -87,10 +145,10 @@ async def status_list(request: Request[Any, Any, Any], list_id: FromPath[str]) -
             raise
     if published is None:
         raise NotFoundException(detail="no such status list")
-    return _cached(
+    return conditional(
         request,
         published.token,
-        "application/statuslist+jwt",
+        STATUS_LIST_MEDIA,
         svc.status_lists.max_age(published, now),
         published.etag,
     )
@@ -101,7 +159,12 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", tags=["operations"], summary="Readiness: store and keys")
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="Readiness: store and keys",
+    responses=problems(503, e503="Not ready: the data store does not answer"),
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     svc = services(request)
     try:

@@ -9,6 +9,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from app.api.deps import client_of, require_json, services
+from app.api.openapi import SOURCE, problems
 from app.api.schemas import (
     StatusChangeRequest,
     UpsertRequest,
@@ -18,6 +19,14 @@ from app.domain.dates import parse_instant
 from app.domain.entitlements import UpsertInput
 
 __all__ = ["change_status", "upsert"]
+
+_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+_CHANGE_ERRORS = problems(
+    *_ERRORS,
+    e403="The key is not a source's, or not for this entitlement type",
+    e404="Unknown entitlement type, or no such entitlement for this person",
+    e409="A concurrent update (retry)",
+)
 
 
 _UPSERT_DESCRIPTION = """\
@@ -44,9 +53,18 @@ or the request is refused with a 422.
     before_request=require_json,
     summary="Create or update one entitlement (idempotent)",
     description=_UPSERT_DESCRIPTION,
+    security=SOURCE,
     status_code=200,
     response_description="Updated, or unchanged",
-    responses={201: ResponseSpec(WriteResponse, description="Created")},
+    responses={
+        201: ResponseSpec(WriteResponse, description="Created"),
+        **problems(
+            *_ERRORS,
+            e409="The card number is registered to another holder, or a concurrent update (retry)",
+            e422="A field is wrong: the NRN, a name, an attribute, a date (its form or "
+            "range), or a card_valid_until that is not the last day of valid_until",
+        ),
+    },
 )
 async def upsert(
     request: Request[Any, Any, Any], type_id: FromPath[str], data: JSONBody[UpsertRequest]
@@ -90,6 +108,8 @@ async def _change(
     tags=["sources"],
     before_request=require_json,
     status_code=200,
+    security=SOURCE,
+    responses=_CHANGE_ERRORS,
     summary="Revoke: every proof of it becomes invalid at once",
 )
 async def revoke(
@@ -103,6 +123,8 @@ async def revoke(
     tags=["sources"],
     before_request=require_json,
     status_code=200,
+    security=SOURCE,
+    responses=_CHANGE_ERRORS,
     summary="Suspend until reinstated",
 )
 async def suspend(
@@ -116,6 +138,8 @@ async def suspend(
     tags=["sources"],
     before_request=require_json,
     status_code=200,
+    security=SOURCE,
+    responses=_CHANGE_ERRORS,
     summary="Lift a revocation or suspension",
 )
 async def reinstate(

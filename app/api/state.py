@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from app.auditkeys import AuditKeys, ensure_audit_key
 from app.citizens import CitizenAuthenticator
 from app.config import Settings
 from app.domain.bulk import BulkUpserter
@@ -108,6 +109,7 @@ class Services:
     verification: VerificationService
     status_lists: StatusListPublisher
     citizens: CitizenAuthenticator
+    audit_keys: AuditKeys
 
 
 def build_services(settings: Settings, store: Store, *, clock: Clock | None = None) -> Services:
@@ -116,6 +118,12 @@ def build_services(settings: Settings, store: Store, *, clock: Clock | None = No
         settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
     )
     keys = KeyringHolder(settings, keyring)
+    audit_keys = ensure_audit_key(
+        settings.keys_dir,
+        name=settings.audit_log_origin,
+        production=settings.production,
+        passphrase=settings.keys_passphrase,
+    )
     entitlements = EntitlementService(store, registry, keyring.pseudonym_secret)
     return Services(
         settings=settings,
@@ -130,4 +138,5 @@ def build_services(settings: Settings, store: Store, *, clock: Clock | None = No
         verification=VerificationService(store, registry, settings, keys.verification_keys),
         status_lists=StatusListPublisher(store, settings, keys.signing_key),
         citizens=CitizenAuthenticator(settings, keyring.pseudonym_secret),
+        audit_keys=audit_keys,
     )

@@ -1,4 +1,4 @@
-"""Operator commands: clients, keys, audit, development tokens."""
+"""Operator commands: clients, keys, development tokens."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+import msgspec
+
+from app.auditkeys import read_entries, rotate_audit_key
 from app.citizens import mint_dev_token
-from app.config import Settings, load_settings
+from app.cli.errors import UserError
+from app.config import DEFAULT_ISSUER, Settings, load_settings
 from app.domain import clients as client_ops
-from app.domain.audit import export_audit, verify_audit
 from app.domain.ports import Store
 from app.domain.records import AuditEvent
 from app.domain.registry import load_registry
@@ -45,16 +48,27 @@ def add_clients(sub: Sub) -> None:
     p = sub.add_parser("clients", help="API clients: authentic sources and verifiers")
     s = p.add_subparsers(dest="action", required=True)
     add = s.add_parser("add", help="create a client and print its API key once")
-    add.add_argument("--name", required=True)
-    add.add_argument("--role", required=True, choices=client_ops.ROLES)
-    add.add_argument("--types", required=True, help="comma-separated entitlement types")
-    add.add_argument("--json", action="store_true")
+    add.add_argument("--name", required=True, help="the organisation's name, shown to citizens")
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=client_ops.ROLES,
+        help="source: writes entitlements; verifier: checks proofs and cards",
+    )
+    add.add_argument(
+        "--types",
+        required=True,
+        metavar="T1,T2",
+        help="comma-separated entitlement types it may write or check (see "
+        "/.well-known/statuspass)",
+    )
+    add.add_argument("--json", action="store_true", help="print the client and key as JSON")
     add.set_defaults(func=clients_add)
     ls = s.add_parser("list", help="list clients (never their keys)")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="print the clients as JSON")
     ls.set_defaults(func=clients_list)
     rv = s.add_parser("revoke", help="revoke a client's API key")
-    rv.add_argument("client_id")
+    rv.add_argument("client_id", help="the client's id, as `clients list` shows it")
     rv.set_defaults(func=clients_revoke)
 
 
@@ -105,9 +119,13 @@ def clients_list(args: argparse.Namespace) -> int:
             )
         )
         return 0
+    width = max([len("ID"), *(len(c.id) for c in rows)])
+    print(f"{'ID':<{width}}  {'ROLE':8}  {'STATE':18}  NAME  [TYPES]")
+    if not rows:
+        print("no clients yet: add one with `statuspass clients add`", file=sys.stderr)
     for c in rows:
         state = f"revoked {c.revoked_at:%Y-%m-%d}" if c.revoked_at else "active"
-        print(f"{c.id}  {c.role:8}  {state:18}  {c.name}  [{', '.join(c.types)}]")
+        print(f"{c.id:<{width}}  {c.role:8}  {state:18}  {c.name}  [{', '.join(c.types)}]")
     return 0
 
 
@@ -122,14 +140,16 @@ def add_keys(sub: Sub) -> None:
     p = sub.add_parser("keys", help="signing keys under STATUSPASS_KEYS_DIR")
     s = p.add_subparsers(dest="action", required=True)
     g = s.add_parser("generate", help="create the first signing key")
-    g.add_argument("--alg", choices=["ES256", "EdDSA"], default="ES256")
+    g.add_argument("--alg", choices=["ES256", "EdDSA"], default="ES256", help="signature algorithm")
     g.set_defaults(func=keys_generate)
     r = s.add_parser("rotate", help="a new key signs from now on")
-    r.add_argument("--alg", choices=["ES256", "EdDSA"])
+    r.add_argument(
+        "--alg", choices=["ES256", "EdDSA"], help="the new key's algorithm (default: the same)"
+    )
     r.set_defaults(func=keys_rotate)
     s.add_parser("list", help="keys and their state").set_defaults(func=keys_list)
     t = s.add_parser("retire", help="withdraw a retired key from the JWKS now")
-    t.add_argument("kid")
+    t.add_argument("kid", help="the key's id, as `keys list` shows it")
     t.set_defaults(func=keys_retire)
 
 
@@ -147,6 +167,10 @@ def keys_generate(args: argparse.Namespace) -> int:
     entry = generate_key(s.keys_dir, alg=args.alg, passphrase=s.keys_passphrase)
     _audit_key_op(s, "key_generate", entry.kid)
     print(f"generated {entry.alg} key {entry.kid} in {s.keys_dir}")
+    if not read_entries(s.keys_dir):  # a first set of keys includes the audit key
+        audit = rotate_audit_key(s.keys_dir, name=s.audit_log_origin, passphrase=s.keys_passphrase)
+        _audit_key_op(s, "audit_key_generate", audit.key_id)
+        print(f"generated audit key {audit.name}+{audit.key_id} (signs audit checkpoints)")
     return 0
 
 
@@ -180,49 +204,25 @@ def keys_retire(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- audit --------------------------------------------------------------------------
-def add_audit(sub: Sub) -> None:
-    p = sub.add_parser("audit", help="the hash-chained audit log")
-    s = p.add_subparsers(dest="action", required=True)
-    s.add_parser("verify", help="prove the chain is unbroken").set_defaults(func=audit_verify)
-    e = s.add_parser("export", help="write JSON lines")
-    e.add_argument("--output", "-o", default="-")
-    e.set_defaults(func=audit_export)
-
-
-def audit_verify(args: argparse.Namespace) -> int:
-    def progress(n: int) -> None:
-        print(f"\r{n:,} records checked…", end="", file=sys.stderr, flush=True)
-
-    report = with_store(load_settings(), lambda st: verify_audit(st, progress))
-    print("", file=sys.stderr)
-    if not report.ok:
-        print(f"BROKEN after {report.records:,} records: {report.problem}")
-        return 1
-    print(f"OK: {report.records:,} records, chain unbroken")
-    for chain, head in report.chains.items():
-        print(f"  chain {chain}: head {head}")
-    return 0
-
-
-def audit_export(args: argparse.Namespace) -> int:
-    out: Any = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
-    try:
-        count = with_store(load_settings(), lambda st: export_audit(st, out.write))
-    finally:
-        if out is not sys.stdout.buffer:
-            out.close()
-    print(f"exported {count:,} records", file=sys.stderr)
-    return 0
-
-
 # -- dev ----------------------------------------------------------------------------
 def add_dev(sub: Sub) -> None:
     p = sub.add_parser("dev", help="development helpers (never in production)")
     s = p.add_subparsers(dest="action", required=True)
     t = s.add_parser("citizen-token", help="an ID token of the local development IdP")
-    t.add_argument("nrn")
-    t.add_argument("--lifetime", type=int, default=3600)
+    t.add_argument("nrn", help="the citizen's national register number (11 digits)")
+    t.add_argument(
+        "--lifetime",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="how long the token is valid, in seconds (default: 3600)",
+    )
+    t.add_argument(
+        "--issuer",
+        metavar="URL",
+        help="the address of the service that will accept the token (default: "
+        f"STATUSPASS_ISSUER, else {DEFAULT_ISSUER}; `serve --port N` is http://127.0.0.1:N)",
+    )
     t.set_defaults(func=dev_token)
 
 
@@ -234,6 +234,10 @@ def dev_token(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.issuer:
+        if not args.issuer.startswith(("http://", "https://")):
+            raise UserError(f"--issuer takes an http(s) URL, not {args.issuer!r}")
+        s = msgspec.structs.replace(s, issuer=args.issuer)
     ensure_keys(s.keys_dir, production=False, passphrase=s.keys_passphrase)
     print(mint_dev_token(s, args.nrn, now(), args.lifetime))
     return 0

@@ -1,59 +1,53 @@
-"""Checking and exporting the hash-chained audit log.
+"""Signing checkpoints of the audit log, and exporting it.
 
-Each record's hash covers the previous record's hash and the record's own canonical
-bytes, so an edited, deleted, inserted or reordered record breaks the chain at that point.
-Truncating the tail cannot be seen from the chain alone: an operator who needs that
-anchors the head hash elsewhere (`audit verify` prints it).
+The log is hash-chained (`audit_format`); a chain alone cannot show that its tail was cut
+or that it was rewritten with recomputed hashes. So the service regularly signs a
+checkpoint (`checkpoints`) of every chain's length and last hash with the audit key and
+keeps it in the store; witnesses keep copies. `audit_verify` holds the log against them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from app.domain.audit_verify import AuditReport, verify_audit
+from app.domain.checkpoints import Checkpoint, note_hash, sign_note
 from app.domain.ports import Store
-from app.domain.records import GENESIS_HASH, AuditRecord, chain_hash, encode_event
 
-__all__ = ["ChainReport", "export_audit", "verify_audit"]
-
-
-class ChainReport(msgspec.Struct, kw_only=True):
-    ok: bool
-    records: int
-    chains: dict[str, str]  # chain -> head hash
-    problem: str | None = None
+__all__ = ["AuditReport", "export_audit", "sign_checkpoint", "verify_audit"]
 
 
-async def verify_audit(store: Store, progress: Callable[[int], None] | None = None) -> ChainReport:
-    heads: dict[str, tuple[int, str]] = {}
-    count = 0
-    async for rec in store.iter_audit():
-        count += 1
-        seq, prev = heads.get(rec.chain, (0, GENESIS_HASH))
-        problem = _check(rec, seq, prev)
-        if problem:
-            return ChainReport(
-                ok=False,
-                records=count,
-                problem=problem,
-                chains={c: h for c, (_, h) in heads.items()},
-            )
-        heads[rec.chain] = (rec.seq, rec.hash)
-        if progress and count % 10_000 == 0:
-            progress(count)
-    return ChainReport(ok=True, records=count, chains={c: h for c, (_, h) in heads.items()})
+async def sign_checkpoint(
+    store: Store, name: str, private: Ed25519PrivateKey, now: datetime, *, force: bool = False
+) -> bytes | None:
+    """Sign and keep a checkpoint of the log as it is now; return its note.
+
+    None when nothing was appended since the last checkpoint (unless `force`), or when
+    another worker kept one at the same moment (its checkpoint serves as well).
+    """
+    count, last = await store.latest_checkpoint()
+    heads = {chain: head for chain, head in (await store.audit_heads()).items() if head[0] > 0}
+    previous = None if last is None else note_hash(last)
+    if last is not None and not force and _lanes_of(last) == heads:
+        return None
+    checkpoint = Checkpoint(origin=name, time=now, previous=previous, lanes=heads)
+    note = sign_note(checkpoint, name, private)
+    return note if await store.add_checkpoint(note, count) else None
 
 
-def _check(rec: AuditRecord, seq: int, prev: str) -> str | None:
-    where = f"chain {rec.chain!r} record {rec.seq}"
-    if rec.seq != seq + 1:
-        return f"{where}: expected record {seq + 1} (a record was deleted or moved)"
-    if rec.prev != prev:
-        return f"{where}: does not link to the record before it"
-    if chain_hash(rec.prev, encode_event(rec.event)) != rec.hash:
-        return f"{where}: its content does not match its hash (edited)"
-    return None
+def _lanes_of(note: bytes) -> dict[str, tuple[int, str]]:
+    """The lanes of our own last note, read without checking its signature (only used
+    to skip signing an unchanged log; `audit verify` checks every note)."""
+    lanes: dict[str, tuple[int, str]] = {}
+    for line in note.decode("utf-8", "replace").split("\n"):
+        parts = line.split(" ")
+        if len(parts) == 4 and parts[0] == "lane" and parts[2].isdigit():
+            lanes[parts[1]] = (int(parts[2]), parts[3])
+    return lanes
 
 
 async def export_audit(store: Store, write: Callable[[bytes], object]) -> int:

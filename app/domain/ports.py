@@ -18,6 +18,7 @@ from app.domain.records import (
     EntitlementWrite,
     ProofRecord,
     StatusRef,
+    StoredAudit,
 )
 
 __all__ = ["STATUS_LIST_SIZE", "Clock", "Store", "SystemClock"]
@@ -147,3 +148,39 @@ class Store(Protocol):
 
     async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
         """Verification and card-check events concerning `subject`, newest first."""
+
+    # -- audit evidence -------------------------------------------------------------
+    #: whether the verification index is kept apart from the records (and so must be
+    #: compared with them), and how many entries it keeps per subject (None: all)
+    separate_verification_index: bool
+    verification_cap: int | None
+
+    def iter_audit_stored(self) -> AsyncIterator[StoredAudit]:
+        """Every record exactly as stored (bytes, copied columns), in chain then sequence
+        order, the records of one `group` together."""
+
+    async def audit_heads(self) -> dict[str, tuple[int, str]]:
+        """Every chain the store knows: (records, hash of its last record)."""
+
+    async def verification_pointers(
+        self, group: str, subjects: Sequence[str]
+    ) -> list[list[tuple[str, int]]]:
+        """The separate verification index of each subject in `group`: (chain, seq)."""
+
+    async def add_checkpoint(self, note: bytes, expected_count: int) -> bool:
+        """Keep a signed checkpoint if exactly `expected_count` are kept now; else False."""
+
+    async def checkpoints(self) -> list[bytes]:
+        """Every kept checkpoint, oldest first."""
+
+    async def latest_checkpoint(self) -> tuple[int, bytes | None]:
+        """How many checkpoints are kept, and the newest one."""
+
+    async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
+        """What was moved to the archive: chain -> (records 1..n gone from the store, hash
+        of record n, the archive's cut-off date in µs since the epoch)."""
+
+    async def trim_archived(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+        """Drop records 1..`upto` of `chain`, already in an archive segment on disk, and
+        remember it; only if record `upto` still hashes to `digest` (else False). A trim
+        done before returns True."""

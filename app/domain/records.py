@@ -25,6 +25,7 @@ __all__ = [
     "ProofRecord",
     "Seen",
     "StatusRef",
+    "StoredAudit",
     "chain_hash",
     "encode_event",
 ]
@@ -127,6 +128,24 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
     event: AuditEvent
     prev: str
     hash: str
+
+
+class StoredAudit(msgspec.Struct, frozen=True, kw_only=True):
+    """An audit record exactly as a store holds it, for verifying it.
+
+    `data` are the stored event bytes (the ones hashed); `columns` are copies of event
+    fields a store keeps beside them to look records up by (SQLite's `action` and
+    `subject`), which must agree with the event; records of one `group` (a Redis shard)
+    come one after the other.
+    """
+
+    chain: str
+    seq: int
+    prev: str
+    hash: str
+    data: bytes
+    columns: tuple[tuple[str, str | None], ...] = ()
+    group: str = ""
 
 
 class EntitlementWrite(msgspec.Struct, frozen=True, kw_only=True):

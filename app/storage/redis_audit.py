@@ -24,41 +24,46 @@ the change made no measurable difference there. A quiet worker
 keeps to one chain: lanes open only under concurrency, and the idle lane taken is the
 one last used.
 
-The price: the log is many chains. Each one verifies on its own (`verify_audit`);
-deleting a whole chain is only visible because the chain's name is in the shard's
-registry set, written with the chain's first record.
+The price: the log is many chains. Each one verifies on its own (`verify_audit`); the
+signed checkpoints list every chain with its length and last hash, so a whole chain
+deleted (with its name in the shard's registry set, or not) is seen against them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from app.domain.audit_format import covered_event, record_hash
 from app.domain.records import (
     GENESIS_HASH,
     AuditEvent,
     AuditRecord,
-    chain_hash,
+    StoredAudit,
     encode_event,
 )
 from app.errors import StoreUnavailable
 from app.storage._common import VERIFICATION_ACTIONS
 from app.storage.redis_conn import Client, ScriptRunner, as_bytes, guarded, unavailable
 from app.storage.redis_keys import (
+    GLOBAL,
     Layout,
     decode_chain_record,
     encode_chain_record,
-    event_decoder,
+    split_chain_record,
 )
 
-__all__ = ["Chains", "Prepared", "prepare"]
+__all__ = ["Chains", "Prepared", "parse_pointer", "pointer", "prepare"]
+
+log = logging.getLogger("statuspass.audit")
 
 Arg = str | int | bytes
-#: builds the script's arguments after the common head for (seq, prev); returns them and
+#: builds the script's arguments after the common head for (chain, seq, prev); returns them and
 #: a function that tells, from the script's reply, the hash of the record it appended
-Build = Callable[[int, str], tuple[list[Arg], Callable[[list[Any]], str]]]
+Build = Callable[[str, int, str], tuple[list[Arg], Callable[[list[Any]], str]]]
 
 #: records per LRANGE when reading a chain: memory stays flat however long it is
 _PAGE = 1_000
@@ -84,14 +89,30 @@ class Prepared:
         return [self.record, self.index_key, self.index_value]
 
 
-def prepare(layout: Layout, label: str, event: AuditEvent, seq: int, prev: str) -> Prepared:
+def prepare(
+    layout: Layout, label: str, chain: str, event: AuditEvent, seq: int, prev: str
+) -> Prepared:
     data = encode_event(event)
-    digest = chain_hash(prev, data)
+    digest = record_hash(chain, seq, prev, data)
     record = encode_chain_record(seq, prev, digest, data)
     if event.action in VERIFICATION_ACTIONS and event.subject is not None:
-        # kept in the shard being written (same slot); verifications_for reads them all
-        return Prepared(record, digest, layout.verif_key(label, event.subject), data)
+        # kept in the shard being written (same slot); verifications_for reads them all.
+        # The index holds where the record is, not a copy of it: what a citizen is shown
+        # is read from the chain, from bytes its hash covers.
+        return Prepared(record, digest, layout.verif_key(label, event.subject), pointer(chain, seq))
     return Prepared(record, digest, "", b"")
+
+
+def pointer(chain: str, seq: int) -> bytes:
+    """A verification-index entry: the chain and place of the record."""
+    return f"{chain}\n{seq}".encode()
+
+
+def parse_pointer(raw: bytes) -> tuple[str, int] | None:
+    chain, sep, seq = raw.partition(b"\n")
+    if not sep or not seq.isdigit():
+        return None  # an entry of the old format (a copy of the event): not covered
+    return chain.decode("utf-8"), int(seq)
 
 
 class _Lane:
@@ -158,10 +179,38 @@ class Chains:
         key = self._layout.chain_key(label, chain)
         async with guarded():
             last = await self._client.lindex(key, -1)
-        if last is None:
-            return 0, GENESIS_HASH
+        if last is None:  # empty, or every record archived
+            done = await self.archived_of(label, chain)
+            return (done[0], done[1]) if done else (0, GENESIS_HASH)
         seq, _prev, digest, _ = as_bytes(last).split(b"\n", 3)
         return int(seq), digest.decode("ascii")
+
+    async def archived_of(self, label: str, chain: str) -> tuple[int, str, int] | None:
+        async with guarded():
+            raw = await self._client.hget(self._layout.archived_key(label), chain)
+        return None if raw is None else _archived(as_bytes(raw))
+
+    async def archived(self) -> dict[str, tuple[int, str, int]]:
+        """chain -> (records archived, hash of the last, archive date µs), every shard."""
+        labels = self._layout.labels()
+        async with guarded():
+            pipe = self._client.pipeline(transaction=False)
+            for label in labels:
+                pipe.hgetall(self._layout.archived_key(label))
+            replies = await pipe.execute()
+        return {
+            as_bytes(chain).decode("utf-8"): _archived(as_bytes(raw))
+            for reply in replies
+            for chain, raw in reply.items()
+        }
+
+    async def trim(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+        label = chain.partition("/")[0]
+        if "/" not in chain or label not in self._layout.labels():
+            label = GLOBAL
+        keys = [self._layout.chain_key(label, chain), self._layout.archived_key(label)]
+        done = await self._scripts.run("TRIM_ARCHIVED", keys, [chain, upto, digest, before_us])
+        return bool(int(done))
 
     async def run(
         self,
@@ -204,7 +253,7 @@ class Chains:
                 if head is None:
                     head = await self._load_head(label, lane.name)
                 seq, prev = head
-                tail, digest_of = build(seq + 1, prev)
+                tail, digest_of = build(lane.name, seq + 1, prev)
                 try:
                     reply: list[Any] = await self._scripts.run(
                         script, keys, [seq, lane.name, *tail]
@@ -222,8 +271,8 @@ class Chains:
         raise StoreUnavailable("the audit chain kept changing under this writer")
 
     async def append(self, label: str, event: AuditEvent) -> None:
-        def build(seq: int, prev: str) -> tuple[list[Arg], Callable[[list[Any]], str]]:
-            prepared = prepare(self._layout, label, event, seq, prev)
+        def build(chain: str, seq: int, prev: str) -> tuple[list[Arg], Callable[[list[Any]], str]]:
+            prepared = prepare(self._layout, label, chain, event, seq, prev)
             return prepared.args(), lambda _reply: prepared.digest
 
         await self.run(label, "APPEND", [], build)
@@ -257,10 +306,67 @@ class Chains:
                     break
                 start += _PAGE
 
+    async def stored_records(self) -> AsyncIterator[StoredAudit]:
+        """Every record exactly as stored, chain by chain (a shard's chains together)."""
+        for chain, label in await self.chain_names():
+            key = self._layout.chain_key(label, chain)
+            start = 0
+            while True:
+                page = await unavailable(self._client.lrange(key, start, start + _PAGE - 1))
+                for i, raw in enumerate(page):
+                    try:
+                        seq, prev, digest, data = split_chain_record(as_bytes(raw))
+                    except ValueError:  # not even the layout: reported as not linking
+                        seq, prev, digest, data = start + i + 1, "?", "?", as_bytes(raw)
+                    yield StoredAudit(
+                        chain=chain, seq=seq, prev=prev, hash=digest, data=data, group=label
+                    )
+                if len(page) < _PAGE:
+                    break
+                start += _PAGE
+
+    async def heads(self) -> dict[str, tuple[int, str]]:
+        """(records, hash of the last one) of every registered chain; (0, '') for a
+        registered chain that holds nothing (deleted)."""
+        names = await self.chain_names()
+        async with guarded():
+            pipe = self._client.pipeline(transaction=False)
+            for chain, label in names:
+                pipe.lindex(self._layout.chain_key(label, chain), -1)
+            replies = await pipe.execute()
+        heads: dict[str, tuple[int, str]] = {}
+        archived = await self.archived() if None in replies else {}
+        for (chain, _label), last in zip(names, replies, strict=True):
+            if last is None:
+                done = archived.get(chain)
+                heads[chain] = (done[0], done[1]) if done else (0, "")
+            else:
+                seq, _prev, digest, _data = split_chain_record(as_bytes(last))
+                heads[chain] = (seq, digest)
+        return heads
+
+    async def pointers(self, label: str, subjects: Sequence[str]) -> list[list[tuple[str, int]]]:
+        """The verification index of each subject in shard `label`, newest first (an
+        entry that is not a pointer reads as ("?", 0))."""
+        async with guarded():
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hgetall(self._layout.archived_key(label))
+            for subject in subjects:
+                pipe.lrange(self._layout.verif_key(label, subject), 0, -1)
+            archived, *replies = await pipe.execute()
+        base = {as_bytes(c).decode("utf-8"): _archived(as_bytes(v))[0] for c, v in archived.items()}
+        out = []
+        for reply in replies:
+            places = [parse_pointer(as_bytes(raw)) or ("?", 0) for raw in reply]
+            # entries whose record went to the archive are outside the window kept
+            out.append([p for p in places if p[0] == "?" or p[1] > base.get(p[0], 0)])
+        return out
+
     async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
-        """Newest first. A check is indexed in the shard of the status list it read,
-        which is the subject's own shard for every ref this store allocated; reading all
-        shards (one pipelined round trip) also finds the others (imported refs)."""
+        """Newest first, read from the chains through the index. A check is indexed in
+        the shard of the status list it read, which is the subject's own shard for every
+        ref this store allocated; reading all shards (one pipelined round trip) also
+        finds the others (imported refs)."""
         if limit <= 0:
             return []
         labels = self._layout.labels()
@@ -268,11 +374,43 @@ class Chains:
             pipe = self._client.pipeline(transaction=False)
             for label in labels:
                 pipe.lrange(self._layout.verif_key(label, subject), 0, limit - 1)
+                pipe.hgetall(self._layout.archived_key(label))
             replies = await pipe.execute()
-        events = [event_decoder.decode(as_bytes(raw)) for reply in replies for raw in reply]
+        places = []
+        for i, label in enumerate(labels):
+            base = {
+                as_bytes(c).decode("utf-8"): _archived(as_bytes(v))[0]
+                for c, v in replies[2 * i + 1].items()
+            }
+            for raw in replies[2 * i]:
+                place = parse_pointer(as_bytes(raw))
+                # an entry whose record went to the archive: outside the window kept
+                if place is not None and place[1] > base.get(place[0], 0):
+                    places.append((label, place, base.get(place[0], 0)))
+        async with guarded():
+            pipe = self._client.pipeline(transaction=False)
+            for label, (chain, seq), base_seq in places:
+                pipe.lindex(self._layout.chain_key(label, chain), seq - 1 - base_seq)
+            records = await pipe.execute()
+        events = []
+        for (_label, (chain, seq), _base), raw in zip(places, records, strict=True):
+            event = None
+            if raw is not None:
+                stored_seq, prev, digest, data = split_chain_record(as_bytes(raw))
+                if stored_seq == seq:
+                    event = covered_event(chain, seq, prev, digest, data, subject=subject)
+            if event is None:
+                log.error("audit record %s/%s is missing or fails its hash", chain, seq)
+                continue
+            events.append(event)
         # each list is newest first; the sort is stable, so equal times keep that order
         events.sort(key=lambda e: e.at, reverse=True)
         return events[:limit]
+
+
+def _archived(raw: bytes) -> tuple[int, str, int]:
+    upto, digest, before = raw.decode("ascii").split(" ")
+    return int(upto), digest, int(before)
 
 
 def _text(value: Any) -> str:

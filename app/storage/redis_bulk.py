@@ -124,12 +124,12 @@ async def save_entitlements(ctx: Ctx, writes: Sequence[EntitlementWrite]) -> lis
             current = positions
 
             def build(
-                seq: int, prev: str, current: list[int] = current
+                chain: str, seq: int, prev: str, current: list[int] = current
             ) -> tuple[list[Arg], Callable[[list[Any]], str]]:
                 args: list[Arg] = [Layout.prefix(label), len(current)]
                 last: Prepared | None = None
                 for k, pos in enumerate(current):
-                    last = prepare(ctx.layout, label, writes[pos].audit, seq + k, prev)
+                    last = prepare(ctx.layout, label, chain, writes[pos].audit, seq + k, prev)
                     prev = last.digest
                     args += [*encoded[pos], *last.args()]
                 assert last is not None

@@ -66,8 +66,8 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
         elif not int(await ctx.scripts.run("CLAIM_CODE", [Layout.code_key(code)], claim)):
             return False
 
-    def build(seq: int, prev: str) -> tuple[list[Arg], Callable[[list[Any]], str]]:
-        prepared = prepare(ctx.layout, label, audit, seq, prev)
+    def build(chain: str, seq: int, prev: str) -> tuple[list[Arg], Callable[[list[Any]], str]]:
+        prepared = prepare(ctx.layout, label, chain, audit, seq, prev)
         return [*prepared.args(), *extra], lambda _reply: prepared.digest
 
     reply = await ctx.chains.run(label, script, keys, build)
@@ -159,13 +159,14 @@ async def check_and_record(
             event = msgspec.structs.replace(event, subject=filled)
 
         def build(
+            chain: str,
             seq: int,
             prev: str,
             event: AuditEvent = event,
             expected: int = expected,
             guess: str | None = guess,
         ) -> tuple[list[Arg], Callable[[list[Any]], str]]:
-            prepared = prepare(layout, label, event, seq, prev)
+            prepared = prepare(layout, label, chain, event, seq, prev)
             args: list[Arg] = [
                 *prepared.args(),
                 idx,

@@ -16,6 +16,7 @@ from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import CardRecord, ClientRecord, Entitlement
 from app.storage._common import PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
 from app.storage._copy import ProofEntry, RawAudit, StatusEntry
+from app.storage.redis_audit import pointer
 from app.storage.redis_conn import as_bytes, guarded, unavailable
 from app.storage.redis_ctx import Ctx, decoders, encoder
 from app.storage.redis_keys import GLOBAL, Layout, encode_chain_record
@@ -48,6 +49,22 @@ class RedisCopier:
             if key != Layout.META.encode():
                 return False
         return True
+
+    async def totals(self) -> dict[str, int]:
+        """Clients, cards and allocated status entries are counted where they are kept;
+        entitlements, proofs and audit records are only known by reading them."""
+        ctx = await self._ctx()
+        entries = 0
+        for list_id in await self.list_ids():
+            place = ctx.layout.list_place(list_id)
+            if place is not None:
+                key = ctx.layout.alloc_key(str(place[0]), place[1])
+                entries += int(await unavailable(ctx.client.bitcount(key)))
+        return {
+            "clients": int(await unavailable(ctx.client.hlen(Layout.CLIENTS))),
+            "status entries": entries,
+            "cards": int(await unavailable(ctx.client.hlen(Layout.CARD_DIR))),
+        }
 
     def label_of_subject(self, ctx: Ctx, subject: str) -> str:
         return str(ctx.layout.shard_of_subject(subject))
@@ -222,6 +239,6 @@ class RedisCopier:
             event = record.event
             if event.action in VERIFICATION_ACTIONS and event.subject is not None:
                 verif = ctx.layout.verif_key(label, event.subject)
-                cmds.append(("LPUSH", verif, raw))
+                cmds.append(("LPUSH", verif, pointer(record.chain, record.seq)))
                 cmds.append(("LTRIM", verif, 0, VERIF_CAP - 1))
         await self._pipe(cmds)

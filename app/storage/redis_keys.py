@@ -34,6 +34,7 @@ __all__ = [
     "encode_chain_record",
     "event_decoder",
     "redis_to_ietf",
+    "split_chain_record",
 ]
 
 DEFAULT_SHARDS = 16
@@ -128,6 +129,11 @@ class Layout:
     def chain_key(self, label: str, chain: str) -> str:
         return f"{self.prefix(label)}audit:{chain}"
 
+    def archived_key(self, label: str) -> str:
+        """Hash chain -> "<records archived> <hash of the last> <date µs>" (the `chains`
+        key's name with `archived` for `chains`: the scripts derive one from the other)."""
+        return f"{self.prefix(label)}archived"
+
     def chains_key(self, label: str) -> str:
         """Set of the chain names of a shard: the registry that shows a deleted chain."""
         return f"{self.prefix(label)}chains"
@@ -137,6 +143,7 @@ class Layout:
     CLIENTS = "{sp:g}:clients"  # hash id -> record
     CLIENT_KEYS = "{sp:g}:clientkeys"  # hash key_hash -> id
     CARD_DIR = "{sp:g}:carddir"  # hash card number -> shard label
+    CHECKPOINTS = "{sp:g}:checkpoints"  # list of signed audit checkpoints, oldest first
 
     @staticmethod
     def code_key(code: str) -> str:
@@ -175,14 +182,16 @@ def encode_chain_record(seq: int, prev: str, digest: str, event_bytes: bytes) ->
     return f"{seq}\n{prev}\n{digest}\n".encode("ascii") + event_bytes
 
 
+def split_chain_record(raw: bytes) -> tuple[int, str, str, bytes]:
+    """seq, prev, hash and the exact event bytes of one list element."""
+    seq, prev, digest, data = raw.split(b"\n", 3)
+    return int(seq), prev.decode("ascii"), digest.decode("ascii"), data
+
+
 def decode_chain_record(chain: str, raw: bytes) -> tuple[AuditRecord, bytes]:
     """The record and the exact event bytes stored."""
-    seq, prev, digest, data = raw.split(b"\n", 3)
+    seq, prev, digest, data = split_chain_record(raw)
     record = AuditRecord(
-        chain=chain,
-        seq=int(seq),
-        event=event_decoder.decode(data),
-        prev=prev.decode("ascii"),
-        hash=digest.decode("ascii"),
+        chain=chain, seq=seq, event=event_decoder.decode(data), prev=prev, hash=digest
     )
     return record, data

@@ -44,9 +44,9 @@ __all__ = [
 
 def _audited(
     ctx: Ctx, label: str, audit: AuditEvent, extra: list[Arg]
-) -> Callable[[int, str], tuple[list[Arg], Callable[[list[Any]], str]]]:
-    def build(seq: int, prev: str) -> tuple[list[Arg], Callable[[list[Any]], str]]:
-        prepared = prepare(ctx.layout, label, audit, seq, prev)
+) -> Callable[[str, int, str], tuple[list[Arg], Callable[[list[Any]], str]]]:
+    def build(chain: str, seq: int, prev: str) -> tuple[list[Arg], Callable[[list[Any]], str]]:
+        prepared = prepare(ctx.layout, label, chain, audit, seq, prev)
         return [*prepared.args(), *extra], lambda _reply: prepared.digest
 
     return build

@@ -24,6 +24,7 @@ slot, as KEYS[1].
 from __future__ import annotations
 
 __all__ = [
+    "ADD_CHECKPOINT",
     "ADD_CLIENT",
     "APPEND",
     "CHECK",
@@ -40,6 +41,7 @@ __all__ = [
     "SAVE_PROOF",
     "SAVE_PROOF_WITH_CODE",
     "SET_STATUS",
+    "TRIM_ARCHIVED",
     "VERIF_CAP",
 ]
 
@@ -48,7 +50,11 @@ VERIF_CAP = 1000
 
 HEAD = f"""
 local function chain_moved()
-  return redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1])
+  local len = redis.call('LLEN', KEYS[1])
+  if len == tonumber(ARGV[1]) then return false end
+  -- records archived from the chain's start are not in the list any more
+  local done = redis.call('HGET', string.gsub(KEYS[2], 'chains$', 'archived'), ARGV[2])
+  return not done or len + tonumber(string.match(done, '^%d+')) ~= tonumber(ARGV[1])
 end
 local function index(ikey, ival)
   if ikey ~= '' and redis.call('LPUSH', ikey, ival) > {VERIF_CAP} then
@@ -286,4 +292,34 @@ return redis.call('GET', KEYS[1])
 #: HGET KEYS[1] ARGV[1]
 READ_FIELD = """
 return redis.call('HGET', KEYS[1], ARGV[1])
+"""
+
+#: keep a signed audit checkpoint. KEYS[1] the list of checkpoints. ARGV[1] the count
+#: the caller read (a checkpoint names its predecessor: two signers must not both extend
+#: the same one), ARGV[2] the note. Replies 1 when kept, 0 when another was kept first.
+ADD_CHECKPOINT = """
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+return 1
+"""
+
+#: drop records 1..upto of a chain, now in an archive segment. KEYS[1] the chain list,
+#: KEYS[2] the shard's `archived` hash. ARGV[1] chain, ARGV[2] upto, ARGV[3] the hash of
+#: record upto, ARGV[4] the archive's date (µs). 1: done (now or before), 0: the record
+#: at upto is not the one archived (nothing changed).
+TRIM_ARCHIVED = """
+local done = redis.call('HGET', KEYS[2], ARGV[1])
+local base = 0
+if done then
+  base = tonumber(string.match(done, '^%d+'))
+  if base >= tonumber(ARGV[2]) then return 1 end
+end
+local n = tonumber(ARGV[2]) - base
+local last = redis.call('LINDEX', KEYS[1], n - 1)
+if not last then return 0 end
+local seq, digest = string.match(last, '^(%d+)\\n%x+\\n(%x+)\\n')
+if tonumber(seq) ~= tonumber(ARGV[2]) or digest ~= ARGV[3] then return 0 end
+redis.call('LTRIM', KEYS[1], n, -1)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+return 1
 """

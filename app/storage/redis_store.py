@@ -27,6 +27,7 @@ from app.domain.records import (
     EntitlementWrite,
     ProofRecord,
     StatusRef,
+    StoredAudit,
 )
 from app.errors import ConfigError, StoreUnavailable
 from app.storage import redis_bulk as bulk
@@ -40,12 +41,14 @@ from app.storage.redis_conn import (
     Scripts,
     as_bytes,
     connect,
+    guarded,
     parse_url,
     unavailable,
 )
 from app.storage.redis_ctx import SCRIPTS, Ctx
 from app.storage.redis_keys import DEFAULT_SHARDS, GLOBAL, Layout
 from app.storage.redis_mux import MuxScripts
+from app.storage.redis_scripts import VERIF_CAP
 
 __all__ = ["RedisStore"]
 
@@ -243,3 +246,45 @@ class RedisStore:
 
     async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
         return await (await self.context()).chains.verifications_for(subject, limit)
+
+    #: the verification index is a list per subject beside the chains (`redis_audit`),
+    #: which `audit verify` compares with the records
+    separate_verification_index = True
+    verification_cap: int | None = VERIF_CAP
+
+    async def iter_audit_stored(self) -> AsyncIterator[StoredAudit]:
+        async for record in (await self.context()).chains.stored_records():
+            yield record
+
+    async def audit_heads(self) -> dict[str, tuple[int, str]]:
+        return await (await self.context()).chains.heads()
+
+    async def verification_pointers(
+        self, group: str, subjects: Sequence[str]
+    ) -> list[list[tuple[str, int]]]:
+        return await (await self.context()).chains.pointers(group, subjects)
+
+    async def add_checkpoint(self, note: bytes, expected_count: int) -> bool:
+        ctx = await self.context()
+        kept = await ctx.scripts.run("ADD_CHECKPOINT", [Layout.CHECKPOINTS], [expected_count, note])
+        return bool(int(kept))
+
+    async def checkpoints(self) -> list[bytes]:
+        ctx = await self.context()
+        notes = await unavailable(ctx.client.lrange(Layout.CHECKPOINTS, 0, -1))
+        return [as_bytes(n) for n in notes]
+
+    async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
+        return await (await self.context()).chains.archived()
+
+    async def trim_archived(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+        return await (await self.context()).chains.trim(chain, upto, digest, before_us)
+
+    async def latest_checkpoint(self) -> tuple[int, bytes | None]:
+        ctx = await self.context()
+        async with guarded():
+            pipe = ctx.client.pipeline(transaction=False)
+            pipe.llen(Layout.CHECKPOINTS)
+            pipe.lindex(Layout.CHECKPOINTS, -1)
+            count, note = await pipe.execute()
+        return int(count), None if note is None else as_bytes(note)

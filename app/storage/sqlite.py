@@ -32,6 +32,7 @@ from app.domain.records import (
     EntitlementWrite,
     ProofRecord,
     StatusRef,
+    StoredAudit,
 )
 from app.errors import StoreUnavailable
 from app.storage import sqlite_audit as audit_ops
@@ -352,6 +353,44 @@ class SqliteStore:
 
     async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
         return self._read(audit_ops.verifications_for, subject, limit)
+
+    #: the verification index is the `subject` column of each record, checked record by
+    #: record: there is no separate index to compare
+    separate_verification_index = False
+    verification_cap: int | None = None
+
+    async def iter_audit_stored(self) -> AsyncIterator[StoredAudit]:
+        after = ("", 0)
+        while True:
+            page = await self._run(audit_ops.stored_page, after, _AUDIT_PAGE)
+            for record in page:
+                yield record
+            if len(page) < _AUDIT_PAGE:
+                return
+            after = (page[-1].chain, page[-1].seq)
+
+    async def audit_heads(self) -> dict[str, tuple[int, str]]:
+        return await self._run(audit_ops.audit_heads)
+
+    async def verification_pointers(
+        self, group: str, subjects: Sequence[str]
+    ) -> list[list[tuple[str, int]]]:
+        return [[] for _ in subjects]
+
+    async def add_checkpoint(self, note: bytes, expected_count: int) -> bool:
+        return await self._run(audit_ops.add_checkpoint, note, expected_count)
+
+    async def checkpoints(self) -> list[bytes]:
+        return await self._run(audit_ops.checkpoints)
+
+    async def latest_checkpoint(self) -> tuple[int, bytes | None]:
+        return await self._run(audit_ops.latest_checkpoint)
+
+    async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
+        return await self._run(audit_ops.archived)
+
+    async def trim_archived(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+        return await self._run(audit_ops.trim_archived, chain, upto, digest, before_us)
 
 
 def _translate(exc: BaseException) -> BaseException:

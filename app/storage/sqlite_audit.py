@@ -1,23 +1,38 @@
-"""The hash-chained audit log in SQLite: append (inside a caller's transaction) and reads."""
+"""The hash-chained audit log in SQLite: append (inside a caller's transaction), reads,
+and the signed checkpoints kept beside it.
+
+`action` and `subject` are copies of event fields kept as columns for the verification
+index; the hash covers the event bytes they are copied from, and `audit verify` checks
+that every copy agrees with them. Answers are built from the hashed bytes only.
+"""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 import msgspec
 
-from app.domain.records import (
-    GENESIS_HASH,
-    AuditEvent,
-    AuditRecord,
-    chain_hash,
-    encode_event,
-)
+from app.domain.audit_format import covered_event, record_hash
+from app.domain.records import GENESIS_HASH, AuditEvent, AuditRecord, StoredAudit, encode_event
 from app.storage._common import AUDIT_CHAIN
 from app.storage.sqlite_db import immediate
 
-__all__ = ["append_audit", "append_audit_tx", "audit_page", "verifications_for"]
+__all__ = [
+    "add_checkpoint",
+    "append_audit",
+    "append_audit_tx",
+    "archived",
+    "audit_heads",
+    "audit_page",
+    "checkpoints",
+    "latest_checkpoint",
+    "stored_page",
+    "trim_archived",
+    "verifications_for",
+]
 
+log = logging.getLogger("statuspass.audit")
 _event_decoder = msgspec.json.Decoder(AuditEvent)
 
 
@@ -40,7 +55,15 @@ def append_audit_tx(conn: sqlite3.Connection, event: AuditEvent) -> None:
     conn.execute(
         "INSERT INTO audit (chain, seq, event, prev, hash, action, subject)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (AUDIT_CHAIN, seq, data, prev, chain_hash(prev, data), event.action, event.subject),
+        (
+            AUDIT_CHAIN,
+            seq,
+            data,
+            prev,
+            record_hash(AUDIT_CHAIN, seq, prev, data),
+            event.action,
+            event.subject,
+        ),
     )
 
 
@@ -56,24 +79,117 @@ def audit_page(conn: sqlite3.Connection, after: tuple[str, int], limit: int) -> 
     Keyset pagination on the primary key: each page is one index range scan, however far
     into the log we are (OFFSET would rescan everything before it).
     """
+    return [
+        AuditRecord(
+            chain=r.chain, seq=r.seq, event=_event_decoder.decode(r.data), prev=r.prev, hash=r.hash
+        )
+        for r in stored_page(conn, after, limit)
+    ]
+
+
+def stored_page(conn: sqlite3.Connection, after: tuple[str, int], limit: int) -> list[StoredAudit]:
+    """`audit_page` as stored: the exact bytes and the columns copied from them."""
     rows = conn.execute(
-        "SELECT chain, seq, event, prev, hash FROM audit"
+        "SELECT chain, seq, event, prev, hash, action, subject FROM audit"
         " WHERE (chain, seq) > (?, ?) ORDER BY chain, seq LIMIT ?",
         (after[0], after[1], limit),
     ).fetchall()
     return [
-        AuditRecord(chain=chain, seq=seq, event=_event_decoder.decode(data), prev=prev, hash=digest)
-        for chain, seq, data, prev, digest in rows
+        StoredAudit(
+            chain=str(chain),
+            seq=int(seq),
+            prev=str(prev),
+            hash=str(digest),
+            data=bytes(data),
+            columns=(("action", action), ("subject", subject)),
+        )
+        for chain, seq, data, prev, digest, action, subject in rows
     ]
 
 
+def audit_heads(conn: sqlite3.Connection) -> dict[str, tuple[int, str]]:
+    """Every chain's (records, hash of its last record)."""
+    rows = conn.execute(
+        "SELECT a.chain, a.seq, a.hash FROM audit AS a"
+        " JOIN (SELECT chain, MAX(seq) AS seq FROM audit GROUP BY chain) AS m"
+        " ON a.chain = m.chain AND a.seq = m.seq"
+    ).fetchall()
+    return {str(chain): (int(seq), str(digest)) for chain, seq, digest in rows}
+
+
 def verifications_for(conn: sqlite3.Connection, subject: str, limit: int) -> list[AuditEvent]:
-    """Verification and card-check events about `subject`, newest (highest seq) first."""
+    """Verification and card-check events about `subject`, newest (highest seq) first,
+    each one read from bytes its hash covers (a record that fails is left out and
+    reported: `audit verify` says where)."""
     # the action list is spelled literally, exactly as in the partial index's WHERE, so
     # the planner can use audit_verifications
     rows = conn.execute(
-        "SELECT event FROM audit WHERE subject = ? AND action IN ('verify', 'card_check')"
+        "SELECT chain, seq, event, prev, hash FROM audit"
+        " WHERE subject = ? AND action IN ('verify', 'card_check')"
         " ORDER BY seq DESC LIMIT ?",
         (subject, limit),
     ).fetchall()
-    return [_event_decoder.decode(data) for (data,) in rows]
+    events = []
+    for chain, seq, data, prev, digest in rows:
+        event = covered_event(
+            str(chain), int(seq), str(prev), str(digest), bytes(data), subject=subject
+        )
+        if event is None:
+            log.error("audit record %s/%s fails its hash (see `audit verify`)", chain, seq)
+            continue
+        events.append(event)
+    return events
+
+
+def add_checkpoint(conn: sqlite3.Connection, note: bytes, expected_count: int) -> bool:
+    """Keep a signed checkpoint, only if `expected_count` were kept before (so two
+    workers signing at once do not both extend the same predecessor)."""
+    with immediate(conn):
+        (count,) = conn.execute("SELECT COUNT(*) FROM audit_checkpoints").fetchone()
+        if int(count) != expected_count:
+            return False
+        conn.execute("INSERT INTO audit_checkpoints (note) VALUES (?)", (note,))
+        return True
+
+
+def checkpoints(conn: sqlite3.Connection) -> list[bytes]:
+    """Every kept checkpoint, oldest first."""
+    rows = conn.execute("SELECT note FROM audit_checkpoints ORDER BY n").fetchall()
+    return [bytes(note) for (note,) in rows]
+
+
+def latest_checkpoint(conn: sqlite3.Connection) -> tuple[int, bytes | None]:
+    count, note = conn.execute(
+        "SELECT COUNT(*), (SELECT note FROM audit_checkpoints ORDER BY n DESC LIMIT 1)"
+        " FROM audit_checkpoints"
+    ).fetchone()
+    return int(count), None if note is None else bytes(note)
+
+
+def archived(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int]]:
+    """chain -> (records archived, hash of the last one, archive date in µs)."""
+    rows = conn.execute("SELECT chain, upto, hash, before_us FROM audit_archived").fetchall()
+    return {str(c): (int(u), str(h), int(b)) for c, u, h, b in rows}
+
+
+def trim_archived(
+    conn: sqlite3.Connection, chain: str, upto: int, digest: str, before_us: int
+) -> bool:
+    """Drop records 1..`upto` of `chain` (now in an archive segment on disk), only if the
+    record at `upto` is still the one archived (hash `digest`). Done already: True."""
+    with immediate(conn):
+        row = conn.execute("SELECT upto FROM audit_archived WHERE chain = ?", (chain,)).fetchone()
+        if row is not None and int(row[0]) >= upto:
+            return True
+        last = conn.execute(
+            "SELECT hash FROM audit WHERE chain = ? AND seq = ?", (chain, upto)
+        ).fetchone()
+        if last is None or str(last[0]) != digest:
+            return False
+        conn.execute("DELETE FROM audit WHERE chain = ? AND seq <= ?", (chain, upto))
+        conn.execute(
+            "INSERT OR REPLACE INTO audit_archived (chain, upto, hash, before_us)"
+            " VALUES (?, ?, ?, ?)",
+            (chain, upto, digest, before_us),
+        )
+        return True

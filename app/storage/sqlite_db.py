@@ -31,7 +31,7 @@ LOOP_LOCK_WAIT_S = 0.005
 #: lets the next write start the WAL afresh); the copying is done off the loop before
 LOOP_AUTOCHECKPOINT_PAGES = 16_384
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -130,6 +130,21 @@ _SCHEMA_V3 = (
         ORDER BY c.expires_us DESC LIMIT 1)""",
     "CREATE UNIQUE INDEX IF NOT EXISTS proofs_code ON proofs (code) WHERE code IS NOT NULL",
     "DROP TABLE IF EXISTS codes",
+)
+
+
+# v4: signed checkpoints of the audit log, oldest first (`app.domain.checkpoints`)
+_SCHEMA_V4 = (
+    """CREATE TABLE IF NOT EXISTS audit_checkpoints (
+        n INTEGER PRIMARY KEY,
+        note BLOB NOT NULL)""",
+    # what `audit archive` moved out of a chain: its records 1..upto, the last of which
+    # hashed to `hash` (the first record kept links to it); `before`: the archive's date
+    """CREATE TABLE IF NOT EXISTS audit_archived (
+        chain TEXT PRIMARY KEY,
+        upto INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        before_us INTEGER NOT NULL) WITHOUT ROWID""",
 )
 
 
@@ -317,5 +332,8 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
         if version < 3:
             for statement in _SCHEMA_V3:
                 conn.execute(statement)
-        # future versions: `if version < 4: ...` here, each step idempotent
+        if version < 4:
+            for statement in _SCHEMA_V4:
+                conn.execute(statement)
+        # future versions: `if version < 5: ...` here, each step idempotent
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from factories import T0, make_event, make_proof
 
+from app.domain.audit_format import record_hash
 from app.domain.ports import STATUS_LIST_SIZE, Store
-from app.domain.records import GENESIS_HASH, chain_hash, encode_event
+from app.domain.records import GENESIS_HASH, encode_event
 from app.errors import ConfigError, StoreUnavailable
 from app.storage import SqliteStore, open_store, redact_url
 
@@ -130,7 +131,9 @@ async def assert_chain_unbroken(store: Store) -> list[str]:
     async for record in store.iter_audit():
         seq += 1
         assert (record.seq, record.prev) == (seq, prev)
-        assert record.hash == chain_hash(prev, encode_event(record.event))
+        assert record.hash == record_hash(
+            record.chain, record.seq, prev, encode_event(record.event)
+        )
         prev = record.hash
         actors.append(record.event.actor)
     return actors

@@ -20,6 +20,7 @@ from factories import (
     make_proof,
 )
 
+from app.domain.audit_format import decode_event_strict, record_hash
 from app.domain.ports import STATUS_LIST_SIZE, Store
 from app.domain.records import (
     GENESIS_HASH,
@@ -31,7 +32,6 @@ from app.domain.records import (
     CheckOutcome,
     Seen,
     StatusRef,
-    chain_hash,
     encode_event,
 )
 from app.errors import VersionConflict
@@ -226,6 +226,17 @@ async def test_status_list_bytes_unknown_list(store: Store) -> None:
     assert await store.status_list_bytes(ref.list_id) == bytes(STATUS_LIST_SIZE // 4)
     assert await store.status_list_bytes(str(int(ref.list_id) + 1)) is None
     assert await store.status_list_bytes("x") is None
+
+
+@pytest.mark.parametrize(
+    "list_id",
+    ["9223372036854775808", "18446744073709551616", "9" * 5000, "-1", "0", "01", "1.0", "\u0661"],
+)
+async def test_status_list_ids_out_of_range_name_no_list(store: Store, list_id: str) -> None:
+    # 2**63 and past used to overflow SQLite's INTEGER inside the query (a 500 at the edge)
+    await store.allocate_status_ref("subj-a")
+    assert await store.status_list_bytes(list_id) is None
+    assert await store.status_list_bytes("9223372036854775807") is None  # the largest id
 
 
 async def test_ent_status_wins_and_is_reapplied(store: Store) -> None:
@@ -438,7 +449,9 @@ async def test_audit_chain_links(store: Store) -> None:
         prev = GENESIS_HASH
         for record in chain:
             assert record.prev == prev
-            assert record.hash == chain_hash(prev, encode_event(record.event))
+            assert record.hash == record_hash(
+                record.chain, record.seq, prev, encode_event(record.event)
+            )
             prev = record.hash
     rotations = [r for r in records if r.event.action == "key_rotate"]
     assert rotations[0].event == make_event("key_rotate", when=at(0))
@@ -458,3 +471,27 @@ async def test_verifications_for_newest_first(store: Store) -> None:
     assert await store.verifications_for("s1", 10) == [events[4], events[1], events[0]]
     assert await store.verifications_for("s1", 2) == [events[4], events[1]]
     assert await store.verifications_for("nobody", 10) == []
+
+
+# -- audit evidence: stored bytes, heads, checkpoints -----------------------------------
+async def test_stored_audit_is_the_hashed_bytes(store: Store) -> None:
+    await store.append_audit(make_event("verify", subject="ab" * 32, org="A"))
+    await store.append_audit(make_event("client_add"))
+    stored = [r async for r in store.iter_audit_stored()]
+    assert len(stored) == 2
+    for r in stored:
+        assert r.hash == record_hash(r.chain, r.seq, r.prev, r.data)
+        for column, value in r.columns:  # copies kept beside the bytes agree with them
+            assert value == getattr(decode_event_strict(r.data), column)
+    # each chain's head is its last record
+    last = {r.chain: (r.seq, r.hash) for r in stored}
+    assert await store.audit_heads() == last
+
+
+async def test_checkpoints_are_kept_in_order_and_only_on_the_expected_count(store: Store) -> None:
+    assert await store.latest_checkpoint() == (0, None)
+    assert await store.add_checkpoint(b"first", 0)
+    assert not await store.add_checkpoint(b"late", 0)  # another signer kept one first
+    assert await store.add_checkpoint(b"second", 1)
+    assert await store.checkpoints() == [b"first", b"second"]
+    assert await store.latest_checkpoint() == (2, b"second")

@@ -1,0 +1,128 @@
+"""What an operator with write access to the database can do to the audit log, on each
+backend: read and rewrite a chain as stored, drop one, edit the kept checkpoints.
+
+Test-only helper of `test_audit_tamper.py`; it knows each backend's layout on purpose.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Protocol
+
+import redis
+from redis.cluster import RedisCluster
+
+from app.storage.redis_keys import Layout
+
+#: one stored record: seq, prev, hash, event bytes, and (SQLite) its copied columns
+Row = tuple[int, str, str, bytes, tuple[Any, ...]]
+
+
+class Tamper(Protocol):
+    def rows(self, chain: str) -> list[Row]: ...
+    def put(self, chain: str, rows: list[Row]) -> None: ...
+    def drop_chain(self, chain: str, *, registry: bool = True) -> None: ...
+    def notes(self) -> list[bytes]: ...
+    def set_notes(self, notes: list[bytes]) -> None: ...
+    def hide_check(self, chain: str, row: Row) -> None:
+        """Make a check vanish from its citizen's verification index."""
+
+    def close(self) -> None: ...
+
+
+class SqliteTamper:
+    def __init__(self, path: str) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+
+    def rows(self, chain: str) -> list[Row]:
+        found = self.db.execute(
+            "SELECT seq, prev, hash, event, action, subject FROM audit WHERE chain = ?"
+            " ORDER BY seq",
+            (chain,),
+        ).fetchall()
+        return [(s, p, h, bytes(d), (a, subj)) for s, p, h, d, a, subj in found]
+
+    def put(self, chain: str, rows: list[Row]) -> None:
+        self.db.execute("DELETE FROM audit WHERE chain = ?", (chain,))
+        self.db.executemany(
+            "INSERT INTO audit (chain, seq, event, prev, hash, action, subject)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(chain, s, d, p, h, *cols) for s, p, h, d, cols in rows],
+        )
+
+    def drop_chain(self, chain: str, *, registry: bool = True) -> None:
+        self.db.execute("DELETE FROM audit WHERE chain = ?", (chain,))
+
+    def notes(self) -> list[bytes]:
+        return [
+            bytes(n) for (n,) in self.db.execute("SELECT note FROM audit_checkpoints ORDER BY n")
+        ]
+
+    def set_notes(self, notes: list[bytes]) -> None:
+        self.db.execute("DELETE FROM audit_checkpoints")
+        self.db.executemany(
+            "INSERT INTO audit_checkpoints (note) VALUES (?)", [(n,) for n in notes]
+        )
+
+    def hide_check(self, chain: str, row: Row) -> None:
+        # the one UPDATE of the finding: the record no longer "concerns" its citizen
+        self.db.execute(
+            "UPDATE audit SET subject = ? WHERE chain = ? AND seq = ?", ("f" * 64, chain, row[0])
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class RedisTamper:
+    def __init__(self, url: str) -> None:
+        if url.startswith("redis+cluster://"):
+            host, port = url.removeprefix("redis+cluster://").split("/")[0].split(":")
+            self.r: Any = RedisCluster(host=host, port=int(port))
+        else:
+            self.r = redis.Redis.from_url(url)
+        self.layout = Layout(16)
+
+    @staticmethod
+    def label(chain: str) -> str:
+        return chain.partition("/")[0]
+
+    def key(self, chain: str) -> str:
+        return self.layout.chain_key(self.label(chain), chain)
+
+    def rows(self, chain: str) -> list[Row]:
+        out: list[Row] = []
+        for raw in self.r.lrange(self.key(chain), 0, -1):
+            seq, prev, digest, data = raw.split(b"\n", 3)
+            out.append((int(seq), prev.decode(), digest.decode(), data, ()))
+        return out
+
+    def put(self, chain: str, rows: list[Row]) -> None:
+        self.r.delete(self.key(chain))
+        if rows:
+            items = [f"{s}\n{p}\n{h}\n".encode() + d for s, p, h, d, _ in rows]
+            self.r.rpush(self.key(chain), *items)
+            self.r.sadd(self.layout.chains_key(self.label(chain)), chain)
+
+    def drop_chain(self, chain: str, *, registry: bool = True) -> None:
+        self.r.delete(self.key(chain))
+        if registry:
+            self.r.srem(self.layout.chains_key(self.label(chain)), chain)
+
+    def notes(self) -> list[bytes]:
+        return list(self.r.lrange(Layout.CHECKPOINTS, 0, -1))
+
+    def set_notes(self, notes: list[bytes]) -> None:
+        self.r.delete(Layout.CHECKPOINTS)
+        if notes:
+            self.r.rpush(Layout.CHECKPOINTS, *notes)
+
+    def hide_check(self, chain: str, row: Row) -> None:
+        import msgspec
+
+        subject = msgspec.json.decode(row[3])["subject"]
+        key = self.layout.verif_key(self.label(chain), subject)
+        self.r.lrem(key, 0, f"{chain}\n{row[0]}".encode())
+
+    def close(self) -> None:
+        self.r.close()
