@@ -16,6 +16,7 @@ day it covers (`last_day`) is what a parking card prints as "valid until".
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -65,10 +66,12 @@ def parse_date(text: str, field: str) -> date:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_instant(text: str, field: str) -> datetime:
     """An RFC 3339 date-time with an offset, within the accepted range.
 
-    The offset is kept as sent (it says which calendar day the source meant).
+    The offset is kept as sent (it says which calendar day the source meant). Remembered
+    per text: the lines of a batch mostly share a few dates (datetimes are immutable).
 
     Raises:
         InvalidInput: another form, an impossible time or one out of range.
