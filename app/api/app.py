@@ -27,6 +27,7 @@ from app.api.state import Services, build_services
 from app.config import Settings
 from app.domain.ports import Clock, Store
 from app.storage import open_store
+from app.web import web_app_handlers
 
 __all__ = ["create_app"]
 
@@ -113,6 +114,7 @@ def create_app(
         routes_verifiers.verify,
         routes_verifiers.check_card,
         _Metrics,
+        *web_app_handlers(),
     ]
     app = Litestar(
         route_handlers=handlers,
