@@ -113,6 +113,7 @@ def create_app(
         routes_citizens.my_verifications,
         routes_verifiers.verify,
         routes_verifiers.check_card,
+        routes_verifiers.whoami,
         _Metrics,
         *web_app_handlers(),
     ]
