@@ -102,6 +102,7 @@ def create_app(
     handlers: list[Any] = [
         routes_public.jwks,
         routes_public.issuer_metadata,
+        routes_public.status_list_index,
         routes_public.status_list,
         routes_public.health,
         routes_public.ready,
