@@ -30,8 +30,9 @@ def set_up(page: Page, key: str) -> None:
 
 def wait_for_offline_data(page: Page) -> None:
     """Until the device has stored keys and lists (the footer says when it updated them)."""
+    # a function, not an expression: the page's CSP forbids Playwright's eval
     page.wait_for_function(
-        "document.getElementById('net').textContent.match(/\\d/) !== null", timeout=15_000
+        "() => /\\d/.test(document.getElementById('net').textContent)", timeout=15_000
     )
 
 
