@@ -69,11 +69,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def web_built() -> None:
-    """The built apps, as `make test` leaves them (make skips an up-to-date build)."""
-    out = subprocess.run(
-        ["make", "-s", "web"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
-    )
-    assert out.returncode == 0, f"make web failed:\n{out.stdout}\n{out.stderr}"
+    build_web()
 
 
 @dataclass
@@ -160,9 +156,8 @@ def _json(text: str) -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, web_built: None) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("stack")
+def start_stack(tmp: Path) -> Stack:
+    """Serve the app on a free loopback port, on a fresh store and keys in `tmp`."""
     service = Service(
         tmp,
         f"sqlite:///{tmp / 'store.sqlite3'}",
@@ -188,16 +183,40 @@ def stack(tmp_path_factory: pytest.TempPathFactory, web_built: None) -> Iterator
         "--types", "parking_card", "--json",
     )  # fmt: skip
     service.start()
+    return Stack(
+        service=service,
+        source_key=str(_json(source.stdout)["api_key"]),
+        museum_key=str(_json(museum.stdout)["api_key"]),
+        police_key=str(_json(police.stdout)["api_key"]),
+        rng=random.Random(2026),
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, web_built: None) -> Iterator[Stack]:
+    stack = start_stack(tmp_path_factory.mktemp("stack"))
     try:
-        yield Stack(
-            service=service,
-            source_key=str(_json(source.stdout)["api_key"]),
-            museum_key=str(_json(museum.stdout)["api_key"]),
-            police_key=str(_json(police.stdout)["api_key"]),
-            rng=random.Random(2026),
-        )
+        yield stack
     finally:
-        service.kill()
+        stack.service.kill()
+
+
+def build_web() -> None:
+    """`make web`: the built apps, as `make test` leaves them (skipped when up to date)."""
+    out = subprocess.run(
+        ["make", "-s", "web"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert out.returncode == 0, f"make web failed:\n{out.stdout}\n{out.stderr}"
+
+
+def launch_chromium(playwright: Playwright, extra: list[str] | None = None) -> Browser:
+    """Debian's Chromium with `BASE_ARGS` plus `extra`."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        chromium_sandbox=False,
+        args=BASE_ARGS + list(extra or []),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -212,12 +231,7 @@ def launch_browser(playwright: Playwright) -> Iterator[Callable[..., Browser]]:
     started: list[Browser] = []
 
     def launch(extra: list[str] | None = None) -> Browser:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            chromium_sandbox=False,
-            args=BASE_ARGS + list(extra or []),
-        )
+        browser = launch_chromium(playwright, extra)
         started.append(browser)
         return browser
 
