@@ -7,7 +7,7 @@
 * `stack` (session): one `statuspass serve` on a temporary SQLite store and keys, with a
   source, a museum (social tariff) and a police (parking card) client, and helpers to
   grant, revoke and issue proofs as the authentic source and the citizen would.
-* `browser` (session): headless Chromium, Debian's `/usr/bin/chromium` through the
+* `browser` (module): headless Chromium, Debian's `/usr/bin/chromium` through the
   PyPI `playwright` package (never `playwright install`: no browser download).
   `launch_browser(extra_args)` starts another one, e.g. with a fake camera
   (`camera_args(y4m)`) whose video is a QR the service issued (tests/browser/y4m.py).
@@ -219,16 +219,21 @@ def launch_chromium(playwright: Playwright, extra: list[str] | None = None) -> B
     )
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in this thread
+# while it is started, and the asyncio tests that follow need the thread to themselves.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def launch_browser(playwright: Playwright) -> Iterator[Callable[..., Browser]]:
     """Start a Chromium with `BASE_ARGS` plus `extra`; all are closed at the end."""
     started: list[Browser] = []
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (Debian's package)")
 
     def launch(extra: list[str] | None = None) -> Browser:
         browser = launch_chromium(playwright, extra)
@@ -240,7 +245,7 @@ def launch_browser(playwright: Playwright) -> Iterator[Callable[..., Browser]]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(launch_browser: Callable[..., Browser]) -> Browser:
     return launch_browser()
 
