@@ -95,12 +95,15 @@ class Stack:
         )
         return str(_json(out.stdout)["api_key"])
 
-    def grant(self, type_id: str = "social_tariff", **attributes: str) -> str:
+    def grant(
+        self, type_id: str = "social_tariff", holder: tuple[str, str] = ("Jan", "Peeters"),
+        **attributes: str,
+    ) -> str:  # fmt: skip
         """A new citizen with a right of `type_id`; returns their NRN."""
         nrn = generate_nrn(self.rng)
         body: dict[str, Any] = {
             "nrn": nrn,
-            "holder": {"given_name": "Jan", "family_name": "Peeters"},
+            "holder": {"given_name": holder[0], "family_name": holder[1]},
             "valid_from": VALID_FROM,
             "valid_until": "2030-01-01T00:00:00Z",
         }

@@ -123,3 +123,31 @@ def test_the_camera_reads_the_qr_the_service_issued(
     expect(page.locator("#camera")).to_be_hidden()  # the camera stops after a read
     assert errors == []
     context.close()
+
+
+def test_nothing_about_a_holder_stays_after_the_next_check(stack: Stack, browser: Browser) -> None:
+    first = stack.proof(stack.grant(holder=("Anna", "Janssens")))
+    second = stack.proof(stack.grant(holder=("Bram", "Wouters")))
+    context, page = open_verifier(browser, stack, stack.museum_key)
+    expect(check(page, first["token"])).to_contain_text("A. JANSSENS")
+    page.get_by_label("Code or token").fill("not a proof")
+    page.get_by_label("Code or token").press("Enter")
+    expect(page.get_by_role("alert").filter(has_text="This is not a proof")).to_be_visible()
+    assert "JANSSENS" not in page.locator("body").inner_text()
+    expect(check(page, second["token"])).to_contain_text("B. WOUTERS")
+    assert "JANSSENS" not in page.locator("body").inner_text()
+    stored = page.evaluate(
+        """async () => {
+          let all = JSON.stringify(Object.assign({}, localStorage, sessionStorage));
+          for (const name of await caches.keys()) {
+            const cache = await caches.open(name);
+            for (const request of await cache.keys()) {
+              all += request.url + (await (await cache.match(request)).text());
+            }
+          }
+          return all;
+        }"""
+    )
+    for trace in ("JANSSENS", "WOUTERS", first["token"], second["token"]):
+        assert trace not in stored
+    context.close()

@@ -137,6 +137,7 @@ async function verdictFor(input) {
 async function check(text) {
   const region = $("verdict");
   lastVerdict = null;
+  clearVerdict(region, t); // whatever comes next, the last holder's data goes now
   say("input-error", null);
   const input = classify(text);
   if (input.kind === "empty") return say("input-error", "input_empty");
