@@ -32,3 +32,17 @@ def test_the_decoder_webassembly_is_served_as_wasm(stack: Stack) -> None:
     assert "immutable" in r.headers["cache-control"]
     assert "wasm-unsafe-eval" in r.headers["content-security-policy"]
     assert "<script" in page and "<script>" not in page  # no inline script
+
+
+def test_chromium_finds_the_app_installable(stack: Stack, browser: Browser) -> None:
+    context = new_context(browser, stack)
+    page = context.new_page()
+    page.goto("/verifier/")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    cdp = context.new_cdp_session(page)
+    manifest = cdp.send("Page.getAppManifest")
+    assert manifest["errors"] == [] and manifest["url"].endswith("/verifier/manifest.webmanifest")
+    errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+    # a Playwright context is an incognito profile, where nothing installs; nothing else
+    assert [e["errorId"] for e in errors if e["errorId"] != "in-incognito"] == []
+    context.close()
