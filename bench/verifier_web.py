@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/verifier_web.py [--scans 20] [--throttle 4] [--json FILE]
 
-Serves the app on a temporary store (tests/browser/conftest.py), feeds Chromium's fake
+Serves the app on a temporary store (tests/browser/webstack.py), feeds Chromium's fake
 camera a real proof's QR, and measures, each against its target (issue 21):
 
 * frame -> verdict, online and offline: from the performance mark the scanner sets when
@@ -37,7 +37,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-from conftest import (  # noqa: E402
+from playwright.sync_api import BrowserContext, Page, sync_playwright  # noqa: E402
+from verifier_app import open_verifier, verdict, wait_for_offline_data  # noqa: E402
+from webstack import (  # noqa: E402
     Stack,
     build_web,
     camera_args,
@@ -46,8 +48,6 @@ from conftest import (  # noqa: E402
     qr_video,
     start_stack,
 )
-from playwright.sync_api import BrowserContext, Page, sync_playwright  # noqa: E402
-from verifier_app import open_verifier, verdict, wait_for_offline_data  # noqa: E402
 
 from app.tokens import SigningKey, jwks_document, sign_status_list  # noqa: E402
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import LIST_EXP_S, ROOT, Stack, build_web, launch_chromium, start_stack
 from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 from verifier_app import check, open_verifier, wait_for_offline_data
+from webstack import LIST_EXP_S, ROOT, Stack, build_web, launch_chromium, start_stack
 
 OUT = ROOT / "docs" / "screenshots"
 

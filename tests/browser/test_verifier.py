@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Stack, camera_args, console_errors, qr_video
 from playwright.sync_api import Browser, expect
 from verifier_app import check, open_verifier, type_like_a_scanner, verdict
+from webstack import Stack, camera_args, console_errors, qr_video
 
 
 def test_setting_up_keeps_the_key_on_this_device_until_forgotten(

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 
-from conftest import LIST_EXP_S, Stack
 from playwright.sync_api import Browser, expect
 from verifier_app import check, open_verifier, wait_for_offline_data
+from webstack import LIST_EXP_S, Stack
 
 
 def test_offline_the_device_verifies_and_then_cannot_tell(stack: Stack, browser: Browser) -> None:

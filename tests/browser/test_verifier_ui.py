@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Stack
 from playwright.sync_api import Browser, Page, expect
 from verifier_app import check, open_verifier, set_up, type_like_a_scanner, verdict
+from webstack import Stack
 
 LANGUAGES = {
     # browser language: (field label, word for valid, the service's label of the right)

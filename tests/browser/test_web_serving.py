@@ -4,8 +4,8 @@ under its CSP, with no console error, and its service worker installed."""
 from __future__ import annotations
 
 import httpx
-from conftest import Stack, console_errors, new_context
 from playwright.sync_api import Browser
+from webstack import Stack, console_errors, new_context
 
 
 def test_the_app_loads_from_the_service_alone_under_its_csp(stack: Stack, browser: Browser) -> None:

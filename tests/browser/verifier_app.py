@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Stack, new_context
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from webstack import Stack, new_context
 
 
 def open_verifier(
