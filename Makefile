@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: run test lint check bench clean web
+.PHONY: run test lint check bench clean web chromium
 
 # The web apps (web/ -> app/web/static/): npm installs from the committed lockfile, the
 # build runs again only when a source, the lockfile or the build script changed.
@@ -21,6 +21,13 @@ $(WEB_STAMP): web/node_modules/.package-lock.json $(WEB_SOURCES)
 	touch $@
 
 web: $(WEB_STAMP)
+
+# The browser tests drive Debian's Chromium (never a browser download): installed here
+# when missing, as root; otherwise say how.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,7 +46,7 @@ run: $(VENV)/.runtime $(WEB_STAMP)
 	$(BIN)/statuspass serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 ## test: install with test dependencies, build the web apps, run the whole test suite
-test: $(VENV)/.dev $(WEB_STAMP)
+test: $(VENV)/.dev $(WEB_STAMP) chromium
 	$(BIN)/python -m pytest
 
 ## lint: what CI checks besides the tests
