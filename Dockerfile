@@ -28,5 +28,9 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status != 200)"
 # keys/ and var/ are volumes in production; STATUSPASS_ENV=production refuses to start
 # without keys mounted there.
+# STATUSPASS_ISSUER is the service's public https URL (every token's `iss` and status-list
+# URI name it): set it, e.g. `-e STATUSPASS_ISSUER=https://statuspass.example.org`.
+# Without it a development container's issuer is http://127.0.0.1:8000, the address served;
+# STATUSPASS_ENV=production refuses to start without an https one.
 VOLUME ["/srv/statuspass/keys", "/srv/statuspass/var"]
 CMD ["statuspass", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -16,9 +16,12 @@ import msgspec
 
 from app.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["DEFAULT_ISSUER", "Settings", "issuer_configured", "load_settings"]
 
 Env = Literal["development", "production"]
+#: the issuer of commands run without STATUSPASS_ISSUER: `serve`'s own default address.
+#: `serve` itself uses the address it serves instead (see `app.cli.serve`).
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,7 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     store_url: str = "sqlite:///./var/statuspass.sqlite3"
     keys_dir: str = "./keys"
-    issuer: str = "http://127.0.0.1:8000"
+    issuer: str = DEFAULT_ISSUER
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_jwks: str | None = None
@@ -91,13 +94,8 @@ def _coerce(name: str, raw: str) -> Any:
     return text or None if "None" in str(field_type) else text
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build the settings from defaults, the optional TOML file and the environment.
-
-    Raises:
-        ConfigError: an unknown key, a value of the wrong type, or an unreadable file.
-    """
-    env = os.environ if environ is None else environ
+def _configured(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the TOML file and the environment set, as typed values."""
     values: dict[str, Any] = {}
     config_file = env.get("STATUSPASS_CONFIG")
     if config_file:
@@ -113,6 +111,22 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raw = env.get(f"STATUSPASS_{name.upper()}")
         if raw is not None:
             values[name] = _coerce(name, raw)
+    return values
+
+
+def issuer_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether STATUSPASS_ISSUER (or the TOML file) names the issuer, rather than the
+    default applying: `serve` then uses the address it serves, and production refuses."""
+    return "issuer" in _configured(os.environ if environ is None else environ)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, the optional TOML file and the environment.
+
+    Raises:
+        ConfigError: an unknown key, a value of the wrong type, or an unreadable file.
+    """
+    values = _configured(os.environ if environ is None else environ)
     values.update(overrides)
     try:
         settings = msgspec.convert(values, Settings)

@@ -14,12 +14,14 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.prometheus import PrometheusController
 
 from app import __version__
-from app.api import batch, routes_citizens, routes_public, routes_sources, routes_verifiers
+from app.api import batch, openapi, routes_citizens, routes_public, routes_sources, routes_verifiers
+from app.api.apidocs import SwaggerUI
 from app.api.edge import Edge
+from app.api.hygiene import Hygiene, public_routes
 from app.api.metrics_share import SharedMetrics, install
 from app.api.overload import InFlight
 from app.api.problems import exception_handlers
@@ -130,11 +132,17 @@ def create_app(
             version=__version__,
             description="Signed status proofs, status lists and online verification.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # the UI served from the service itself (app.api.apidocs), never from a CDN
+            render_plugins=[SwaggerUI(), JsonRenderPlugin()],
+            components=openapi.security_schemes(),
         ),
         debug=False,
     )
+    # what Litestar cannot infer (the batch endpoint, Retry-After): built once, here
+    openapi.complete(app.openapi_schema)
     # One layer around routing for every request (see app.api.edge for the why): shed
     # load before any other work is spent on a request, time and count the rest.
-    app.asgi_handler = Edge(app.asgi_handler, InFlight(settings.max_in_flight))
+    app.asgi_handler = Edge(
+        app.asgi_handler, InFlight(settings.max_in_flight), Hygiene(public_routes(app))
+    )
     return app

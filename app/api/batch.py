@@ -25,7 +25,13 @@ from litestar.exceptions import HTTPException, MethodNotAllowedException
 from litestar.types import Receive, Scope, Send
 
 from app.api.deps import client_of, require_ndjson, services
-from app.api.schemas import BatchLine, BatchResult
+from app.api.schemas import (
+    BatchLine,
+    BatchResult,
+    BatchSummary,
+    BatchSummaryLine,
+    BatchTruncated,
+)
 from app.api.state import Services
 from app.domain.entitlements import UpsertInput, WriteResult
 from app.domain.records import ClientRecord
@@ -220,11 +226,11 @@ async def batch(scope: Scope, receive: Receive, send: Send) -> None:
         while in_flight:  # the lines before the limit are applied and answered
             await answer_oldest()
         complete = False
-        error = {
-            "error": "body-too-large",
-            "detail": f"a batch is at most {limit} bytes; "
+        error = BatchTruncated(
+            error="body-too-large",
+            detail=f"a batch is at most {limit} bytes; "
             "the lines above were applied, send the rest separately",
-        }
+        )
         await send(
             {"type": "http.response.body", "body": _enc.encode(error) + b"\n", "more_body": True}
         )
@@ -234,11 +240,11 @@ async def batch(scope: Scope, receive: Receive, send: Send) -> None:
         for task, _ in in_flight:
             task.cancel()
     log.info("batch by %s: %d ok, %d failed", client.id, ok, failed)
-    summary = {"lines": ok + failed, "ok": ok, "failed": failed, "complete": complete}
+    summary = BatchSummary(lines=ok + failed, ok=ok, failed=failed, complete=complete)
     await send(
         {
             "type": "http.response.body",
-            "body": _enc.encode({"summary": summary}) + b"\n",
+            "body": _enc.encode(BatchSummaryLine(summary=summary)) + b"\n",
             "more_body": False,
         }
     )

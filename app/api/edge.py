@@ -1,4 +1,5 @@
-"""The one middleware every HTTP request passes: shed load, then time and count it.
+"""The one middleware every HTTP request passes: shed load, then time and count it, and
+give every answer the service's HTTP hygiene headers (`app.api.hygiene`).
 
 Shedding (`app.api.overload`) and the HTTP metrics (`app.api.httpmetrics`) were two
 Litestar middlewares, 5.5 µs of a 28 µs JWKS fetch (in-process, without the server):
@@ -9,6 +10,11 @@ per request. It runs before routing, so overload is refused before any routing w
 the route template (`path_template`, set in the scope by the router) is read once the
 request is done. Shed requests are counted too, under the route label `overloaded`:
 an operator sees the 429s in `statuspass_requests`.
+
+`HEAD` is answered here too, for every route with a `GET`: Litestar routes no HEAD of its
+own (a 405), and its HEAD handlers may not return a body to measure. The request goes
+through routing as the GET it asks about and the body is dropped on the way out; the
+headers, `Content-Length`, `ETag` and 304s are the GET's (RFC 9110 §9.3.2).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from __future__ import annotations
 import time
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, Message, Receive, Scope, Send
 
 from app.api.httpmetrics import HTTP_STATS
+from app.api.hygiene import Hygiene
 from app.api.overload import EXEMPT, OVERLOADED_BODY, OVERLOADED_START, InFlight
 
 __all__ = ["Edge"]
@@ -26,11 +33,13 @@ __all__ = ["Edge"]
 
 class Edge:
     """ASGI middleware: at most `in_flight.limit` HTTP requests in flight in this worker
-    (health probes and metrics exempt), each timed and counted by route and status."""
+    (health probes and metrics exempt), each timed and counted by route and status, each
+    answer given the `hygiene` headers; HEAD answered as GET without the body."""
 
-    def __init__(self, app: ASGIApp, in_flight: InFlight) -> None:
+    def __init__(self, app: ASGIApp, in_flight: InFlight, hygiene: Hygiene | None = None) -> None:
         self.app = app
         self.state = in_flight
+        self.hygiene = hygiene or Hygiene()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -38,18 +47,31 @@ class Edge:
             return
         start = time.perf_counter()
         state = self.state
+        method = scope["method"]
+        head = method == "HEAD"
+        if head:
+            scope = scope.copy()
+            scope["method"] = "GET"
         guarded = scope["path"] not in EXEMPT
         if guarded and state.count >= state.limit:
-            await send(OVERLOADED_START)
-            await send(OVERLOADED_BODY)
-            HTTP_STATS.record(scope["method"], "overloaded", 429, time.perf_counter() - start)
+            await send(self.hygiene.start(scope, OVERLOADED_START))
+            await send(OVERLOADED_BODY if not head else _EMPTY_END)
+            HTTP_STATS.record(method, "overloaded", 429, time.perf_counter() - start)
             return
         status = 500
+        hygiene = self.hygiene
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = hygiene.start(scope, message)
+            elif head and message["type"] == "http.response.body":
+                message = {
+                    "type": "http.response.body",
+                    "body": b"",
+                    "more_body": message.get("more_body", False),
+                }
             await send(message)
 
         if guarded:
@@ -60,8 +82,11 @@ class Edge:
             if guarded:
                 state.count -= 1
             HTTP_STATS.record(
-                scope["method"],
+                method,
                 scope.get("path_template") or "unmatched",
                 status,
                 time.perf_counter() - start,
             )
+
+
+_EMPTY_END: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}

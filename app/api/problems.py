@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -25,11 +26,26 @@ from app.errors import (
     VersionConflict,
 )
 
-__all__ = ["PROBLEM_TYPE", "exception_handlers", "problem"]
+__all__ = ["MEDIA", "PROBLEM_TYPE", "ProblemDetails", "exception_handlers", "problem"]
 
 log = logging.getLogger("statuspass.api")
 PROBLEM_TYPE = "https://statuspass.invalid/problems/"
 MEDIA = "application/problem+json"
+
+
+class ProblemDetails(msgspec.Struct, frozen=True):
+    """An error answer (RFC 9457), as documented in the OpenAPI document."""
+
+    #: a URI naming the kind of problem: `https://statuspass.invalid/problems/<slug>`
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    #: the input field at fault, for 422 answers
+    field: str | None = None
+    #: the fields at fault, for 400 answers on a malformed body
+    errors: list[dict[str, Any]] | None = None
+
 
 _DOMAIN: list[tuple[type[DomainError], int, str, str]] = [
     (InvalidInput, 422, "invalid-input", "Invalid input"),

@@ -13,6 +13,7 @@ from litestar.params import JSONBody
 from app.api.answer import JSONAnswer
 from app.api.deps import bearer, require_json, services
 from app.api.metrics import ISSUED
+from app.api.openapi import CITIZEN, problems
 from app.api.schemas import (
     EntitlementList,
     EntitlementView,
@@ -35,7 +36,13 @@ def _lang(request: Request[Any, Any, Any]) -> str:
     return "en"
 
 
-@get("/v1/me/entitlements", tags=["citizens"], summary="My rights, with validity and status")
+@get(
+    "/v1/me/entitlements",
+    tags=["citizens"],
+    summary="My rights, with validity and status",
+    security=CITIZEN,
+    responses=problems(401, 429, 503),
+)
 async def my_entitlements(request: Request[Any, Any, Any]) -> EntitlementList:
     svc = services(request)
     subject = await svc.citizens.subject(bearer(request))
@@ -71,7 +78,23 @@ _PROOF = ResponseSpec(
     before_request=require_json,
     status_code=201,
     summary="A signed proof of one of my current rights, with QR and numeric code",
-    responses={201: _PROOF},
+    security=CITIZEN,
+    responses={
+        201: _PROOF,
+        **problems(
+            400,
+            401,
+            404,
+            409,
+            413,
+            415,
+            422,
+            429,
+            503,
+            e404="Unknown entitlement type, or I hold no such entitlement",
+            e409="My entitlement is not active or not valid now",
+        ),
+    },
 )
 async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]) -> JSONAnswer:
     svc = services(request)
@@ -94,7 +117,13 @@ async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]
     return JSONAnswer(proof, status=201)
 
 
-@get("/v1/me/verifications", tags=["citizens"], summary="Who checked my proofs")
+@get(
+    "/v1/me/verifications",
+    tags=["citizens"],
+    summary="Who checked my proofs",
+    security=CITIZEN,
+    responses=problems(401, 429, 503),
+)
 async def my_verifications(request: Request[Any, Any, Any]) -> VerificationList:
     svc = services(request)
     subject = await svc.citizens.subject(bearer(request))

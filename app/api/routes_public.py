@@ -8,10 +8,15 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
+from app.api.answer import conditional
 from app.api.deps import services
+from app.api.hygiene import CORS_OPT
+from app.api.openapi import problems
 from app.api.problems import problem
+from app.api.schemas import EntitlementTypeInfo, IssuerMetadata, JwkSet, StatusListIndex
 from app.api.state import Services
 from app.domain.registry import public_types
 from app.errors import StoreUnavailable
@@ -19,26 +24,42 @@ from app.errors import StoreUnavailable
 __all__ = ["health", "issuer_metadata", "jwks", "ready", "status_list", "status_list_index"]
 
 _enc = msgspec.json.Encoder()
+STATUS_LIST_MEDIA = "application/statuslist+jwt"
+#: conditional GETs of the public documents (`If-None-Match` with the ETag)
+_NOT_MODIFIED = ResponseSpec(None, description="Not modified since the ETag sent")
 
 
-def _cached(
-    request: Request[Any, Any, Any], body: bytes, media: str, max_age: int, etag: str | None = None
-) -> Response[bytes]:
-    etag = etag or f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-        return Response(b"", status_code=304, headers=headers)
-    return Response(body, media_type=media, headers=headers)
-
-
-@get("/.well-known/jwks.json", tags=["public"], summary="Signing public keys", sync_to_thread=False)
+@get(
+    "/.well-known/jwks.json",
+    tags=["public"],
+    summary="Signing public keys",
+    sync_to_thread=False,
+    opt={CORS_OPT: True},
+    media_type="application/jwk-set+json",
+    responses={
+        200: ResponseSpec(JwkSet, description="The keys", media_type="application/jwk-set+json"),
+        304: _NOT_MODIFIED,
+        **problems(429),
+    },
+)
 def jwks(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body, etag = svc.keys.jwks_bytes(svc.clock.now())
-    return _cached(request, body, "application/jwk-set+json", 300, etag)
+    return conditional(request, body, "application/jwk-set+json", 300, etag)
 
 
-@get("/.well-known/statuspass", tags=["public"], summary="Issuer metadata", sync_to_thread=False)
+@get(
+    "/.well-known/statuspass",
+    tags=["public"],
+    summary="Issuer metadata",
+    sync_to_thread=False,
+    opt={CORS_OPT: True},
+    responses={
+        200: ResponseSpec(IssuerMetadata, description="The issuer", generate_examples=False),
+        304: _NOT_MODIFIED,
+        **problems(429),
+    },
+)
 def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     cached: tuple[bytes, str] | None = getattr(request.app.state, "metadata", None)
@@ -46,36 +67,64 @@ def issuer_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
         body = _enc.encode(_metadata(svc))
         cached = (body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
         request.app.state.metadata = cached
-    return _cached(request, cached[0], "application/json", 3600, cached[1])
+    return conditional(request, cached[0], "application/json", 3600, cached[1])
 
 
-def _metadata(svc: Services) -> dict[str, Any]:
+def _metadata(svc: Services) -> IssuerMetadata:
     s = svc.settings
-    return {
-        "issuer": s.issuer,
-        "jwks_uri": f"{s.issuer.rstrip('/')}/.well-known/jwks.json",
-        "status_list_base": s.status_list_base,
-        "proof_typ": "statuspass+jwt",
-        "signing_algorithms": ["ES256", "EdDSA"],
-        "default_proof_lifetime_s": s.default_proof_lifetime_s,
-        "clock_skew_s": s.clock_skew_s,
-        "status_list_ttl_s": s.status_list_ttl_s,
-        "entitlement_types": public_types(svc.registry),
-    }
+    return IssuerMetadata(
+        issuer=s.issuer,
+        jwks_uri=f"{s.issuer.rstrip('/')}/.well-known/jwks.json",
+        status_list_base=s.status_list_base,
+        proof_typ="statuspass+jwt",
+        signing_algorithms=["ES256", "EdDSA"],
+        default_proof_lifetime_s=s.default_proof_lifetime_s,
+        clock_skew_s=s.clock_skew_s,
+        status_list_ttl_s=s.status_list_ttl_s,
+        # the same description the test vectors carry for the browser's verifier
+        entitlement_types=msgspec.convert(public_types(svc.registry), list[EntitlementTypeInfo]),
+    )
 
 
-@get("/v1/status-lists", tags=["public"], summary="The URIs of the status lists published")
+@get(
+    "/v1/status-lists",
+    tags=["public"],
+    summary="The URIs of the status lists published",
+    opt={CORS_OPT: True},
+    responses={
+        200: ResponseSpec(StatusListIndex, description="Every list, oldest first"),
+        304: _NOT_MODIFIED,
+        **problems(429, 503),
+    },
+)
 async def status_list_index(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Every list an offline verifier may need, so it can keep them all (and a fetch of
     all of them says nothing about whom it checks)."""
     svc = services(request)
     ids = sorted(await svc.store.status_list_ids(), key=lambda i: (len(i), i))
     base = svc.settings.status_list_base
-    body = _enc.encode({"status_lists": [base + list_id for list_id in ids]})
-    return _cached(request, body, "application/json", max(1, svc.settings.status_list_ttl_s // 4))
+    body = _enc.encode(StatusListIndex(status_lists=[base + list_id for list_id in ids]))
+    max_age = max(1, svc.settings.status_list_ttl_s // 4)
+    return conditional(request, body, "application/json", max_age)
 
 
-@get("/v1/status-lists/{list_id:str}", tags=["public"], summary="A signed status list")
+@get(
+    "/v1/status-lists/{list_id:str}",
+    tags=["public"],
+    summary="A signed status list",
+    opt={CORS_OPT: True},
+    media_type=STATUS_LIST_MEDIA,
+    responses={
+        200: ResponseSpec(
+            str,
+            description="The status list token (IETF Token Status List): a compact JWS",
+            media_type=STATUS_LIST_MEDIA,
+            generate_examples=False,
+        ),
+        304: _NOT_MODIFIED,
+        **problems(400, 404, 429, 503, e400="Malformed request", e404="No such status list"),
+    },
+)
 async def status_list(request: Request[Any, Any, Any], list_id: FromPath[str]) -> Response[bytes]:
     svc = services(request)
     now = svc.clock.now()
@@ -90,10 +139,10 @@ async def status_list(request: Request[Any, Any, Any], list_id: FromPath[str]) -
             raise
     if published is None:
         raise NotFoundException(detail="no such status list")
-    return _cached(
+    return conditional(
         request,
         published.token,
-        "application/statuslist+jwt",
+        STATUS_LIST_MEDIA,
         svc.status_lists.max_age(published, now),
         published.etag,
     )
@@ -104,7 +153,12 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", tags=["operations"], summary="Readiness: store and keys")
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="Readiness: store and keys",
+    responses=problems(503, e503="Not ready: the data store does not answer"),
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     svc = services(request)
     try:

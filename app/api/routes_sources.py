@@ -8,6 +8,7 @@ from litestar import Request, post, put
 from litestar.params import FromPath, JSONBody
 
 from app.api.deps import client_of, require_json, services
+from app.api.openapi import SOURCE, problems
 from app.api.schemas import (
     StatusChangeRequest,
     UpsertRequest,
@@ -17,12 +18,25 @@ from app.domain.entitlements import UpsertInput
 
 __all__ = ["change_status", "upsert"]
 
+_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+_CHANGE_ERRORS = problems(
+    *_ERRORS,
+    e403="The key is not a source's, or not for this entitlement type",
+    e404="Unknown entitlement type, or no such entitlement for this person",
+    e409="A concurrent update (retry)",
+)
+
 
 @put(
     "/v1/entitlements/{type_id:str}",
     tags=["sources"],
     before_request=require_json,
     summary="Create or update one entitlement (idempotent)",
+    security=SOURCE,
+    responses=problems(
+        *_ERRORS,
+        e409="The card number is registered to another holder, or a concurrent update (retry)",
+    ),
 )
 async def upsert(
     request: Request[Any, Any, Any], type_id: FromPath[str], data: JSONBody[UpsertRequest]
@@ -63,6 +77,8 @@ async def _change(
     tags=["sources"],
     before_request=require_json,
     status_code=200,
+    security=SOURCE,
+    responses=_CHANGE_ERRORS,
     summary="Revoke: every proof of it becomes invalid at once",
 )
 async def revoke(
@@ -76,6 +92,8 @@ async def revoke(
     tags=["sources"],
     before_request=require_json,
     status_code=200,
+    security=SOURCE,
+    responses=_CHANGE_ERRORS,
     summary="Suspend until reinstated",
 )
 async def suspend(
@@ -89,6 +107,8 @@ async def suspend(
     tags=["sources"],
     before_request=require_json,
     status_code=200,
+    security=SOURCE,
+    responses=_CHANGE_ERRORS,
     summary="Lift a revocation or suspension",
 )
 async def reinstate(

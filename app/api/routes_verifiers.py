@@ -11,6 +11,7 @@ from litestar.params import JSONBody
 from app.api.answer import JSONAnswer
 from app.api.deps import client_of, require_json, services
 from app.api.metrics import VERIFICATIONS
+from app.api.openapi import VERIFIER, problems
 from app.api.routes_citizens import _lang
 from app.api.schemas import CardCheckRequest, ClientView, VerifyRequest
 from app.errors import InvalidInput
@@ -18,6 +19,7 @@ from app.tokens import VerificationResult
 
 __all__ = ["check_card", "verify", "whoami"]
 
+_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
 #: the answer's documented body (the handlers return it encoded: `app.api.answer`)
 _RESULT = ResponseSpec(
     VerificationResult, description="Request fulfilled, document follows", generate_examples=False
@@ -30,7 +32,17 @@ _RESULT = ResponseSpec(
     before_request=require_json,
     status_code=200,
     summary="Verify a proof (token) or a numeric code online",
-    responses={200: _RESULT},
+    security=VERIFIER,
+    responses={
+        200: _RESULT,
+        **problems(
+            *_ERRORS,
+            e403="The key is not a verifier's",
+            e422="Neither or both of token and code, or a code with a wrong check digit",
+            e429="Too many requests: the service sheds load, or this verifier sent too many "
+            "wrong codes; retry after Retry-After seconds",
+        ),
+    },
 )
 async def verify(request: Request[Any, Any, Any], data: JSONBody[VerifyRequest]) -> JSONAnswer:
     svc = services(request)
@@ -54,7 +66,15 @@ async def verify(request: Request[Any, Any, Any], data: JSONBody[VerifyRequest])
     before_request=require_json,
     status_code=200,
     summary="Is this parking card valid? (police, parking attendants)",
-    responses={200: _RESULT},
+    security=VERIFIER,
+    responses={
+        200: _RESULT,
+        **problems(
+            *_ERRORS,
+            e403="The key is not a verifier's for parking cards",
+            e422="A card number is 10 digits",
+        ),
+    },
 )
 async def check_card(
     request: Request[Any, Any, Any], data: JSONBody[CardCheckRequest]

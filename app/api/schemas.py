@@ -10,9 +10,17 @@ import msgspec
 from app.domain.records import Holder
 
 __all__ = [
+    "BatchLine",
+    "BatchResult",
+    "BatchSummary",
+    "BatchSummaryLine",
+    "BatchTruncated",
     "CardCheckRequest",
     "EntitlementView",
     "HolderIn",
+    "IssuerMetadata",
+    "Jwk",
+    "JwkSet",
     "ProofRequest",
     "ProofResponse",
     "StatusChangeRequest",
@@ -137,6 +145,9 @@ class BatchLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class BatchResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The answer line of one input line, in input order: `ok`, or an `error` code (the
+    domain error's name, `malformed`, `line-too-long`, `store-unavailable`)."""
+
     line: int
     ok: bool
     id: str | None = None
@@ -144,3 +155,67 @@ class BatchResult(msgspec.Struct, frozen=True, omit_defaults=True):
     status: str | None = None
     error: str | None = None
     detail: str | None = None
+
+
+class BatchSummary(msgspec.Struct, frozen=True):
+    lines: int
+    ok: int
+    failed: int
+    #: false when the body was cut at the size limit: send the rest separately
+    complete: bool
+
+
+class BatchSummaryLine(msgspec.Struct, frozen=True):
+    """The last answer line of a batch."""
+
+    summary: BatchSummary
+
+
+class BatchTruncated(msgspec.Struct, frozen=True):
+    """The answer line sent, before the summary, when the body passed the size limit."""
+
+    error: Literal["body-too-large"]
+    detail: str
+
+
+# -- public documents, as documented (the JWKS is built by the keyring) ------------------
+
+
+class Jwk(msgspec.Struct, frozen=True):
+    kty: Literal["EC", "OKP"]
+    crv: Literal["P-256", "Ed25519"]
+    x: str
+    kid: str
+    alg: Literal["ES256", "EdDSA"]
+    use: Literal["sig"]
+    y: str | None = None  # EC keys only
+
+
+class JwkSet(msgspec.Struct, frozen=True):
+    keys: list[Jwk]
+
+
+class EntitlementTypeInfo(msgspec.Struct, frozen=True):
+    id: str
+    labels: dict[str, str]
+    disclosed_claims: list[str]
+    max_lifetime_s: int
+    numeric_codes: bool
+
+
+class StatusListIndex(msgspec.Struct, frozen=True):
+    """`GET /v1/status-lists`: the URI of every list published."""
+
+    status_lists: list[str]
+
+
+class IssuerMetadata(msgspec.Struct, frozen=True):
+    issuer: str
+    jwks_uri: str
+    status_list_base: str
+    proof_typ: str
+    signing_algorithms: list[str]
+    default_proof_lifetime_s: int
+    clock_skew_s: int
+    status_list_ttl_s: int
+    entitlement_types: list[EntitlementTypeInfo]

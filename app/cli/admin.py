@@ -10,8 +10,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
+
 from app.citizens import mint_dev_token
-from app.config import Settings, load_settings
+from app.cli.errors import UserError
+from app.config import DEFAULT_ISSUER, Settings, load_settings
 from app.domain import clients as client_ops
 from app.domain.audit import export_audit, verify_audit
 from app.domain.ports import Store
@@ -45,11 +48,22 @@ def add_clients(sub: Sub) -> None:
     p = sub.add_parser("clients", help="API clients: authentic sources and verifiers")
     s = p.add_subparsers(dest="action", required=True)
     add = s.add_parser("add", help="create a client and print its API key once")
-    add.add_argument("--name", required=True)
-    add.add_argument("--role", required=True, choices=client_ops.ROLES)
-    add.add_argument("--types", required=True, help="comma-separated entitlement types")
+    add.add_argument("--name", required=True, help="the organisation's name, shown to citizens")
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=client_ops.ROLES,
+        help="source: writes entitlements; verifier: checks proofs and cards",
+    )
+    add.add_argument(
+        "--types",
+        required=True,
+        metavar="T1,T2",
+        help="comma-separated entitlement types it may write or check (see "
+        "/.well-known/statuspass)",
+    )
     add.add_argument("--label", help="who holds this key, e.g. 'Counter 1' (shown on the device)")
-    add.add_argument("--json", action="store_true")
+    add.add_argument("--json", action="store_true", help="print the client and key as JSON")
     add.set_defaults(func=clients_add)
     key = s.add_parser(
         "add-key",
@@ -60,13 +74,13 @@ def add_clients(sub: Sub) -> None:
     )
     key.add_argument("client_id", help="any active client id of the organisation")
     key.add_argument("--label", help="who holds this key, e.g. 'Counter 2', 'Officer 4711'")
-    key.add_argument("--json", action="store_true")
+    key.add_argument("--json", action="store_true", help="print the client and key as JSON")
     key.set_defaults(func=clients_add_key)
     ls = s.add_parser("list", help="list clients (never their keys)")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="print the clients as JSON")
     ls.set_defaults(func=clients_list)
     rv = s.add_parser("revoke", help="revoke a client's API key")
-    rv.add_argument("client_id")
+    rv.add_argument("client_id", help="the client's id, as `clients list` shows it")
     rv.set_defaults(func=clients_revoke)
 
 
@@ -135,11 +149,16 @@ def clients_list(args: argparse.Namespace) -> int:
             )
         )
         return 0
+    width = max([len("ID"), *(len(c.id) for c in rows)])
+    print(f"{'ID':<{width}}  {'ROLE':8}  {'STATE':18}  NAME  [TYPES]")
+    if not rows:
+        print("no clients yet: add one with `statuspass clients add`", file=sys.stderr)
     for c in rows:
         state = f"revoked {c.revoked_at:%Y-%m-%d}" if c.revoked_at else "active"
         org = f" (org {c.org})" if c.org else ""
         label = f" — {c.label}" if c.label else ""
-        print(f"{c.id}  {c.role:8}  {state:18}  {c.name}{label}{org}  [{', '.join(c.types)}]")
+        name = f"{c.name}{label}{org}"
+        print(f"{c.id:<{width}}  {c.role:8}  {state:18}  {name}  [{', '.join(c.types)}]")
     return 0
 
 
@@ -154,14 +173,16 @@ def add_keys(sub: Sub) -> None:
     p = sub.add_parser("keys", help="signing keys under STATUSPASS_KEYS_DIR")
     s = p.add_subparsers(dest="action", required=True)
     g = s.add_parser("generate", help="create the first signing key")
-    g.add_argument("--alg", choices=["ES256", "EdDSA"], default="ES256")
+    g.add_argument("--alg", choices=["ES256", "EdDSA"], default="ES256", help="signature algorithm")
     g.set_defaults(func=keys_generate)
     r = s.add_parser("rotate", help="a new key signs from now on")
-    r.add_argument("--alg", choices=["ES256", "EdDSA"])
+    r.add_argument(
+        "--alg", choices=["ES256", "EdDSA"], help="the new key's algorithm (default: the same)"
+    )
     r.set_defaults(func=keys_rotate)
     s.add_parser("list", help="keys and their state").set_defaults(func=keys_list)
     t = s.add_parser("retire", help="withdraw a retired key from the JWKS now")
-    t.add_argument("kid")
+    t.add_argument("kid", help="the key's id, as `keys list` shows it")
     t.set_defaults(func=keys_retire)
 
 
@@ -218,7 +239,9 @@ def add_audit(sub: Sub) -> None:
     s = p.add_subparsers(dest="action", required=True)
     s.add_parser("verify", help="prove the chain is unbroken").set_defaults(func=audit_verify)
     e = s.add_parser("export", help="write JSON lines")
-    e.add_argument("--output", "-o", default="-")
+    e.add_argument(
+        "--output", "-o", default="-", metavar="FILE", help="where to write (default: stdout)"
+    )
     e.set_defaults(func=audit_export)
 
 
@@ -253,8 +276,20 @@ def add_dev(sub: Sub) -> None:
     p = sub.add_parser("dev", help="development helpers (never in production)")
     s = p.add_subparsers(dest="action", required=True)
     t = s.add_parser("citizen-token", help="an ID token of the local development IdP")
-    t.add_argument("nrn")
-    t.add_argument("--lifetime", type=int, default=3600)
+    t.add_argument("nrn", help="the citizen's national register number (11 digits)")
+    t.add_argument(
+        "--lifetime",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="how long the token is valid, in seconds (default: 3600)",
+    )
+    t.add_argument(
+        "--issuer",
+        metavar="URL",
+        help="the address of the service that will accept the token (default: "
+        f"STATUSPASS_ISSUER, else {DEFAULT_ISSUER}; `serve --port N` is http://127.0.0.1:N)",
+    )
     t.set_defaults(func=dev_token)
 
 
@@ -266,6 +301,10 @@ def dev_token(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.issuer:
+        if not args.issuer.startswith(("http://", "https://")):
+            raise UserError(f"--issuer takes an http(s) URL, not {args.issuer!r}")
+        s = msgspec.structs.replace(s, issuer=args.issuer)
     ensure_keys(s.keys_dir, production=False, passphrase=s.keys_passphrase)
     print(mint_dev_token(s, args.nrn, now(), args.lifetime))
     return 0

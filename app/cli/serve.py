@@ -1,5 +1,14 @@
 """`statuspass serve`: keys checked once in the parent, then N workers.
 
+Before any worker starts, the parent checks what would make every worker fail the same
+way (keys, the identity providers, the issuer in production) and that no other process
+listens on the address (`app.cli.address`): each is one line and exit code 2 here,
+instead of a crash loop of workers.
+
+Unless STATUSPASS_ISSUER is set, the issuer is the address served: `--port 8123` issues
+tokens whose `iss` and status-list URIs point at :8123, where offline verifiers find the
+keys and lists. In production the issuer must be set, and be https.
+
 Two production ASGI servers are supported; `docs/performance.md` has the measurements
 behind the default (`auto`: granian for one worker, uvicorn for several). Both stop
 gracefully on SIGTERM: no new connections, in-flight requests finish (up to the grace
@@ -19,7 +28,10 @@ from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from app.config import load_settings
+from app.cli.address import claim, served_issuer
+from app.cli.errors import UserError
+from app.config import Settings, issuer_configured, load_settings
+from app.errors import ConfigError
 from app.keyring import ensure_keys
 from app.logs import setup_logging
 
@@ -33,9 +45,24 @@ GRACE_S = 20
 
 def add_parser(sub: Sub) -> None:
     p = sub.add_parser("serve", help="run the HTTP API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the IP address to listen on (default: 127.0.0.1; 0.0.0.0 for all interfaces)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="the TCP port to listen on (default: 8000); refused when another process "
+        "listens there",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes, at most one per CPU core is useful (default: 1)",
+    )
     p.add_argument(
         "--server",
         choices=["auto", "granian", "uvicorn"],
@@ -48,21 +75,68 @@ def add_parser(sub: Sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging()
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be between 0 and 65535, not {args.port}")
     settings = load_settings()
-    # Before any worker starts: create keys on a fresh dev machine (once, not per worker),
-    # refuse to start in production without them, stop on a bad key file.
-    ensure_keys(
+    if settings.production:
+        _preflight(settings)  # creates nothing in production: refuse before anything else
+    address = claim(args.host, args.port)
+    try:
+        if not settings.production:
+            _preflight(settings)  # may create the first keys: only once the address is ours
+        args.port = address.port  # port 0: the one the probe found free
+        if not issuer_configured():
+            issuer = served_issuer(args.host, args.port)
+            # the workers read their settings from the environment they inherit
+            os.environ["STATUSPASS_ISSUER"] = issuer
+            log.info("issuer: %s, the address served (set STATUSPASS_ISSUER to change)", issuer)
+        if settings.store_url.startswith("sqlite:"):
+            log.info("store: embedded SQLite (%s)", settings.store_url.removeprefix("sqlite:///"))
+        with _shared_metrics(args.workers):
+            if resolve_server(args.server, args.workers) == "granian":
+                _granian(args)
+                return 0
+            return _uvicorn(args)
+    finally:
+        address.close()
+
+
+def _preflight(settings: Settings) -> None:
+    """What every worker builds at start-up and may refuse, checked once in the parent.
+
+    Keys: created on a fresh development machine (once, not per worker), refused when
+    missing in production or unreadable. In production, an https issuer. The registry.
+    The identity providers: production without OIDC settings, an unreadable OIDC JWKS.
+
+    Raises:
+        ConfigError: one line saying what to fix.
+    """
+    from app.citizens import CitizenAuthenticator
+    from app.domain.registry import load_registry
+
+    keyring = ensure_keys(
         settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
     )
-    if settings.store_url.startswith("sqlite:"):
-        log.info("store: embedded SQLite (%s)", settings.store_url.removeprefix("sqlite:///"))
-    if args.workers < 1:
-        raise SystemExit("--workers must be at least 1")
-    with _shared_metrics(args.workers):
-        if resolve_server(args.server, args.workers) == "granian":
-            _granian(args)
-            return 0
-        return _uvicorn(args)
+    if settings.production and not issuer_configured():
+        raise ConfigError(
+            "STATUSPASS_ENV=production needs STATUSPASS_ISSUER, the service's public "
+            "https URL (it is in every token and status-list URI)"
+        )
+    if settings.production and not settings.issuer.startswith("https://"):
+        raise ConfigError(
+            f"STATUSPASS_ISSUER must be an https URL in production, not {settings.issuer}"
+        )
+    load_registry(settings.registry)
+    # the workers say it again, each in its own log lines: quiet here
+    quiet = logging.getLogger("statuspass")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        CitizenAuthenticator(settings, keyring.pseudonym_secret)
+    finally:
+        quiet.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -6,9 +6,14 @@ list for `max-age` = the time left of `ttl` since the build). Building (2**20 en
 256 KiB, compressed and signed) runs on a worker thread and one build at a time per list;
 requests meanwhile get the previous token, so publishing never stalls them.
 
-The signing time `iat` is rounded down to the hour and kept while the content is the
-same: every worker then produces the same claims for the same content, and the weak ETag
-(content hash + iat) lets 304s work across workers.
+`iat` is the time of the build that signed the token, unrounded: an offline verifier
+reports a list's age from it, and a list fetched seconds ago must not read as an hour
+old. Workers sign at different moments, so their tokens differ in `iat` while saying the
+same thing; the ETag names what they say, not when: the content's hash and the
+*generation*, the half of the `exp` lifetime the build fell in. It is weak (`W/`, "the
+same meaning"), the same in every worker, so a 304 works whichever worker answers. The
+generation in it makes the ETag change before a cached token can expire: a verifier
+revalidating with 304s would otherwise keep a token past its `exp` forever.
 """
 
 from __future__ import annotations
@@ -26,8 +31,6 @@ from app.tokens import SigningKey, sign_status_list
 
 __all__ = ["PublishedList", "StatusListPublisher"]
 
-SIGN_BUCKET_S = 3600
-
 
 class PublishedList(msgspec.Struct, frozen=True):
     token: bytes
@@ -44,7 +47,6 @@ class StatusListPublisher:
         self._settings = settings
         self._signing_key = signing_key
         self._cache: dict[str, PublishedList] = {}
-        self._digest: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.refresh_s = max(1.0, settings.status_list_ttl_s / 4)
 
@@ -76,18 +78,14 @@ class StatusListPublisher:
     async def _build(self, list_id: str, now: datetime) -> PublishedList | None:
         packed = await self._store.status_list_bytes(list_id)
         if packed is None:
+            # ids come from URLs: a lock kept for every id anyone asked for would let
+            # requests for made-up lists grow the worker without bound
+            self._locks.pop(list_id, None)
             return None
         loop = asyncio.get_running_loop()
         digest = await loop.run_in_executor(None, lambda: hashlib.sha256(packed).hexdigest())
-        previous = self._cache.get(list_id)
-        now_s = int(now.timestamp())
-        iat = now_s - now_s % SIGN_BUCKET_S
-        if previous is not None and self._digest.get(list_id) == digest:
-            iat = (
-                previous.iat
-                if now_s - previous.iat < self._settings.status_list_exp_s // 2
-                else iat
-            )
+        iat = int(now.timestamp())
+        generation = iat // max(1, self._settings.status_list_exp_s // 2)
         key = self._signing_key()
         uri = self._settings.status_list_base + list_id
         exp = iat + self._settings.status_list_exp_s
@@ -97,12 +95,11 @@ class StatusListPublisher:
         )
         published = PublishedList(
             token=token.encode("ascii"),
-            etag=f'W/"{digest[:32]}-{iat}"',
+            etag=f'W/"{digest[:32]}-{generation}"',
             iat=iat,
             built_at=now.timestamp(),
         )
         self._cache[list_id] = published
-        self._digest[list_id] = digest
         return published
 
     def last_published(self, list_id: str) -> PublishedList | None:

@@ -13,6 +13,7 @@ from app.domain.ports import STATUS_LIST_SIZE
 __all__ = [
     "AUDIT_CHAIN",
     "CHECK_RETENTION_S",
+    "MAX_LIST_ID",
     "PROOF_GRACE_S",
     "STATUS_BYTES",
     "VERIFICATION_ACTIONS",
@@ -34,6 +35,9 @@ PROOF_GRACE_S = 86_400
 #: check rows are kept this long beyond the "seen" window: nothing reads them after that,
 #: because a proof never lives that long
 CHECK_RETENTION_S = 86_400
+#: the largest status-list id: SQLite's largest INTEGER. A larger one in a URL used to
+#: reach the query and fail there (`OverflowError`, a 500); it names no list of ours.
+MAX_LIST_ID = 2**63 - 1
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -64,12 +68,13 @@ def window_start(now: datetime, window_s: int) -> int:
 def canonical_list_id(list_id: str) -> int | None:
     """The integer behind a status-list id ("1", "2", …), or None if it is not one of ours.
 
-    Only the canonical spelling counts, so "01" or " 1" never alias list "1".
+    Only the canonical spelling counts, so "01" or " 1" never alias list "1"; ids past
+    `MAX_LIST_ID` are nobody's, whatever the store.
     """
-    if not list_id.isascii() or not list_id.isdigit():
+    if len(list_id) > 19 or not list_id.isascii() or not list_id.isdigit():
         return None
     number = int(list_id)
-    if number < 1 or str(number) != list_id:
+    if not 1 <= number <= MAX_LIST_ID or str(number) != list_id:
         return None
     return number
 

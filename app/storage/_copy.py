@@ -43,6 +43,10 @@ class Copier(Protocol):
 
     async def is_empty(self) -> bool: ...
 
+    async def totals(self) -> dict[str, int]:
+        """How many records of each kind iteration will yield, for the kinds a store can
+        count without reading them all (progress shows a percentage for those)."""
+
     def iter_clients(self) -> AsyncIterator[ClientRecord]: ...
     def iter_status(self) -> AsyncIterator[StatusEntry]: ...
     async def list_ids(self) -> list[str]: ...
@@ -94,6 +98,21 @@ class SqliteCopier:
             if await self._sql(f"SELECT 1 FROM {table} LIMIT 1"):  # noqa: S608
                 return False
         return True
+
+    async def totals(self) -> dict[str, int]:
+        horizon = int((time.time() - PROOF_GRACE_S) * 1_000_000)
+        queries = {
+            "clients": ("SELECT COUNT(*) FROM clients", ()),
+            "status entries": ("SELECT COUNT(*) FROM status_entries", ()),
+            "entitlements": ("SELECT COUNT(*) FROM entitlements", ()),
+            "cards": ("SELECT COUNT(*) FROM cards", ()),
+            "proofs": ("SELECT COUNT(*) FROM proofs WHERE expires_us > ?", (horizon,)),
+            "audit": ("SELECT COUNT(*) FROM audit", ()),
+        }
+        return {
+            kind: int(str((await self._sql(sql, params))[0][0]))
+            for kind, (sql, params) in queries.items()
+        }
 
     async def iter_clients(self) -> AsyncIterator[ClientRecord]:
         async for (data,) in self._pages(

@@ -49,6 +49,22 @@ class RedisCopier:
                 return False
         return True
 
+    async def totals(self) -> dict[str, int]:
+        """Clients, cards and allocated status entries are counted where they are kept;
+        entitlements, proofs and audit records are only known by reading them."""
+        ctx = await self._ctx()
+        entries = 0
+        for list_id in await self.list_ids():
+            place = ctx.layout.list_place(list_id)
+            if place is not None:
+                key = ctx.layout.alloc_key(str(place[0]), place[1])
+                entries += int(await unavailable(ctx.client.bitcount(key)))
+        return {
+            "clients": int(await unavailable(ctx.client.hlen(Layout.CLIENTS))),
+            "status entries": entries,
+            "cards": int(await unavailable(ctx.client.hlen(Layout.CARD_DIR))),
+        }
+
     def label_of_subject(self, ctx: Ctx, subject: str) -> str:
         return str(ctx.layout.shard_of_subject(subject))
 

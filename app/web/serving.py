@@ -5,15 +5,15 @@ index made at start-up: no path from a request ever reaches the file system, so 
 is nothing to traverse. Each answer carries
 
 * the content type by extension (``application/wasm`` for the QR decoder: browsers
-  compile it only under that type), with ``X-Content-Type-Options: nosniff``;
+  compile it only under that type; the edge adds ``nosniff``);
 * ``Cache-Control``: a year and ``immutable`` for the content-hashed assets
   (``main.3F2A9C1B.js``), ``no-cache`` for the fixed names (the page, its service
   worker, the manifest) so a deployment reaches every device on its next visit;
 * a strong ``ETag`` (304 on ``If-None-Match``) and the precompressed twin the build
   wrote (``.br``, ``.gz``) when the browser accepts it;
-* the pages' CSP: everything from this origin only, no inline script or style, plus
-  ``'wasm-unsafe-eval'``, which WebAssembly compilation needs and which allows no
-  JavaScript ``eval``.
+* the pages' own CSP (the edge keeps a page's own): everything from this origin only,
+  no inline script or style, plus ``'wasm-unsafe-eval'``, which WebAssembly compilation
+  needs and which allows no JavaScript ``eval``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litestar import Request, Response, route
+from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Redirect
 
@@ -51,9 +51,9 @@ APP_CSP = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# (nosniff, and HEAD as GET without the body, come from the edge: app.api.hygiene)
 _SECURITY_HEADERS = {
     "Content-Security-Policy": APP_CSP,
-    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
     # the verifier scans with the camera; nothing else is ever asked for
@@ -159,9 +159,8 @@ def _accepted_codings(header: str) -> set[str]:
 def _handler_for(app: str, files: WebFiles) -> HTTPRouteHandler:
     # Litestar matches "/verifier" and "/verifier/" alike; the page's relative URLs
     # (sw.js, its scope, the bundles) only work under the latter, hence the redirect.
-    @route(
+    @get(
         [f"/{app}", f"/{app}/{{name:str}}"],
-        http_method=["GET", "HEAD"],
         include_in_schema=False,
         sync_to_thread=False,
         name=f"web-{app}",

@@ -58,6 +58,22 @@ def grant_body(nrn: str, i: int = 0) -> dict[str, Any]:
     }
 
 
+def production_env(folder: Path) -> dict[str, str]:
+    """What production needs besides keys and a store: a public https issuer and an
+    e-ID provider (its JWKS in a file here), so that a test reaches the refusal it is
+    about rather than stopping at these."""
+    from app.tokens import SigningKey, jwks_document
+
+    jwks = folder / "oidc-jwks.json"
+    jwks.write_text(json.dumps(jwks_document([SigningKey.generate().public()])))
+    return {
+        "STATUSPASS_ISSUER": "https://statuspass.example.org",
+        "STATUSPASS_OIDC_ISSUER": "https://idp.example.org",
+        "STATUSPASS_OIDC_AUDIENCE": "statuspass",
+        "STATUSPASS_OIDC_JWKS": str(jwks),
+    }
+
+
 class Service:
     """One `statuspass serve` on a free loopback port (granian unless `server` says)."""
 

@@ -27,7 +27,7 @@ import httpx
 import pytest
 import redis_servers
 from redis_servers import RedisServer
-from served import TYPE, Service, TcpProxy, grant_body, running
+from served import TYPE, Service, TcpProxy, grant_body, production_env, running
 
 from app.tokens import generate_nrn
 
@@ -285,7 +285,7 @@ def test_production_refuses_unsafe_redis(tmp_path: Path) -> None:
         with running(dev):
             assert "appendonly is off" in dev.log()  # development: starts, and warns
 
-        prod = Service(tmp_path, unsafe.url, env="production")
+        prod = Service(tmp_path, unsafe.url, env="production", extra_env=production_env(tmp_path))
         prod.cli("keys", "generate")
         proc = prod.spawn()
         try:

@@ -228,6 +228,17 @@ async def test_status_list_bytes_unknown_list(store: Store) -> None:
     assert await store.status_list_bytes("x") is None
 
 
+@pytest.mark.parametrize(
+    "list_id",
+    ["9223372036854775808", "18446744073709551616", "9" * 5000, "-1", "0", "01", "1.0", "\u0661"],
+)
+async def test_status_list_ids_out_of_range_name_no_list(store: Store, list_id: str) -> None:
+    # 2**63 and past used to overflow SQLite's INTEGER inside the query (a 500 at the edge)
+    await store.allocate_status_ref("subj-a")
+    assert await store.status_list_bytes(list_id) is None
+    assert await store.status_list_bytes("9223372036854775807") is None  # the largest id
+
+
 async def test_ent_status_wins_and_is_reapplied(store: Store) -> None:
     ref = await store.allocate_status_ref("subj-a")
     await store.save_entitlement(

@@ -11,6 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from app.api.edge import Edge
+from app.api.overload import InFlight
 from app.web import web_app_handlers
 
 
@@ -25,7 +27,9 @@ def client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
     (app_dir / "sw.js").write_text("self.addEventListener('fetch', () => {});")
     (app_dir / "manifest.webmanifest").write_text("{}")
     (tmp_path / "secret.txt").write_text("not served")
-    with TestClient(Litestar(route_handlers=web_app_handlers(tmp_path))) as c:
+    app = Litestar(route_handlers=web_app_handlers(tmp_path))
+    app.asgi_handler = Edge(app.asgi_handler, InFlight(100))  # as create_app does
+    with TestClient(app) as c:
         yield c
 
 
@@ -38,7 +42,8 @@ def test_the_page_is_revalidated_and_sent_under_the_csp(client: TestClient[Lites
     assert "default-src 'self'" in csp
     assert "script-src 'self' 'wasm-unsafe-eval'" in csp
     assert "unsafe-inline" not in csp
-    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers.get_list("content-security-policy") == [csp]  # ours, not the default
+    assert r.headers.get_list("x-content-type-options") == ["nosniff"]
 
 
 def test_hashed_assets_are_immutable_and_wasm_is_application_wasm(
