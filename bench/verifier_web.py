@@ -13,7 +13,9 @@ camera a real proof's QR, and measures, each against its target (issue 21):
 * the app's transfer size: every file its service worker precaches, and the worker,
   as sent with brotli and with gzip (target <= 1.5 MB compressed, wasm included);
 * cold start offline: a new page with the network gone, from navigation to a scanner
-  streaming with its decoder loaded (target <= 1.5 s).
+  streaming with its decoder loaded, median of 5 (target <= 1.5 s): the app's own time
+  (to interactive, plus Scan pressed to scanner ready), and end to end with the
+  automation's round trips in between.
 
 Everything runs on 127.0.0.1; Chromium is Debian's /usr/bin/chromium.
 """
@@ -143,8 +145,11 @@ def transfer_sizes(stack: Stack) -> dict[str, int]:
     return sizes
 
 
-def cold_start(context: BrowserContext, rate: float) -> float:
-    """A new page with no network: navigation start -> scanner streaming and ready."""
+def cold_start(context: BrowserContext, rate: float) -> dict[str, float]:
+    """A new page with no network, from navigation to a scanner streaming with its decoder
+    loaded. `app_ms` is the app's own time: navigation to interactive, plus Scan pressed
+    to scanner ready (the page's marks); `end_to_end_ms` also counts the automation's
+    round trips between the two (waiting for the page, then clicking)."""
     page = context.new_page()
     throttle(context, page, rate)
     page.goto("/verifier/")
@@ -154,11 +159,15 @@ def cold_start(context: BrowserContext, rate: float) -> float:
         "() => performance.getEntriesByName('statuspass:scanner-ready').length > 0",
         timeout=30_000,
     )
-    ms: float = page.evaluate(
-        "() => performance.getEntriesByName('statuspass:scanner-ready')[0].startTime"
+    marks: dict[str, float] = page.evaluate(
+        """() => Object.fromEntries(['app-ready', 'scan-pressed', 'scanner-ready'].map(
+             (m) => [m, performance.getEntriesByName('statuspass:' + m)[0].startTime]))"""
     )
     page.close()  # (the scanner reads the camera's QR and stops by itself)
-    return ms
+    return {
+        "app_ms": marks["app-ready"] + marks["scanner-ready"] - marks["scan-pressed"],
+        "end_to_end_ms": marks["scanner-ready"],
+    }
 
 
 def main() -> None:
@@ -183,7 +192,11 @@ def main() -> None:
             context.set_offline(True)
             offline = scan_times(page, args.scans)
             page.close()
-            figures["cold_start_ms"] = cold_start(context, args.throttle)
+            starts = [cold_start(context, args.throttle) for _ in range(5)]
+            figures["cold_start_ms"] = statistics.median(s["app_ms"] for s in starts)
+            figures["cold_start_end_to_end_ms"] = statistics.median(
+                s["end_to_end_ms"] for s in starts
+            )
             context.close()
             bench_context = new_context(camera, stack, bypass_csp=True)
             lists = list_times(bench_context, stack, args.throttle)
@@ -216,7 +229,11 @@ def report(f: dict[str, Any]) -> None:
             f"{f['transfer']['identity'] / 1e3:.0f})",
             "<= 1500 kB",
         ),
-        ("cold start offline -> scanner ready", f"{f['cold_start_ms']:.0f} ms", "<= 1500 ms"),
+        (
+            "cold start offline -> scanner ready (e2e)",
+            f"{f['cold_start_ms']:.0f} ms ({f['cold_start_end_to_end_ms']:.0f})",
+            "<= 1500 ms",
+        ),
     ]
     print(f"verifier web app, headless Chromium, CPU {f['throttle']}x slower, {f['scans']} scans")
     for name, value, target in rows:

@@ -24,6 +24,7 @@ const data = new OfflineData();
 let device = loadDevice();
 let scanner = null;
 let lastVerdict = null; // re-rendered when the language changes, dropped on the next check
+let loaded = null; // what an earlier visit stored, being read
 
 function say(id, key, vars) {
   const node = $(id);
@@ -93,6 +94,7 @@ async function forget() {
 // -- checking -----------------------------------------------------------------------------
 /** The device's own verdict, from what it stored (marked `offline` for the screen). */
 async function offlineVerdict(token) {
+  await loaded;
   const nowMs = Date.now();
   if (!data.ready) return { ...undetermined("no_offline_data", nowMs), offline: true };
   const result = await verifyOffline(token, {
@@ -171,6 +173,7 @@ function submitCheck(event) {
 }
 
 async function startScan() {
+  performance.mark("statuspass:scan-pressed");
   say("scan-error", null);
   lastVerdict = null;
   clearVerdict($("verdict"), t);
@@ -223,10 +226,15 @@ async function start() {
   $("refresh").addEventListener("click", () => data.refresh({ force: true }).then(showNet, showNet));
   window.addEventListener("online", refreshTick);
   window.addEventListener("offline", showNet);
-  await data.load().catch((exc) => console.warn("stored data unreadable:", exc.message));
   showDevice();
   clearVerdict($("verdict"), t);
+  // Ready to scan and type at once; what an offline check needs is read meanwhile (a
+  // check waits for it), then brought up to date.
   document.body.dataset.ready = "true";
+  performance.mark("statuspass:app-ready");
+  loaded = data.load().catch((exc) => console.warn("stored data unreadable:", exc.message));
+  await loaded;
+  showNet();
   registerServiceWorker();
   await refreshTick();
   setInterval(refreshTick, REFRESH_EVERY_MS);
