@@ -30,6 +30,7 @@ from app.api.state import Services, build_services
 from app.config import Settings
 from app.domain.ports import Clock, Store
 from app.storage import open_store
+from app.web import web_app_handlers
 
 __all__ = ["create_app"]
 
@@ -109,6 +110,7 @@ def create_app(
         routes_public.jwks,
         routes_public.audit_key,
         routes_public.issuer_metadata,
+        routes_public.status_list_index,
         routes_public.status_list,
         routes_public.health,
         routes_public.ready,
@@ -120,7 +122,9 @@ def create_app(
         routes_citizens.my_verifications,
         routes_verifiers.verify,
         routes_verifiers.check_card,
+        routes_verifiers.whoami,
         _Metrics,
+        *web_app_handlers(),
     ]
     app = Litestar(
         route_handlers=handlers,
