@@ -284,8 +284,9 @@ def ensure_keys(
     fresh = not root.exists() or not any(
         p
         for p in root.iterdir()
-        # the development IdP's key is not a signing key: a folder with only it is fresh
-        if p.name not in {"README.md", ".gitignore", ".lock", "dev-idp.pem"}
+        # the development IdP's files (its key, its pending codes) are no signing keys:
+        # a folder with only them is fresh
+        if p.name not in {"README.md", ".gitignore", ".lock"} and not p.name.startswith("dev-idp")
     )
     if fresh:
         if production:

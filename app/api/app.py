@@ -18,11 +18,19 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusController
 
 from app import __version__
-from app.api import batch, routes_citizens, routes_public, routes_sources, routes_verifiers
+from app.api import (
+    batch,
+    routes_citizen_app,
+    routes_citizens,
+    routes_public,
+    routes_sources,
+    routes_verifiers,
+)
 from app.api.edge import Edge
 from app.api.metrics_share import SharedMetrics, install
 from app.api.overload import InFlight
 from app.api.problems import exception_handlers
+from app.api.routes_devidp import dev_idp_router, open_dev_idp
 from app.api.state import Services, build_services
 from app.config import Settings
 from app.domain.ports import Clock, Store
@@ -73,6 +81,8 @@ def create_app(
                 await check_store_durability(the_store, production=settings.production)
             services: Services = build_services(settings, the_store, clock=clock)
             app.state.services = services
+            if settings.dev_idp:
+                app.state.dev_idp = open_dev_idp(settings)
             log.info(
                 "statuspass %s ready: issuer %s, env %s, active key %s",
                 __version__,
@@ -95,6 +105,8 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await writer
         finally:
+            if getattr(app.state, "dev_idp", None) is not None:
+                app.state.dev_idp.codes.close()
             if own:
                 await the_store.close()
 
@@ -112,8 +124,11 @@ def create_app(
         routes_citizens.my_verifications,
         routes_verifiers.verify,
         routes_verifiers.check_card,
+        routes_citizen_app.citizen_app_config,
         _Metrics,
     ]
+    if settings.dev_idp:  # never in production: load_settings refuses the combination
+        handlers.append(dev_idp_router())
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],

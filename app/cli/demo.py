@@ -8,20 +8,18 @@ import shlex
 from datetime import UTC, datetime, timedelta
 
 from app.api.state import build_services
+from app.auth.dev_page import DEMO_SEED, demo_citizens
 from app.cli.admin import with_store
 from app.config import load_settings
 from app.domain import clients as client_ops
 from app.domain.entitlements import UpsertInput
 from app.domain.ports import Store
 from app.domain.records import Holder
-from app.tokens import generate_nrn
-
-DEMO_PEOPLE = [("Jan", "Peeters"), ("Marie", "Dubois"), ("Lukas", "Schmitz")]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="seed demo data and print ready-to-paste commands")
-    p.add_argument("--seed", type=int, default=2026, help="seed for the generated test NRNs")
+    p.add_argument("--seed", type=int, default=DEMO_SEED, help="seed for the generated test NRNs")
     p.set_defaults(func=run)
 
 
@@ -57,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
             now=now,
         )
         out = {"source_key": src_key, "museum_key": museum_key, "police_key": police_key}
-        for i, (given, family) in enumerate(DEMO_PEOPLE):
-            nrn = generate_nrn(rng)
+        # the same people the development login page offers (with the default seed)
+        for i, (given, family, nrn) in enumerate(demo_citizens(rng)):
             out[f"nrn{i}"] = nrn
             holder = Holder(given_name=given, family_name=family)
             for type_id in ("social_tariff", "living_wage"):
