@@ -35,6 +35,7 @@ from app.api.state import Services, build_services
 from app.config import Settings
 from app.domain.ports import Clock, Store
 from app.storage import open_store
+from app.web import web_app_handlers
 
 __all__ = ["create_app"]
 
@@ -126,6 +127,7 @@ def create_app(
         routes_verifiers.check_card,
         routes_citizen_app.citizen_app_config,
         _Metrics,
+        *web_app_handlers(),
     ]
     if settings.dev_idp:  # never in production: load_settings refuses the combination
         handlers.append(dev_idp_router())

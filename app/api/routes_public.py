@@ -13,6 +13,7 @@ from litestar.params import FromPath
 from app.api.deps import services
 from app.api.problems import problem
 from app.api.state import Services
+from app.domain.registry import public_types
 from app.errors import StoreUnavailable
 
 __all__ = ["health", "issuer_metadata", "jwks", "ready", "status_list"]
@@ -59,16 +60,7 @@ def _metadata(svc: Services) -> dict[str, Any]:
         "default_proof_lifetime_s": s.default_proof_lifetime_s,
         "clock_skew_s": s.clock_skew_s,
         "status_list_ttl_s": s.status_list_ttl_s,
-        "entitlement_types": [
-            {
-                "id": t.id,
-                "labels": t.labels,
-                "disclosed_claims": (["nam"] if t.discloses_name else []) + list(t.attributes),
-                "max_lifetime_s": t.max_lifetime_s,
-                "numeric_codes": t.codes,
-            }
-            for t in svc.registry.all()
-        ],
+        "entitlement_types": public_types(svc.registry),
     }
 
 

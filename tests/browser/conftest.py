@@ -1,0 +1,239 @@
+"""Browser tests: the real service, served on a loopback port, driven in Debian's Chromium.
+
+    def test_x(stack: Stack, browser: Browser) -> None:
+        page = new_page(browser)
+        page.goto(stack.url + "/verifier/")
+
+* `stack` (session): one `statuspass serve` on a temporary SQLite store and keys, with a
+  source, a museum (social tariff) and a police (parking card) client, and helpers to
+  grant, revoke and issue proofs as the authentic source and the citizen would.
+* `browser` (session): headless Chromium, Debian's `/usr/bin/chromium` through the
+  PyPI `playwright` package (never `playwright install`: no browser download).
+  `launch_browser(extra_args)` starts another one, e.g. with a fake camera
+  (`camera_args(y4m)`) whose video is a QR the service issued (tests/browser/y4m.py).
+* The web apps are built first (`make web`, incremental), as `make test` does.
+
+Every test opens its own browser context: a fresh profile (storage, service workers,
+cache), so tests never see each other's devices.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from y4m import frame_of, write_y4m
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
+from served import VALID_FROM, Service
+
+from app.tokens import generate_nrn
+
+ROOT = Path(__file__).parents[2]
+CHROMIUM = os.environ.get("STATUSPASS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+#: what every launch gets: no GPU, no first-run UI, nothing that phones home
+BASE_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def web_built() -> None:
+    """The built apps, as `make test` leaves them (make skips an up-to-date build)."""
+    out = subprocess.run(
+        ["make", "-s", "web"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert out.returncode == 0, f"make web failed:\n{out.stdout}\n{out.stderr}"
+
+
+@dataclass
+class Stack:
+    """The served service and what the tests do to it through its API and CLI."""
+
+    service: Service
+    source_key: str
+    museum_key: str
+    police_key: str
+    rng: random.Random
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def verifier_key(self, name: str, types: str = "social_tariff") -> str:
+        out = self.service.cli(
+            "clients", "add", "--name", name, "--role", "verifier", "--types", types, "--json"
+        )
+        return str(_json(out.stdout)["api_key"])
+
+    def grant(self, type_id: str = "social_tariff", **attributes: str) -> str:
+        """A new citizen with a right of `type_id`; returns their NRN."""
+        nrn = generate_nrn(self.rng)
+        body: dict[str, Any] = {
+            "nrn": nrn,
+            "holder": {"given_name": "Jan", "family_name": "Peeters"},
+            "valid_from": VALID_FROM,
+            "valid_until": "2030-01-01T00:00:00Z",
+        }
+        if attributes:
+            body["attributes"] = attributes
+        with self.api() as http:
+            r = http.put(f"/v1/entitlements/{type_id}", json=body, headers=self._auth())
+        assert r.status_code in (200, 201), r.text
+        return nrn
+
+    def proof(self, nrn: str, type_id: str = "social_tariff") -> dict[str, Any]:
+        """The citizen's proof: token, code, qr_png_base64, ..."""
+        citizen = self.service.citizen_token(nrn)
+        with self.api() as http:
+            r = http.post(
+                "/v1/me/proofs",
+                json={"type": type_id, "qr": ["png"]},
+                headers={"Authorization": f"Bearer {citizen}"},
+            )
+        assert r.status_code in (200, 201), r.text
+        return dict(r.json())
+
+    def revoke(self, nrn: str, type_id: str = "social_tariff") -> None:
+        with self.api() as http:
+            r = http.post(
+                f"/v1/entitlements/{type_id}/revoke",
+                json={"nrn": nrn, "reason": "test"},
+                headers=self._auth(),
+            )
+        assert r.status_code == 200, r.text
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.source_key}"}
+
+
+def _json(text: str) -> dict[str, Any]:
+    import json
+
+    return dict(json.loads(text))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, web_built: None) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("stack")
+    service = Service(
+        tmp,
+        f"sqlite:///{tmp / 'store.sqlite3'}",
+        extra_env={"STATUSPASS_LOOKUP_FAILURES_PER_WINDOW": "1000"},
+    )
+    both = "social_tariff,parking_card"
+    source = service.cli(
+        "clients", "add", "--name", "Source", "--role", "source", "--types", both, "--json"
+    )
+    museum = service.cli(
+        "clients", "add", "--name", "Museum", "--role", "verifier",
+        "--types", "social_tariff", "--json",
+    )  # fmt: skip
+    police = service.cli(
+        "clients", "add", "--name", "Police", "--role", "verifier",
+        "--types", "parking_card", "--json",
+    )  # fmt: skip
+    service.start()
+    try:
+        yield Stack(
+            service=service,
+            source_key=str(_json(source.stdout)["api_key"]),
+            museum_key=str(_json(museum.stdout)["api_key"]),
+            police_key=str(_json(police.stdout)["api_key"]),
+            rng=random.Random(2026),
+        )
+    finally:
+        service.kill()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def launch_browser(playwright: Playwright) -> Iterator[Callable[..., Browser]]:
+    """Start a Chromium with `BASE_ARGS` plus `extra`; all are closed at the end."""
+    started: list[Browser] = []
+
+    def launch(extra: list[str] | None = None) -> Browser:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            chromium_sandbox=False,
+            args=BASE_ARGS + list(extra or []),
+        )
+        started.append(browser)
+        return browser
+
+    yield launch
+    for browser in started:
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser(launch_browser: Callable[..., Browser]) -> Browser:
+    return launch_browser()
+
+
+def camera_args(video: Path) -> list[str]:
+    """A fake camera playing `video` (a .y4m), granted without a prompt."""
+    return [
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ]
+
+
+def qr_video(proof: dict[str, Any], path: Path) -> Path:
+    """The .y4m of the QR code PNG the service issued with `proof`."""
+    png = Image.open(io.BytesIO(base64.b64decode(proof["qr_png_base64"])))
+    return write_y4m(frame_of(png), path)
+
+
+def new_context(browser: Browser, stack: Stack, **kw: Any) -> BrowserContext:
+    """A fresh profile, English unless `locale` says otherwise, camera allowed."""
+    kw.setdefault("locale", "en-GB")
+    context = browser.new_context(base_url=stack.url, **kw)
+    context.grant_permissions(["camera"], origin=stack.url)
+    return context
+
+
+def console_errors(page: Page) -> list[str]:
+    """Collects the page's console errors (a CSP violation shows up here)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
