@@ -44,7 +44,7 @@ def _page_headers(provider: DevProvider) -> dict[str, str]:
     target = urlsplit(provider.redirect_uri)
     return {
         "Content-Security-Policy": (
-            "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; "
+            "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'; "
             f"form-action 'self' {target.scheme}://{target.netloc}"
         ),
         "Cache-Control": "no-store",

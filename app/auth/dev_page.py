@@ -36,10 +36,10 @@ _T: dict[str, dict[str, str]] = {
     "nl": {
         "title": "Ontwikkelaarslogin",
         "banner": "Alleen voor ontwikkeling — niet voor productie.",
-        "banner2": "Hier kan iedereen als om het even wie inloggen. Deze pagina vervangt de eID.",
+        "banner2": "Hier kan iedereen zich als om het even wie aanmelden. Deze pagina vervangt de eID.",
         "label": "Rijksregisternummer",
         "hint": "11 cijfers; punten, streepjes en spaties worden genegeerd.",
-        "login": "Inloggen",
+        "login": "Aanmelden",
         "cancel": "Annuleren",
         "pick": "Of kies een testburger (aangemaakt door statuspass demo)",
         "invalid": "Dit is geen geldig rijksregisternummer.",
@@ -100,7 +100,9 @@ def _head(lang: str, title: str) -> str:
         f'<!doctype html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(title)} — Statuspass</title>\n"
-        '<link rel="stylesheet" href="login.css">\n</head>\n<body>\n'
+        # an empty icon: no request for a /favicon.ico that does not exist
+        '<link rel="icon" href="data:,">\n<link rel="stylesheet" href="login.css">\n'
+        "</head>\n<body>\n"
     )
 
 

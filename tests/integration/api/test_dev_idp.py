@@ -131,7 +131,7 @@ async def test_login_page_speaks_the_language_asked(api: Api) -> None:
     r = await api.http.get(
         f"{DEV}/authorize", params=auth_params(challenge), headers={"Accept-Language": "nl-BE"}
     )
-    assert "Rijksregisternummer" in r.text and ">Inloggen</button>" in r.text
+    assert "Rijksregisternummer" in r.text and ">Aanmelden</button>" in r.text
 
 
 async def test_the_page_offers_the_demo_citizens(api: Api) -> None:
