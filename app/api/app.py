@@ -127,7 +127,7 @@ def create_app(
         routes_verifiers.check_card,
         routes_citizen_app.citizen_app_config,
         _Metrics,
-        *web_app_handlers(),
+        *web_app_handlers(connect={"citizen": routes_citizen_app.citizen_connect_src(settings)}),
     ]
     if settings.dev_idp:  # never in production: load_settings refuses the combination
         handlers.append(dev_idp_router())

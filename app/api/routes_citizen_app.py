@@ -9,6 +9,7 @@ finds the provider's endpoints through the provider's discovery document.
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response, get
@@ -16,7 +17,7 @@ from litestar import Request, Response, get
 from app.auth.dev_keys import DEV_CLIENT_ID
 from app.config import Settings
 
-__all__ = ["CitizenLogin", "citizen_app_config", "citizen_login"]
+__all__ = ["CitizenLogin", "citizen_app_config", "citizen_connect_src", "citizen_login"]
 
 
 class CitizenLogin(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +54,21 @@ def citizen_login(settings: Settings) -> CitizenLogin:
             development=True,
         )
     return CitizenLogin(issuer=None)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def citizen_connect_src(settings: Settings) -> list[str]:
+    """The origin the citizen app's pages must be allowed to call besides the service's
+    own (CSP connect-src): the e-ID provider's, for its discovery document and token
+    endpoint, when it lives elsewhere. Its login page is a navigation, not a call."""
+    issuer = citizen_login(settings).issuer
+    if issuer is None or _origin(issuer) == _origin(settings.issuer):
+        return []
+    return [_origin(issuer)]
 
 
 @get("/citizen/config.json", include_in_schema=False, sync_to_thread=False)

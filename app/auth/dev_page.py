@@ -36,7 +36,8 @@ _T: dict[str, dict[str, str]] = {
     "nl": {
         "title": "Ontwikkelaarslogin",
         "banner": "Alleen voor ontwikkeling — niet voor productie.",
-        "banner2": "Hier kan iedereen zich als om het even wie aanmelden. Deze pagina vervangt de eID.",
+        "banner2": "Hier kan iedereen zich als om het even wie aanmelden. "
+        "Deze pagina vervangt de eID.",
         "label": "Rijksregisternummer",
         "hint": "11 cijfers; punten, streepjes en spaties worden genegeerd.",
         "login": "Aanmelden",

@@ -393,6 +393,16 @@ async def test_citizen_app_config_names_the_configured_provider(
     )
     async with AsyncTestClient(app=create_app(settings, clock=FrozenClock())) as http:
         config = (await http.get("/citizen/config.json")).json()
+        citizen_csp = (await http.get("/citizen/")).headers["content-security-policy"]
+        verifier_csp = (await http.get("/verifier/")).headers["content-security-policy"]
     assert config["issuer"] == "https://idp.example.be" and config["client_id"] == "app-1"
     assert config["scope"] == "openid egovnrn" and config["api_token"] == api_token
     assert config["development"] is False
+    # the app may call the provider (discovery, token endpoint), and only that app
+    assert "connect-src 'self' https://idp.example.be;" in citizen_csp
+    assert "connect-src 'self';" in verifier_csp
+
+
+async def test_the_dev_idp_needs_no_other_origin(api: Api) -> None:
+    csp = (await api.http.get("/citizen/")).headers["content-security-policy"]
+    assert "connect-src 'self';" in csp and "default-src 'self'" in csp
