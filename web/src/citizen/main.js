@@ -72,6 +72,7 @@ const proofScreen = createProofScreen({
     code: $("code"),
     status: $("proof-status"),
     retry: $("proof-retry"),
+    hint: $("proof-hint"),
   },
 });
 

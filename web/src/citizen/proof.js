@@ -87,6 +87,7 @@ export function createProofScreen({ api, i18n, el, labelOf, onAuthLost }) {
     el.codeBox.hidden = !live || !proof.code;
     if (live && proof.code) el.code.textContent = proof.code;
     el.verdict.hidden = !live;
+    el.hint.hidden = !live;
     el.verdict.dataset.state = live ? "valid" : "expired";
     if (live) {
       el.verdictText.textContent = t("proof_valid");
