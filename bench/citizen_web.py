@@ -144,7 +144,7 @@ def measure(server: Server, nrn: str, runs: int, warmup: int, throttle: float) -
             page.get_by_role("button", name="Log in", exact=True).click()
             show = page.get_by_role("link", name="Show proof").first
             expect(show).to_be_visible()
-            page.wait_for_function("navigator.serviceWorker.controller !== null")
+            page.wait_for_function("() => navigator.serviceWorker.controller !== null")
             cdp = context.new_cdp_session(page)
             cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
             app: list[float] = []

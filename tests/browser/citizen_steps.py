@@ -52,7 +52,7 @@ def open_proof(page: Page, label: str) -> None:
     card = page.locator("#rights-list li").filter(has=page.get_by_role("heading", name=label))
     card.get_by_role("link", name="Show proof").click()
     expect(page.get_by_role("img", name=QR_NAME)).to_be_visible()
-    page.wait_for_function("document.getElementById('qr').complete")
+    page.wait_for_function("() => document.getElementById('qr').complete")
 
 
 def qr_text(page: Page) -> str:

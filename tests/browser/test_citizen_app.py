@@ -4,10 +4,11 @@ whose QR (read back from a screenshot) the counter accepts, who checked me, logo
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from citizen_steps import citizen_page, log_in, open_proof, qr_text, shot, verify
-from conftest import Stack, console_errors
-from playwright.sync_api import Browser, expect
+from conftest import BASE_ARGS, CHROMIUM, Stack, console_errors
+from playwright.sync_api import Browser, Playwright, expect
 
 CODE = re.compile(r"^\d{4} \d{4} \d{4}$")
 
@@ -73,3 +74,45 @@ def test_log_in_show_a_proof_the_counter_accepts_see_the_check_log_out(
     assert {u.split("/")[2] for u in urls if u.startswith("http")} == {stack.url.split("/")[2]}
     assert errors == []
     page.context.close()
+
+
+def test_a_login_answer_that_is_not_ours_is_refused_and_leaves_the_address_bar(
+    stack: Stack, browser: Browser
+) -> None:
+    page = citizen_page(browser, stack)
+    page.goto("/citizen/?code=stolen-code&state=not-mine")
+    expect(page.get_by_role("alert")).to_have_text("Logging in did not work. Please try again.")
+    assert page.evaluate("location.search") == ""
+    assert page.evaluate("sessionStorage.getItem('statuspass.citizen.session')") is None
+    page.context.close()
+
+
+def test_cancelling_on_the_login_page_says_so(stack: Stack, browser: Browser) -> None:
+    page = citizen_page(browser, stack)
+    page.goto("/citizen/")
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("alert")).to_have_text("You cancelled the login.")
+    assert page.evaluate("location.search") == ""
+    page.context.close()
+
+
+def test_the_app_is_installable(stack: Stack, playwright: Playwright, tmp_path: Path) -> None:
+    # a profile on disk: Chromium never offers to install from an incognito profile,
+    # which is what a new_context() is
+    context = playwright.chromium.launch_persistent_context(
+        tmp_path / "profile",
+        executable_path=CHROMIUM,
+        headless=True,
+        chromium_sandbox=False,
+        args=BASE_ARGS,
+        base_url=stack.url,
+    )
+    page = context.new_page()
+    page.goto("/citizen/")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    cdp = context.new_cdp_session(page)
+    assert cdp.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+    manifest = cdp.send("Page.getAppManifest")
+    assert manifest["errors"] == [] and '"display":"standalone"' in manifest["data"]
+    context.close()

@@ -37,14 +37,14 @@ def test_offline_the_last_proof_stays_until_it_expires(stack: Stack, browser: Br
     page = citizen_page(browser, stack)
     page.clock.install()
     log_in(page, nrn)
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     open_proof(page, "Social tariff")
     token = qr_text(page)
 
     page.context.set_offline(True)
     page.reload()  # the app comes from its service worker, the proof from this tab
     expect(page.get_by_role("img", name=QR_NAME)).to_be_visible()
-    page.wait_for_function("document.getElementById('qr').complete")
+    page.wait_for_function("() => document.getElementById('qr').complete")
     assert qr_text(page) == token
     status = page.get_by_role("status").filter(has_text="No connection")
     expect(status).to_contain_text("This proof stays valid until")
@@ -63,7 +63,7 @@ def test_offline_the_last_proof_stays_until_it_expires(stack: Stack, browser: Br
     # the network is back: a new proof, without a touch
     page.context.set_offline(False)
     expect(page.get_by_role("img", name=QR_NAME)).to_be_visible()
-    page.wait_for_function("document.getElementById('qr').complete")
+    page.wait_for_function("() => document.getElementById('qr').complete")
     fresh = qr_text(page)
     assert fresh != token and verify(stack, fresh)["result"] == "valid"
     page.context.close()

@@ -258,6 +258,27 @@ async def test_an_expired_code_is_refused(api: Api) -> None:
     assert refused.value.error == "invalid_grant"
 
 
+def test_a_code_issued_by_one_worker_is_redeemed_once_by_another(tmp_path: Path) -> None:
+    from app.auth.dev_codes import Grant, PendingCodes
+
+    one, other = PendingCodes(str(tmp_path)), PendingCodes(str(tmp_path))
+    grant = Grant(
+        client_id=CLIENT_ID,
+        redirect_uri=REDIRECT,
+        code_challenge="c" * 43,
+        nrn="85073003328",
+        nonce=None,
+        scope="openid",
+        auth_time=1000,
+        expires=1060,
+    )
+    code = one.put(grant, 1000)
+    assert other.take(code, 1001) == grant
+    assert one.take(code, 1001) is None and other.take(code, 1001) is None
+    one.close()
+    other.close()
+
+
 async def test_codes_at_rest_hold_no_nrn(api: Api) -> None:
     nrn = api.nrn()
     await code_for(api, nrn)
