@@ -114,6 +114,7 @@ def create_app(
     handlers: list[Any] = [
         routes_public.jwks,
         routes_public.issuer_metadata,
+        routes_public.status_list_index,
         routes_public.status_list,
         routes_public.health,
         routes_public.ready,
@@ -125,6 +126,7 @@ def create_app(
         routes_citizens.my_verifications,
         routes_verifiers.verify,
         routes_verifiers.check_card,
+        routes_verifiers.whoami,
         routes_citizen_app.citizen_app_config,
         _Metrics,
         *web_app_handlers(connect={"citizen": routes_citizen_app.citizen_connect_src(settings)}),

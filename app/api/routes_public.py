@@ -16,7 +16,7 @@ from app.api.state import Services
 from app.domain.registry import public_types
 from app.errors import StoreUnavailable
 
-__all__ = ["health", "issuer_metadata", "jwks", "ready", "status_list"]
+__all__ = ["health", "issuer_metadata", "jwks", "ready", "status_list", "status_list_index"]
 
 _enc = msgspec.json.Encoder()
 
@@ -62,6 +62,17 @@ def _metadata(svc: Services) -> dict[str, Any]:
         "status_list_ttl_s": s.status_list_ttl_s,
         "entitlement_types": public_types(svc.registry),
     }
+
+
+@get("/v1/status-lists", tags=["public"], summary="The URIs of the status lists published")
+async def status_list_index(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Every list an offline verifier may need, so it can keep them all (and a fetch of
+    all of them says nothing about whom it checks)."""
+    svc = services(request)
+    ids = sorted(await svc.store.status_list_ids(), key=lambda i: (len(i), i))
+    base = svc.settings.status_list_base
+    body = _enc.encode({"status_lists": [base + list_id for list_id in ids]})
+    return _cached(request, body, "application/json", max(1, svc.settings.status_list_ttl_s // 4))
 
 
 @get("/v1/status-lists/{list_id:str}", tags=["public"], summary="A signed status list")

@@ -107,6 +107,17 @@ class VerifyRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     code: Annotated[str, msgspec.Meta(max_length=40)] | None = None
 
 
+class ClientView(msgspec.Struct, frozen=True):
+    """Who an API key is: what a verifier device shows once it is set up."""
+
+    id: str
+    name: str
+    role: str
+    types: list[str]
+    org: str
+    label: str | None = None
+
+
 class CardCheckRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     card_number: Annotated[str, msgspec.Meta(max_length=40)]
 

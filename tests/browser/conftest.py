@@ -26,6 +26,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,10 @@ from y4m import frame_of, write_y4m
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from served import VALID_FROM, Service
 
-from app.tokens import generate_nrn
+from app.tokens import decode_verified, generate_nrn, get_status, parse_jwks, parse_status_list
 
 ROOT = Path(__file__).parents[2]
+LIST_EXP_S = 7200
 CHROMIUM = os.environ.get("STATUSPASS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 #: what every launch gets: no GPU, no first-run UI, nothing that phones home
 BASE_ARGS = [
@@ -134,6 +136,20 @@ class Stack:
             )
         assert r.status_code == 200, r.text
 
+    def wait_until_listed(self, token: str, status: int, timeout_s: float = 15) -> None:
+        """Until the published list shows `status` for the proof `token`."""
+        keys = parse_jwks(httpx.get(self.url + "/.well-known/jwks.json").text)
+        claims = decode_verified(token, keys, typ="statuspass+jwt")[1]
+        ref = claims["status"]["status_list"]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            path = ref["uri"].removeprefix(self.url)
+            listed = parse_status_list(httpx.get(self.url + path).text, keys)
+            if get_status(listed.packed, ref["idx"]) == status:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the list did not show status {status} in {timeout_s} s")
+
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.source_key}"}
 
@@ -150,7 +166,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory, web_built: None) -> Iterator
     service = Service(
         tmp,
         f"sqlite:///{tmp / 'store.sqlite3'}",
-        extra_env={"STATUSPASS_LOOKUP_FAILURES_PER_WINDOW": "1000"},
+        extra_env={
+            "STATUSPASS_LOOKUP_FAILURES_PER_WINDOW": "1000",
+            # lists signed for two hours, not a day: the offline test moves the page's
+            # clock past a list's exp before the keys (a day) are too old
+            "STATUSPASS_STATUS_LIST_EXP_S": str(LIST_EXP_S),
+            # rebuilt every 2 s: a revocation reaches the published list at once
+            "STATUSPASS_STATUS_LIST_TTL_S": "8",
+        },
     )
     both = "social_tariff,parking_card"
     source = service.cli(

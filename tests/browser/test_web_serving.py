@@ -15,7 +15,7 @@ def test_the_app_loads_from_the_service_alone_under_its_csp(stack: Stack, browse
     origins: set[str] = set()
     page.on("request", lambda r: origins.add(r.url.split("/")[2]))
     page.goto("/verifier/")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     assert origins == {stack.url.split("/")[2]}
     assert errors == []
     context.close()
