@@ -200,13 +200,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory, web_built: None) -> Iterator
         service.kill()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in
+# this thread while it is open, and every pytest-asyncio test collected after the
+# browser tests would then fail with "Cannot run the event loop while another loop is
+# running" (pytest-asyncio #359). Closing it after each module frees the thread.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def launch_browser(playwright: Playwright) -> Iterator[Callable[..., Browser]]:
     """Start a Chromium with `BASE_ARGS` plus `extra`; all are closed at the end."""
     started: list[Browser] = []
@@ -226,7 +230,7 @@ def launch_browser(playwright: Playwright) -> Iterator[Callable[..., Browser]]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(launch_browser: Callable[..., Browser]) -> Browser:
     return launch_browser()
 
