@@ -7,7 +7,7 @@
 * `stack` (session): one `statuspass serve` on a temporary SQLite store and keys, with a
   source, a museum (social tariff) and a police (parking card) client, and helpers to
   grant, revoke and issue proofs as the authentic source and the citizen would.
-* `browser` (session): headless Chromium, Debian's `/usr/bin/chromium` through the
+* `browser` (module): headless Chromium, Debian's `/usr/bin/chromium` through the
   PyPI `playwright` package (never `playwright install`: no browser download).
   `launch_browser(extra_args)` starts another one, e.g. with a fake camera
   (`camera_args(y4m)`) whose video is a QR the service issued (tests/browser/y4m.py).
@@ -69,11 +69,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def web_built() -> None:
-    """The built apps, as `make test` leaves them (make skips an up-to-date build)."""
-    out = subprocess.run(
-        ["make", "-s", "web"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
-    )
-    assert out.returncode == 0, f"make web failed:\n{out.stdout}\n{out.stderr}"
+    build_web()
 
 
 @dataclass
@@ -160,9 +156,8 @@ def _json(text: str) -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, web_built: None) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("stack")
+def start_stack(tmp: Path) -> Stack:
+    """Serve the app on a free loopback port, on a fresh store and keys in `tmp`."""
     service = Service(
         tmp,
         f"sqlite:///{tmp / 'store.sqlite3'}",
@@ -188,22 +183,44 @@ def stack(tmp_path_factory: pytest.TempPathFactory, web_built: None) -> Iterator
         "--types", "parking_card", "--json",
     )  # fmt: skip
     service.start()
+    return Stack(
+        service=service,
+        source_key=str(_json(source.stdout)["api_key"]),
+        museum_key=str(_json(museum.stdout)["api_key"]),
+        police_key=str(_json(police.stdout)["api_key"]),
+        rng=random.Random(2026),
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, web_built: None) -> Iterator[Stack]:
+    stack = start_stack(tmp_path_factory.mktemp("stack"))
     try:
-        yield Stack(
-            service=service,
-            source_key=str(_json(source.stdout)["api_key"]),
-            museum_key=str(_json(museum.stdout)["api_key"]),
-            police_key=str(_json(police.stdout)["api_key"]),
-            rng=random.Random(2026),
-        )
+        yield stack
     finally:
-        service.kill()
+        stack.service.kill()
 
 
-# Module scope, not session: Playwright's sync API keeps an asyncio loop running in
-# this thread while it is open, and every pytest-asyncio test collected after the
-# browser tests would then fail with "Cannot run the event loop while another loop is
-# running" (pytest-asyncio #359). Closing it after each module frees the thread.
+def build_web() -> None:
+    """`make web`: the built apps, as `make test` leaves them (skipped when up to date)."""
+    out = subprocess.run(
+        ["make", "-s", "web"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert out.returncode == 0, f"make web failed:\n{out.stdout}\n{out.stderr}"
+
+
+def launch_chromium(playwright: Playwright, extra: list[str] | None = None) -> Browser:
+    """Debian's Chromium with `BASE_ARGS` plus `extra`."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        chromium_sandbox=False,
+        args=BASE_ARGS + list(extra or []),
+    )
+
+
+# Module scope, not session: Playwright's sync API runs an event loop in this thread
+# while it is started, and the asyncio tests that follow need the thread to themselves.
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
@@ -215,13 +232,11 @@ def launch_browser(playwright: Playwright) -> Iterator[Callable[..., Browser]]:
     """Start a Chromium with `BASE_ARGS` plus `extra`; all are closed at the end."""
     started: list[Browser] = []
 
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium (Debian's package)")
+
     def launch(extra: list[str] | None = None) -> Browser:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            chromium_sandbox=False,
-            args=BASE_ARGS + list(extra or []),
-        )
+        browser = launch_chromium(playwright, extra)
         started.append(browser)
         return browser
 

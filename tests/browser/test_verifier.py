@@ -83,7 +83,7 @@ def test_a_typed_code_with_spaces_and_a_typo_caught_before_asking(
     expect(region).to_have_attribute("data-result", "valid")
     expect(region).to_contain_text("J. PEETERS")
     again = check(page, code)
-    expect(again).to_contain_text("checked 1 times")  # the seen warning
+    expect(again).to_contain_text("already checked 1 time(s)")  # the seen warning
     context.close()
 
 

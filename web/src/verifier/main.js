@@ -205,6 +205,7 @@ async function refreshTick() {
 }
 
 async function start() {
+  warmUp(); // the decoder compiles while the rest starts: the scanner is ready sooner
   i18n.apply();
   $("lang").value = i18n.lang;
   $("lang").addEventListener("change", (e) => i18n.set(e.target.value));
@@ -226,7 +227,6 @@ async function start() {
   clearVerdict($("verdict"), t);
   document.body.dataset.ready = "true";
   registerServiceWorker();
-  warmUp();
   await refreshTick();
   setInterval(refreshTick, REFRESH_EVERY_MS);
 }
