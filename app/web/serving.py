@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,26 +31,33 @@ from litestar.response import Redirect
 
 from app.api.problems import problem
 
-__all__ = ["APP_CSP", "STATIC_ROOT", "WebFiles", "web_app_handlers"]
+__all__ = ["APP_CSP", "STATIC_ROOT", "WebFiles", "app_csp", "web_app_handlers"]
 
 STATIC_ROOT = Path(__file__).with_name("static")
 APPS = ("verifier", "citizen")
 
-APP_CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self' 'wasm-unsafe-eval'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "connect-src 'self'",
-        "worker-src 'self'",
-        "manifest-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def app_csp(connect: Sequence[str] = ()) -> str:
+    """The pages' CSP; `connect` adds origins the app may call besides its own (the
+    citizen app's e-ID provider, when that lives on another origin)."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'wasm-unsafe-eval'",
+            "style-src 'self'",
+            "img-src 'self' data: blob:",
+            " ".join(["connect-src 'self'", *connect]),
+            "worker-src 'self'",
+            "manifest-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+APP_CSP = app_csp()
 # (nosniff, and HEAD as GET without the body, come from the edge: app.api.hygiene)
 _SECURITY_HEADERS = {
     "Content-Security-Policy": APP_CSP,
@@ -87,8 +94,9 @@ class _File:
 class WebFiles:
     """The built files of one app, read once (a few hundred KB)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, connect: Sequence[str] = ()) -> None:
         self.folder = folder
+        self.headers = {**_SECURITY_HEADERS, "Content-Security-Policy": app_csp(connect)}
         self.files: dict[str, _File] = {}
         if not folder.is_dir():
             return
@@ -118,9 +126,9 @@ class WebFiles:
                 if self.files
                 else "the web apps are not built: npm --prefix web ci && npm --prefix web run build"
             )
-            return problem(404, "not-found", "Not found", detail, dict(_SECURITY_HEADERS))
+            return problem(404, "not-found", "Not found", detail, dict(self.headers))
         headers = {
-            **_SECURITY_HEADERS,
+            **self.headers,
             "Cache-Control": found.cache_control,
             "ETag": found.etag,
         }
@@ -176,9 +184,13 @@ def _handler_for(app: str, files: WebFiles) -> HTTPRouteHandler:
     return serve
 
 
-def web_app_handlers(root: Path = STATIC_ROOT) -> list[HTTPRouteHandler]:
-    """Route handlers for every app (built or not: an unbuilt app answers 404 saying so)."""
+def web_app_handlers(
+    root: Path = STATIC_ROOT, *, connect: Mapping[str, Sequence[str]] | None = None
+) -> list[HTTPRouteHandler]:
+    """Route handlers for every app (built or not: an unbuilt app answers 404 saying so);
+    `connect` names, per app, the other origins its pages may call."""
     handlers: list[HTTPRouteHandler] = []
     for app in APPS:
-        handlers.append(_handler_for(app, WebFiles(root / app)))
+        files = WebFiles(root / app, connect=(connect or {}).get(app, ()))
+        handlers.append(_handler_for(app, files))
     return handlers
