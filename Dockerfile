@@ -1,8 +1,17 @@
 # Statuspass service image: slim, non-root, with a health check.
+# The web apps (web/) are built with Debian's node and npm from the committed lockfile.
+FROM python:3.11-slim AS web
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY web ./web
+RUN npm --prefix web ci --no-audit --no-fund && npm --prefix web run build
+
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
+COPY --from=web /src/app/web/static ./app/web/static
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim

@@ -13,18 +13,14 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
-import secrets
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
+from app.auth.dev_keys import DEV_AUDIENCE, dev_idp_jwks, mint_dev_token
 from app.config import Settings
 from app.errors import ConfigError, InvalidInput, Unauthenticated
 from app.tokens import pseudonym, validate_nrn
@@ -32,57 +28,8 @@ from app.tokens import pseudonym, validate_nrn
 __all__ = ["CitizenAuthenticator", "dev_idp_jwks", "mint_dev_token"]
 
 log = logging.getLogger("statuspass.auth")
-DEV_IDP_KEY = "dev-idp.pem"
-DEV_AUDIENCE = "statuspass"
 _CACHE_MAX = 10_000
 _ALGS_BY_KTY = {"RSA": ["RS256", "PS256"], "EC": ["ES256", "ES384"], "OKP": ["EdDSA"]}
-
-
-def _dev_key(keys_dir: str, *, create: bool) -> ec.EllipticCurvePrivateKey:
-    path = Path(keys_dir) / DEV_IDP_KEY
-    if not path.exists():
-        if not create:
-            raise ConfigError(f"no development identity provider key at {path}")
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another worker created it a moment ago: use theirs
-        else:
-            with open(fd, "wb") as fh:
-                fh.write(pem)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-        raise ConfigError(f"{path} is not an EC key")
-    return loaded
-
-
-def dev_idp_jwks(keys_dir: str) -> dict[str, Any]:
-    key = _dev_key(keys_dir, create=True)
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    jwk.update(kid="dev-idp", alg="ES256", use="sig")
-    return {"keys": [jwk]}
-
-
-def mint_dev_token(settings: Settings, nrn: str, now: datetime, lifetime_s: int = 3600) -> str:
-    """An ID token of the development identity provider (never accepted in production)."""
-    validate_nrn(nrn)
-    key = _dev_key(settings.keys_dir, create=True)
-    claims = {
-        "iss": settings.dev_idp_issuer,
-        "aud": settings.oidc_audience or DEV_AUDIENCE,
-        "sub": secrets.token_hex(8),
-        "iat": int(now.timestamp()),
-        "exp": int((now + timedelta(seconds=lifetime_s)).timestamp()),
-        settings.oidc_nrn_claim: nrn,
-    }
-    return jwt.encode(claims, key, algorithm="ES256", headers={"kid": "dev-idp"})
 
 
 class _Provider:

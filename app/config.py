@@ -34,6 +34,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oidc_audience: str | None = None
     oidc_jwks: str | None = None
     oidc_nrn_claim: str = "nrn"
+    #: the citizen app's client id at the e-ID provider (a public client: no secret)
+    oidc_client_id: str | None = None
+    #: what the citizen app asks the provider for; must release the NRN claim
+    oidc_scope: str = "openid"
     env: Env = "development"
     dev_idp: bool = False
     registry: str | None = None

@@ -12,7 +12,8 @@ StatuspassError
     ├── Conflict           the request contradicts what is stored
     ├── Unauthenticated    no, or no valid, credentials
     ├── Forbidden          valid credentials, but not for this
-    └── RateLimited        too many attempts; retry after `retry_after` seconds
+    ├── RateLimited        too many attempts; retry after `retry_after` seconds
+    └── OAuthError         an OAuth 2.0 token request refused (dev identity provider)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "NotFound",
+    "OAuthError",
     "RateLimited",
     "StatuspassError",
     "StoreError",
@@ -96,3 +98,13 @@ class RateLimited(DomainError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class OAuthError(DomainError):
+    """A token request refused with an RFC 6749 5.2 `error` code (answered in that
+    format, not as a problem detail, because OAuth clients read `error`). Always a 400:
+    the only client is public and never authenticates, so `invalid_client` needs no 401."""
+
+    def __init__(self, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.error = error

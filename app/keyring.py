@@ -287,9 +287,10 @@ def ensure_keys(
     fresh = not root.exists() or not any(
         p
         for p in root.iterdir()
-        # the development IdP's key is not a signing key: a folder with only it is fresh
-        if p.name not in {"README.md", ".gitignore", ".lock", "dev-idp.pem"}
-        and not p.name.startswith("audit-")
+        # the development IdP's files (its key, its pending codes) and the audit key are no
+        # proof-signing keys: a folder with only them is fresh
+        if p.name not in {"README.md", ".gitignore", ".lock"}
+        and not p.name.startswith(("dev-idp", "audit-"))
     )
     if fresh:
         if production:

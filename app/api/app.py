@@ -18,7 +18,15 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.prometheus import PrometheusController
 
 from app import __version__
-from app.api import batch, openapi, routes_citizens, routes_public, routes_sources, routes_verifiers
+from app.api import (
+    batch,
+    openapi,
+    routes_citizen_app,
+    routes_citizens,
+    routes_public,
+    routes_sources,
+    routes_verifiers,
+)
 from app.api.apidocs import SwaggerUI
 from app.api.checkpointing import keep_signing, sign_now
 from app.api.edge import Edge
@@ -26,10 +34,12 @@ from app.api.hygiene import Hygiene, public_routes
 from app.api.metrics_share import SharedMetrics, install
 from app.api.overload import InFlight
 from app.api.problems import exception_handlers
+from app.api.routes_devidp import dev_idp_router, open_dev_idp
 from app.api.state import Services, build_services
 from app.config import Settings
 from app.domain.ports import Clock, Store
 from app.storage import open_store
+from app.web import web_app_handlers
 
 __all__ = ["create_app"]
 
@@ -76,6 +86,8 @@ def create_app(
                 await check_store_durability(the_store, production=settings.production)
             services: Services = build_services(settings, the_store, clock=clock)
             app.state.services = services
+            if settings.dev_idp:
+                app.state.dev_idp = open_dev_idp(settings)
             log.info(
                 "statuspass %s ready: issuer %s, env %s, active key %s",
                 __version__,
@@ -102,6 +114,8 @@ def create_app(
                 # what this worker appended is covered by a signature before it stops
                 await sign_now(services)
         finally:
+            if getattr(app.state, "dev_idp", None) is not None:
+                app.state.dev_idp.codes.close()
             if own:
                 await the_store.close()
 
@@ -109,6 +123,7 @@ def create_app(
         routes_public.jwks,
         routes_public.audit_key,
         routes_public.issuer_metadata,
+        routes_public.status_list_index,
         routes_public.status_list,
         routes_public.health,
         routes_public.ready,
@@ -120,8 +135,13 @@ def create_app(
         routes_citizens.my_verifications,
         routes_verifiers.verify,
         routes_verifiers.check_card,
+        routes_verifiers.whoami,
+        routes_citizen_app.citizen_app_config,
         _Metrics,
+        *web_app_handlers(connect={"citizen": routes_citizen_app.citizen_connect_src(settings)}),
     ]
+    if settings.dev_idp:  # never in production: load_settings refuses the combination
+        handlers.append(dev_idp_router())
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],

@@ -19,6 +19,7 @@ from app.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    OAuthError,
     RateLimited,
     StoreUnavailable,
     Unauthenticated,
@@ -85,6 +86,18 @@ def _domain(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any
             field = exc.field if isinstance(exc, InvalidInput) else None
             return problem(status, slug, title, exc.detail, headers or None, field=field)
     return problem(400, "bad-request", "Bad request", exc.detail)
+
+
+def _oauth(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # RFC 6749 5.2: OAuth clients read `error`, so the token endpoint answers in
+    # OAuth's own format rather than as a problem detail; never cached (5.1)
+    assert isinstance(exc, OAuthError)
+    return Response(
+        {"error": exc.error, "error_description": exc.detail},
+        status_code=400,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
 
 
 def _unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -157,6 +170,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
 
 
 exception_handlers: dict[type[Exception] | int, Any] = {
+    OAuthError: _oauth,
     DomainError: _domain,
     StoreUnavailable: _unavailable,
     VersionConflict: _conflict,

@@ -16,11 +16,20 @@ from app.api.deps import services
 from app.api.hygiene import CORS_OPT
 from app.api.openapi import problems
 from app.api.problems import problem
-from app.api.schemas import EntitlementTypeInfo, IssuerMetadata, JwkSet
+from app.api.schemas import EntitlementTypeInfo, IssuerMetadata, JwkSet, StatusListIndex
 from app.api.state import Services
+from app.domain.registry import public_types
 from app.errors import StoreUnavailable
 
-__all__ = ["audit_key", "health", "issuer_metadata", "jwks", "ready", "status_list"]
+__all__ = [
+    "audit_key",
+    "health",
+    "issuer_metadata",
+    "jwks",
+    "ready",
+    "status_list",
+    "status_list_index",
+]
 
 _enc = msgspec.json.Encoder()
 STATUS_LIST_MEDIA = "application/statuslist+jwt"
@@ -101,17 +110,31 @@ def _metadata(svc: Services) -> IssuerMetadata:
         default_proof_lifetime_s=s.default_proof_lifetime_s,
         clock_skew_s=s.clock_skew_s,
         status_list_ttl_s=s.status_list_ttl_s,
-        entitlement_types=[
-            EntitlementTypeInfo(
-                id=t.id,
-                labels=t.labels,
-                disclosed_claims=(["nam"] if t.discloses_name else []) + list(t.claims),
-                max_lifetime_s=t.max_lifetime_s,
-                numeric_codes=t.codes,
-            )
-            for t in svc.registry.all()
-        ],
+        # the same description the test vectors carry for the browser's verifier
+        entitlement_types=msgspec.convert(public_types(svc.registry), list[EntitlementTypeInfo]),
     )
+
+
+@get(
+    "/v1/status-lists",
+    tags=["public"],
+    summary="The URIs of the status lists published",
+    opt={CORS_OPT: True},
+    responses={
+        200: ResponseSpec(StatusListIndex, description="Every list, oldest first"),
+        304: _NOT_MODIFIED,
+        **problems(429, 503),
+    },
+)
+async def status_list_index(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Every list an offline verifier may need, so it can keep them all (and a fetch of
+    all of them says nothing about whom it checks)."""
+    svc = services(request)
+    ids = sorted(await svc.store.status_list_ids(), key=lambda i: (len(i), i))
+    base = svc.settings.status_list_base
+    body = _enc.encode(StatusListIndex(status_lists=[base + list_id for list_id in ids]))
+    max_age = max(1, svc.settings.status_list_ttl_s // 4)
+    return conditional(request, body, "application/json", max_age)
 
 
 @get(

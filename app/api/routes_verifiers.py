@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, post
+from litestar import Request, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
@@ -13,11 +13,11 @@ from app.api.deps import client_of, require_json, services
 from app.api.metrics import VERIFICATIONS
 from app.api.openapi import VERIFIER, problems
 from app.api.routes_citizens import _lang
-from app.api.schemas import CardCheckRequest, VerifyRequest
+from app.api.schemas import CardCheckRequest, ClientView, VerifyRequest
 from app.errors import InvalidInput
 from app.tokens import VerificationResult
 
-__all__ = ["check_card", "verify"]
+__all__ = ["check_card", "verify", "whoami"]
 
 _ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
 #: the answer's documented body (the handlers return it encoded: `app.api.answer`)
@@ -86,3 +86,18 @@ async def check_card(
     )
     VERIFICATIONS.inc("card", result.result, result.reason or "")
     return JSONAnswer(result)
+
+
+@get("/v1/clients/me", tags=["verifiers"], summary="Who this API key is (setting up a device)")
+async def whoami(request: Request[Any, Any, Any]) -> ClientView:
+    """The client behind the key: a device checks the key it was given with this before
+    keeping it, and learns which types it may check offline."""
+    client = await client_of(request)
+    return ClientView(
+        id=client.id,
+        name=client.name,
+        role=client.role,
+        types=list(client.types),
+        org=client.org_id,
+        label=client.label,
+    )

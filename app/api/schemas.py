@@ -137,6 +137,17 @@ class VerifyRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     code: Annotated[str, msgspec.Meta(max_length=40)] | None = None
 
 
+class ClientView(msgspec.Struct, frozen=True):
+    """Who an API key is: what a verifier device shows once it is set up."""
+
+    id: str
+    name: str
+    role: str
+    types: list[str]
+    org: str
+    label: str | None = None
+
+
 class CardCheckRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     card_number: Annotated[str, msgspec.Meta(max_length=40)]
 
@@ -212,6 +223,12 @@ class EntitlementTypeInfo(msgspec.Struct, frozen=True):
     disclosed_claims: list[str]
     max_lifetime_s: int
     numeric_codes: bool
+
+
+class StatusListIndex(msgspec.Struct, frozen=True):
+    """`GET /v1/status-lists`: the URI of every list published."""
+
+    status_lists: list[str]
 
 
 class IssuerMetadata(msgspec.Struct, frozen=True):

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -18,7 +18,7 @@ from app.cli.errors import UserError
 from app.config import DEFAULT_ISSUER, Settings, load_settings
 from app.domain import clients as client_ops
 from app.domain.ports import Store
-from app.domain.records import AuditEvent
+from app.domain.records import AuditEvent, ClientRecord
 from app.domain.registry import load_registry
 from app.keyring import ensure_keys, generate_key, list_keys, retire_key, rotate_key
 from app.storage import open_store
@@ -62,14 +62,48 @@ def add_clients(sub: Sub) -> None:
         help="comma-separated entitlement types it may write or check (see "
         "/.well-known/statuspass)",
     )
+    add.add_argument("--label", help="who holds this key, e.g. 'Counter 1' (shown on the device)")
     add.add_argument("--json", action="store_true", help="print the client and key as JSON")
     add.set_defaults(func=clients_add)
+    key = s.add_parser(
+        "add-key",
+        help="one more key for the same organisation (a counter, an officer), revoked on its own",
+        description="The new key gets its own client id, so `clients revoke` withdraws it "
+        "alone; it keeps the organisation's name, role and types, and checks with any of "
+        "the organisation's keys count as one organisation in `seen`.",
+    )
+    key.add_argument("client_id", help="any active client id of the organisation")
+    key.add_argument("--label", help="who holds this key, e.g. 'Counter 2', 'Officer 4711'")
+    key.add_argument("--json", action="store_true", help="print the client and key as JSON")
+    key.set_defaults(func=clients_add_key)
     ls = s.add_parser("list", help="list clients (never their keys)")
     ls.add_argument("--json", action="store_true", help="print the clients as JSON")
     ls.set_defaults(func=clients_list)
     rv = s.add_parser("revoke", help="revoke a client's API key")
     rv.add_argument("client_id", help="the client's id, as `clients list` shows it")
     rv.set_defaults(func=clients_revoke)
+
+
+def _print_new_key(client: ClientRecord, key: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({**_client_json(client), "api_key": key}))
+        return
+    held = f", {client.label}" if client.label else ""
+    print(f"client {client.id} ({client.role}: {', '.join(client.types)}{held})")
+    if client.org:
+        print(f"organisation {client.org} ({client.name})")
+    print(f"API key (shown once, store it now): {key}")
+
+
+def _client_json(c: ClientRecord) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "role": c.role,
+        "types": list(c.types),
+        "org": c.org_id,
+        "label": c.label,
+    }
 
 
 def clients_add(args: argparse.Namespace) -> int:
@@ -79,24 +113,23 @@ def clients_add(args: argparse.Namespace) -> int:
     client, key = with_store(
         settings,
         lambda st: client_ops.create_client(
-            st, registry, name=args.name, role=args.role, types=types, now=now()
+            st, registry, name=args.name, role=args.role, types=types, now=now(), label=args.label
         ),
     )
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "id": client.id,
-                    "name": client.name,
-                    "role": client.role,
-                    "types": list(client.types),
-                    "api_key": key,
-                }
-            )
-        )
-    else:
-        print(f"client {client.id} ({client.role}: {', '.join(client.types)})")
-        print(f"API key (shown once, store it now): {key}")
+    _print_new_key(client, key, args.json)
+    return 0
+
+
+def clients_add_key(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    registry = load_registry(settings.registry)
+    client, key = with_store(
+        settings,
+        lambda st: client_ops.add_credential(
+            st, registry, args.client_id, label=args.label, now=now()
+        ),
+    )
+    _print_new_key(client, key, args.json)
     return 0
 
 
@@ -107,10 +140,7 @@ def clients_list(args: argparse.Namespace) -> int:
             json.dumps(
                 [
                     {
-                        "id": c.id,
-                        "name": c.name,
-                        "role": c.role,
-                        "types": list(c.types),
+                        **_client_json(c),
                         "created_at": c.created_at.isoformat(),
                         "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
                     }
@@ -125,7 +155,10 @@ def clients_list(args: argparse.Namespace) -> int:
         print("no clients yet: add one with `statuspass clients add`", file=sys.stderr)
     for c in rows:
         state = f"revoked {c.revoked_at:%Y-%m-%d}" if c.revoked_at else "active"
-        print(f"{c.id:<{width}}  {c.role:8}  {state:18}  {c.name}  [{', '.join(c.types)}]")
+        org = f" (org {c.org})" if c.org else ""
+        label = f" — {c.label}" if c.label else ""
+        name = f"{c.name}{label}{org}"
+        print(f"{c.id:<{width}}  {c.role:8}  {state:18}  {name}  [{', '.join(c.types)}]")
     return 0
 
 

@@ -21,6 +21,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from app.auth.dev_page import DEMO_PEOPLE, DEMO_SEED, demo_citizens
 from app.cli.address import served_issuer
 from app.cli.admin import with_store
 from app.config import DEFAULT_ISSUER, issuer_configured, load_settings
@@ -30,9 +31,7 @@ from app.domain.ports import Store
 from app.domain.records import Holder
 from app.domain.registry import load_registry
 from app.keyring import ensure_keys
-from app.tokens import generate_nrn
 
-DEMO_PEOPLE = [("Jan", "Peeters"), ("Marie", "Dubois"), ("Lukas", "Schmitz")]
 DEMO_CLIENTS = {
     "source_key": ("Demo authentic source", "source", None),
     "museum_key": ("Demo museum", "verifier", ["social_tariff"]),
@@ -44,7 +43,7 @@ DEMO_STATES = {(0, "social_tariff"): "reinstate", (2, "living_wage"): "revoke"}
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="seed demo data and print ready-to-paste commands")
-    p.add_argument("--seed", type=int, default=2026, help="seed for the generated test NRNs")
+    p.add_argument("--seed", type=int, default=DEMO_SEED, help="seed for the generated test NRNs")
     p.add_argument(
         "--port",
         type=int,
@@ -62,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     )
     rng = random.Random(args.seed)
     now = datetime.now(UTC).replace(microsecond=0)
-    nrns = [generate_nrn(rng) for _ in DEMO_PEOPLE]
+    # the same people the development login page offers (with the default seed)
+    nrns = [nrn for _given, _family, nrn in demo_citizens(rng)]
     card = f"{rng.randrange(10**7, 10**8)}00"
     card_until = now + timedelta(days=3 * 365)
 

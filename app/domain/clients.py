@@ -18,7 +18,14 @@ from app.domain.records import AuditEvent, ClientRecord
 from app.domain.registry import Registry
 from app.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 
-__all__ = ["ROLES", "ClientDirectory", "create_client", "hash_api_key", "require_scope"]
+__all__ = [
+    "ROLES",
+    "ClientDirectory",
+    "add_credential",
+    "create_client",
+    "hash_api_key",
+    "require_scope",
+]
 
 ROLES = ("source", "verifier")
 KEY_PREFIX = "sp_"
@@ -36,11 +43,16 @@ async def create_client(
     role: str,
     types: Sequence[str],
     now: datetime,
+    label: str | None = None,
+    org: str | None = None,
 ) -> tuple[ClientRecord, str]:
     """Create a client; return it with its API key (the only time the key exists)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("a client needs a name of 1 to 200 characters", field="name")
+    label = label.strip() if label else None
+    if label is not None and len(label) > 100:
+        raise InvalidInput("a label has at most 100 characters", field="label")
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     if not types:
@@ -55,6 +67,8 @@ async def create_client(
         types=tuple(dict.fromkeys(types)),
         key_hash=hash_api_key(api_key),
         created_at=now,
+        org=org,
+        label=label or None,
     )
     await store.add_client(
         client,
@@ -68,6 +82,31 @@ async def create_client(
         ),
     )
     return client, api_key
+
+
+async def add_credential(
+    store: Store, registry: Registry, client_id: str, *, label: str | None, now: datetime
+) -> tuple[ClientRecord, str]:
+    """A further credential of the organisation `client_id` belongs to: its own key and
+    id (so it is revoked on its own), the organisation's name, role and types.
+
+    Raises:
+        NotFound: no active client `client_id`.
+    """
+    # an operator's command over a handful of clients: the listing will do
+    parent = next((c for c in await store.list_clients() if c.id == client_id), None)
+    if parent is None or parent.revoked_at is not None:
+        raise NotFound(f"no active client {client_id!r}")
+    return await create_client(
+        store,
+        registry,
+        name=parent.name,
+        role=parent.role,
+        types=parent.types,
+        now=now,
+        label=label,
+        org=parent.org_id,
+    )
 
 
 async def revoke_client(store: Store, client_id: str, now: datetime) -> None:

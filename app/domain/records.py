@@ -86,6 +86,16 @@ class ClientRecord(msgspec.Struct, frozen=True, kw_only=True):
     key_hash: str  # SHA-256 hex of the API key; the key itself is never stored
     created_at: datetime
     revoked_at: datetime | None = None
+    #: the organisation's first client, for a further credential of the same
+    #: organisation (`statuspass clients add-key`): one per counter or officer, each
+    #: revoked on its own, all one organisation for `seen` and the audit
+    org: str | None = None
+    #: which counter or officer holds this credential ("Counter 2"), shown on the device
+    label: str | None = None
+
+    @property
+    def org_id(self) -> str:
+        return self.org or self.id
 
 
 class ProofRecord(msgspec.Struct, frozen=True, kw_only=True):

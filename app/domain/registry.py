@@ -10,7 +10,14 @@ import msgspec
 
 from app.errors import ConfigError, UnknownType
 
-__all__ = ["LANGUAGES", "RESERVED_CLAIMS", "EntitlementType", "Registry", "load_registry"]
+__all__ = [
+    "LANGUAGES",
+    "RESERVED_CLAIMS",
+    "EntitlementType",
+    "Registry",
+    "load_registry",
+    "public_types",
+]
 
 LANGUAGES = ("nl", "fr", "de", "en")
 #: claims every proof carries: a type's own attributes must never shadow them
@@ -75,6 +82,21 @@ class Registry:
     @property
     def max_lifetime_s(self) -> int:
         return max(t.max_lifetime_s for t in self._types.values())
+
+
+def public_types(registry: Registry) -> list[dict[str, object]]:
+    """The types as issuer metadata publishes them (``entitlement_types``): what an
+    offline verifier needs to check a proof's claims, label it and disclose its data."""
+    return [
+        {
+            "id": t.id,
+            "labels": t.labels,
+            "disclosed_claims": (["nam"] if t.discloses_name else []) + list(t.claims),
+            "max_lifetime_s": t.max_lifetime_s,
+            "numeric_codes": t.codes,
+        }
+        for t in registry.all()
+    ]
 
 
 def load_registry(path: str | None = None) -> Registry:

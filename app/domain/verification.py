@@ -256,7 +256,7 @@ class VerificationService:
             ref=ref,
             jti=jti,
             subject=subject,
-            org=client.id,
+            org=client.org_id,  # all credentials of one organisation count once
             now=now,
             seen_window_s=self._settings.seen_window_s,
             audit_by_status=audit,

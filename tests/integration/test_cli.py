@@ -38,6 +38,35 @@ def run(
     return out
 
 
+def test_one_key_per_counter_each_revoked_on_its_own(tmp_path: Path) -> None:
+    first = json.loads(
+        run(
+            tmp_path,
+            "clients", "add", "--name", "Museum", "--role", "verifier",
+            "--types", "social_tariff", "--label", "Counter 1", "--json",
+        ).stdout
+    )  # fmt: skip
+    second = json.loads(
+        run(tmp_path, "clients", "add-key", first["id"], "--label", "Counter 2", "--json").stdout
+    )
+    assert second["api_key"] != first["api_key"] and second["id"] != first["id"]
+    assert (second["name"], second["role"], second["types"]) == (
+        "Museum",
+        "verifier",
+        ["social_tariff"],
+    )
+    assert second["org"] == first["org"] == first["id"]
+    listing = run(tmp_path, "clients", "list").stdout
+    assert "Museum — Counter 2" in listing and f"(org {first['id']})" in listing
+    run(tmp_path, "clients", "revoke", second["id"])
+    rows = {c["id"]: c for c in json.loads(run(tmp_path, "clients", "list", "--json").stdout)}
+    assert rows[second["id"]]["revoked_at"] and not rows[first["id"]]["revoked_at"]
+    # a revoked key is no parent of a new one: one line, no traceback
+    bad = run(tmp_path, "clients", "add-key", second["id"], check=False)
+    assert bad.returncode != 0 and "no active client" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_clients_add_list_revoke(tmp_path: Path) -> None:
     out = run(
         tmp_path,

@@ -3,6 +3,13 @@
 Run from the repository root: ``python tests/vectors/generate.py``. Fresh test-only
 keys each run; the file holds public JWKS only (no private key is ever written).
 Every case names the inputs of `app.tokens.verify_offline` and its expected verdict.
+
+Two verifiers run them: the Python one (tests/unit/tokens/test_vectors.py) and the
+browser's (web/test/vectors.test.mjs under node). Each status list of a case goes
+through the verifier's own list parser first; a list it refuses (bad signature, a
+list that fails to inflate, trailing data, ...) is simply not in its cache. The
+`entitlement_types` are the registry as issuer metadata publishes it, which is all
+the browser knows of it.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import hashlib
 import hmac
 import json
 import sys
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,12 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import get_default_algorithms
 
+from app.domain.registry import load_registry, public_types
 from app.tokens import SigningKey, jwks_document, sign, sign_status_list
-from app.tokens._codec import b64url_encode
+from app.tokens._codec import b64url_decode, b64url_encode
+from app.tokens.statuslist import MAX_LIST_BYTES
 
 NOW = 1748779200  # 2025-06-01T12:00:00Z
 ISS = "https://statuspass.example.org"
 URI = ISS + "/v1/status-lists/1"
+TYP = "statuspass+jwt"
 OUT = Path(__file__).with_name("tokens.json")
 
 
@@ -54,6 +65,25 @@ def forge(header: dict[str, Any], body: dict[str, Any], key: SigningKey | None) 
     return f"{signing_input}.{b64url_encode(sig)}"
 
 
+def forge_text(header: str, body: str, key: SigningKey) -> str:
+    """Sign header and claims given as JSON text (to reach the strict JSON parsers)."""
+    signing_input = f"{b64url_encode(header.encode())}.{b64url_encode(body.encode())}"
+    sig = get_default_algorithms()[key.alg].sign(signing_input.encode(), key.private_key)
+    return f"{signing_input}.{b64url_encode(sig)}"
+
+
+def raw_list(key: SigningKey, lst: str, *, bits: int = 2, sub: str = URI) -> str:
+    """A status-list JWT around any `lst` text: what a broken or hostile server sends."""
+    body = {
+        "sub": sub,
+        "iat": NOW - 600,
+        "exp": NOW + 86400,
+        "ttl": 3600,
+        "status_list": {"bits": bits, "lst": lst},
+    }
+    return sign(body, key, typ="statuslist+jwt")
+
+
 def hs256_with_public_key(key: SigningKey) -> str:
     pem = key.private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     header = {"alg": "HS256", "kid": key.kid, "typ": "statuspass+jwt"}
@@ -61,6 +91,11 @@ def hs256_with_public_key(key: SigningKey) -> str:
     signing_input = f"{b64url_encode(json.dumps(header).encode())}.{body}"
     mac = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64url_encode(mac)}"
+
+
+def flip_last(data: bytes) -> bytes:
+    """The same stream with its Adler-32 checksum broken."""
+    return data[:-1] + bytes([data[-1] ^ 1])
 
 
 def main() -> None:
@@ -88,13 +123,18 @@ def main() -> None:
     last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     bumped = s[:-1] + last[last.index(s[-1]) ^ 1]  # flips a trailing (unused) bit
     stranger_jwk = stranger.public().to_jwk()
+    eddsa_good = sign(claims(), eddsa, typ="statuspass+jwt")
+    card = {"card_number": "1234567890", "card_valid_until": "2030-01-01"}
 
-    def card(iat: int, exp: int) -> str:
-        """A parking card's proof: its number and the last day before `exp`, no name."""
+    def at(idx: int, **more: Any) -> str:
+        """A proof pointing at list entry `idx` (an int, or anything for malformed ones)."""
+        return sign(claims(status={"status_list": {"idx": idx, "uri": URI}}, **more), key, typ=TYP)
+
+    def card_proof(iat: int, exp: int) -> str:
+        """A parking card's proof as issued: its number and the last day before `exp`."""
         last_day = datetime.fromtimestamp(exp - 1, UTC).date().isoformat()
-        body = claims(iat=iat, exp=exp, ent="parking_card", card_number="1234567800")
-        body.pop("nam")
-        return sign({**body, "card_valid_until": last_day}, key, typ="statuspass+jwt")
+        body = claims(iat=iat, exp=exp, ent="parking_card", nam=None, card_number="1234567890")
+        return sign({**body, "card_valid_until": last_day}, key, typ=TYP)
 
     def case(
         name: str, token: str, result: str, reason: str | None, **extra: Any
@@ -199,12 +239,19 @@ def main() -> None:
         ),
         # a parking card's proof ends with the card: `exp` is the end of the day its
         # derived `card_valid_until` names
-        case("parking_card_valid", card(NOW - 3600, NOW + 43200), "valid", None),
-        case("parking_card_expired", card(NOW - 86400 * 365, NOW - 1), "invalid", "expired"),
-        # times a verifier cannot show (past 9999-12-31T23:59:59Z) are malformed, not a crash
+        case("parking_card_last_second", card_proof(NOW - 3600, NOW + 1), "valid", None),
+        case("parking_card_expired", card_proof(NOW - 86400 * 365, NOW), "invalid", "expired"),
+        # times a verifier cannot show (past 9999-12-31T23:59:59Z, before 1970) are
+        # malformed, never a crash
         case(
             "exp_after_year_9999",
             sign(claims(exp=253402300800), key, typ="statuspass+jwt"),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "iat_before_1970",
+            sign(claims(iat=-1), key, typ="statuspass+jwt"),
             "invalid",
             "malformed",
         ),
@@ -247,10 +294,234 @@ def main() -> None:
             "invalid",
             "malformed",
         ),
+        # -- what the browser meets and Python rarely does: lists its parser refuses
+        case(
+            "list_not_zlib",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(key, b64url_encode(b"this is not a zlib stream"))],
+        ),
+        case(
+            "list_truncated",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(key, b64url_encode(zlib.compress(bytes(packed))[:-9]))],
+        ),
+        case(
+            "list_trailing_data",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(key, b64url_encode(zlib.compress(bytes(packed)) + b"\x00"))],
+        ),
+        case(
+            "list_bad_checksum",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(key, b64url_encode(flip_last(zlib.compress(bytes(packed)))))],
+        ),
+        case(
+            "list_zip_bomb",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(key, b64url_encode(zlib.compress(bytes(MAX_LIST_BYTES + 1), 9)))],
+        ),
+        case(
+            "list_at_the_size_bound",
+            good,
+            "valid",
+            None,
+            lists=[raw_list(key, b64url_encode(zlib.compress(bytes(MAX_LIST_BYTES), 9)))],
+        ),
+        case(
+            "list_non_canonical_base64",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(key, b64url_encode(zlib.compress(bytes(packed))) + "=")],
+        ),
+        case(
+            "list_one_bit",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(key, b64url_encode(zlib.compress(bytes(packed))), bits=1)],
+        ),
+        case(
+            "list_signed_by_stranger",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(stranger, b64url_encode(zlib.compress(bytes(packed))))],
+        ),
+        case(
+            "list_of_another_uri",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(key, b64url_encode(zlib.compress(bytes(packed))), sub=URI + "0")],
+        ),
+        case(
+            "list_shorter_than_index",
+            sign(
+                claims(status={"status_list": {"idx": 100, "uri": URI}}), key, typ="statuspass+jwt"
+            ),
+            "undetermined",
+            "stale_status_list",
+            lists=[raw_list(key, b64url_encode(zlib.compress(bytes(16))))],
+        ),
+        case(
+            "status_three_is_revoked",
+            sign(claims(status={"status_list": {"idx": 9, "uri": URI}}), key, typ="statuspass+jwt"),
+            "invalid",
+            "revoked",
+            lists=[raw_list(key, b64url_encode(zlib.compress(bytes(packed[:2]) + b"\x0c")))],
+        ),
+        case(
+            "keys_fetched_in_the_future", good, "undetermined", "check_clock", fetched_at=NOW + 61
+        ),
+        case(
+            "expired_with_stale_list",
+            sign(claims(iat=NOW - 400, exp=NOW - 60), key, typ="statuspass+jwt"),
+            "invalid",
+            "expired",
+            lists=[old_list],
+        ),
+        # -- strict JSON: what JSON.parse alone would read differently from Python
+        case(
+            "header_duplicate_member",
+            forge_text(
+                f'{{"alg":"ES256","kid":"{key.kid}","typ":"statuspass+jwt","typ":"JWT"}}',
+                json.dumps(claims()),
+                key,
+            ),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "header_with_bom",
+            forge_text(
+                f'\ufeff{{"alg":"ES256","kid":"{key.kid}","typ":"statuspass+jwt"}}',
+                json.dumps(claims()),
+                key,
+            ),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "claims_duplicate_member",
+            forge_text(json.dumps(hdr), json.dumps(claims())[:-1] + ', "exp": 9999999999}', key),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "claims_float_iat",
+            forge_text(json.dumps(hdr), json.dumps(claims(iat=float(NOW - 30))), key),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "claims_exponent_exp",
+            forge_text(
+                json.dumps(hdr), json.dumps(claims()).replace(str(NOW + 270), "1.74877947e9"), key
+            ),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "claims_bool_idx",
+            at(True),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "claims_negative_idx",
+            at(-1),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "claims_huge_idx",
+            at(2**70),
+            "undetermined",
+            "stale_status_list",
+        ),
+        case(
+            "claims_escaped_strings",
+            forge_text(json.dumps(hdr), json.dumps(claims(nam='Ren\u00e9 "R"')), key),
+            "valid",
+            None,
+        ),
+        case(
+            "claims_control_character",
+            forge_text(json.dumps(hdr), json.dumps(claims()).replace("J. PEETERS", "J.\tX"), key),
+            "invalid",
+            "malformed",
+        ),
+        case("claims_name_null", sign(claims(nam=None), key, typ="statuspass+jwt"), "valid", None),
+        case(
+            "claims_short_jti",
+            sign(claims(jti="c2hvcnQ"), key, typ="statuspass+jwt"),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "exp_not_after_iat",
+            sign(claims(iat=NOW, exp=NOW), key, typ="statuspass+jwt"),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "parking_card",
+            sign(claims(ent="parking_card", nam=None, **card), key, typ="statuspass+jwt"),
+            "valid",
+            None,
+        ),
+        case(
+            "parking_card_missing_attribute",
+            sign(
+                claims(ent="parking_card", nam=None, card_number="1234567890"),
+                key,
+                typ="statuspass+jwt",
+            ),
+            "invalid",
+            "malformed",
+        ),
+        case(
+            "parking_card_revoked",
+            sign(
+                claims(
+                    ent="parking_card",
+                    status={"status_list": {"idx": 6, "uri": URI}},
+                    **card,
+                ),
+                key,
+                typ="statuspass+jwt",
+            ),
+            "invalid",
+            "revoked",
+        ),
+        case(
+            "eddsa_tampered",
+            f"{eddsa_good.rsplit('.', 1)[0]}.{b64url_encode(bytes(64))}",
+            "invalid",
+            "bad_signature",
+        ),
+        case(
+            "es256_short_signature",
+            f"{h}.{p}.{b64url_encode(b64url_decode(s)[:63])}",
+            "invalid",
+            "bad_signature",
+        ),
     ]
     doc = {
         "description": "verify_offline vectors; times are epoch seconds; test-only public keys",
         "jwks": jwks_document([key.public(), eddsa.public()]),
+        "entitlement_types": public_types(load_registry()),
         "cases": cases,
     }
     OUT.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

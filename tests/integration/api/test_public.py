@@ -100,3 +100,18 @@ async def test_unknown_route_and_method_are_problems(api: Api) -> None:
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     r = await api.http.delete("/v1/verify")
     assert r.status_code == 405 and r.json()["status"] == 405
+
+
+async def test_the_index_names_every_published_list(api: Api, source: str) -> None:
+    empty = await api.http.get("/v1/status-lists")
+    assert empty.status_code == 200 and empty.json() == {"status_lists": []}
+    nrn = api.nrn()
+    await api.grant(source, "social_tariff", nrn)
+    r = await api.http.get("/v1/status-lists")
+    uris = r.json()["status_lists"]
+    assert uris == [f"{ISSUER}/v1/status-lists/1"]
+    assert r.headers["cache-control"].startswith("public, max-age=")
+    for uri in uris:
+        listed = await api.http.get(uri.removeprefix(ISSUER))
+        keys = parse_jwks((await api.http.get("/.well-known/jwks.json")).text)
+        assert parse_status_list(listed.text, keys).uri == uri

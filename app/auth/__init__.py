@@ -1,0 +1,1 @@
+"""Citizen sign-in: the development identity provider (OpenID Connect, PKCE)."""
