@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import zxingcpp
-from conftest import Stack
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
+from webstack import Stack
 
 PHONE = {"width": 360, "height": 740}  # a small phone, at a phone's pixel density
 QR_NAME = re.compile("QR code")

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from citizen_steps import citizen_page, log_in, open_proof, qr_text, shot, verify
-from conftest import BASE_ARGS, CHROMIUM, Stack, console_errors
 from playwright.sync_api import Browser, Playwright, expect
+from webstack import BASE_ARGS, CHROMIUM, Stack, console_errors
 
 CODE = re.compile(r"^\d{4} \d{4} \d{4}$")
 

@@ -4,8 +4,8 @@ moved with Playwright's clock API), and kept without network until its own expir
 from __future__ import annotations
 
 from citizen_steps import QR_NAME, citizen_page, log_in, open_proof, qr_text, shot, verify
-from conftest import Stack
 from playwright.sync_api import Browser, expect
+from webstack import Stack
 
 
 def test_the_proof_is_renewed_before_it_expires(stack: Stack, browser: Browser) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from citizen_steps import QR_NAME, citizen_page, log_in, open_proof
-from conftest import Stack, console_errors
 from playwright.sync_api import Browser, Page, expect
+from webstack import Stack, console_errors
 
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
