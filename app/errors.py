@@ -1,5 +1,9 @@
 """The domain error tree. Nothing here knows about HTTP; `app.api.problems` maps it.
 
+The root and the two errors the pure token core raises (`StatuspassError`,
+`DomainError`, `InvalidInput`, `UnknownType`) live in `app.tokens.errors`, so the core
+needs nothing from here; they are re-exported below as part of this one tree.
+
 StatuspassError
 ├── ConfigError            configuration or key material that cannot be used: refuse to start
 ├── StoreError
@@ -17,6 +21,8 @@ StatuspassError
 """
 
 from __future__ import annotations
+
+from app.tokens.errors import DomainError, InvalidInput, StatuspassError, UnknownType
 
 __all__ = [
     "ConfigError",
@@ -36,10 +42,6 @@ __all__ = [
 ]
 
 
-class StatuspassError(Exception):
-    """Base of every error raised on purpose by Statuspass."""
-
-
 class ConfigError(StatuspassError):
     """Configuration or key material that cannot be used; the service must not start."""
 
@@ -54,26 +56,6 @@ class StoreUnavailable(StoreError):
 
 class VersionConflict(StoreError):
     """A concurrent writer changed the record between read and write."""
-
-
-class DomainError(StatuspassError):
-    """The request cannot be fulfilled as asked."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class InvalidInput(DomainError):
-    """A field is syntactically or semantically wrong."""
-
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.field = field
-
-
-class UnknownType(DomainError):
-    """The entitlement type is not in the registry."""
 
 
 class NotFound(DomainError):

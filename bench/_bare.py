@@ -54,7 +54,7 @@ from app.cli.serve import resolve_server, uvicorn_options, uvicorn_worker
 from app.cli.workers import Supervisor
 from app.storage.redis_conn import parse_url
 from app.storage.redis_mux import MuxScripts
-from app.tokens import JoseError, SigningKey, decode_verified, sign
+from app.tokens import PROOF_TYP, JoseError, SigningKey, decode_verified, sign
 
 ISSUER = os.environ.get("BENCH_BARE_ISSUER", "https://statuspass.example.org")
 
@@ -120,7 +120,7 @@ def _signed(data: SignRequest) -> SignResponse:
         "nam": "J. PEETERS",
         "status": {"status_list": {"idx": secrets.randbelow(1 << 20), "uri": LIST_URI}},
     }
-    return SignResponse(token=sign(claims, KEY, typ="statuspass+jwt"), jti=jti)
+    return SignResponse(token=sign(claims, KEY, typ=PROOF_TYP), jti=jti)
 
 
 @post("/sign", status_code=201)
@@ -131,7 +131,7 @@ async def sign_one(data: SignRequest) -> SignResponse:
 @post("/verify", status_code=200)
 async def verify_one(data: VerifyRequest) -> VerifyResponse:
     try:
-        _, claims = decode_verified(data.token, KEYS, typ="statuspass+jwt")
+        _, claims = decode_verified(data.token, KEYS, typ=PROOF_TYP)
     except JoseError:
         return VerifyResponse(valid=False)
     return VerifyResponse(valid=True, jti=claims.get("jti"))
@@ -178,7 +178,7 @@ def _scripts() -> MuxScripts:
 async def verify_with_store(data: VerifyRequest) -> VerifyResponse:
     mux = _scripts()
     try:
-        _, claims = decode_verified(data.token, KEYS, typ="statuspass+jwt")
+        _, claims = decode_verified(data.token, KEYS, typ=PROOF_TYP)
     except JoseError:
         return VerifyResponse(valid=False)
     idx = claims["status"]["status_list"]["idx"]

@@ -70,6 +70,7 @@ def in_process(api: c.Server, token: str) -> dict[str, Any]:
 
     from app.domain.registry import load_registry
     from app.tokens import (
+        PROOF_TYP,
         KeySet,
         StatusList,
         decode_verified,
@@ -82,7 +83,7 @@ def in_process(api: c.Server, token: str) -> dict[str, Any]:
     from app.tokens.jose import SigningKey
 
     jwks = parse_jwks(httpx.get(f"{api.url}/.well-known/jwks.json", timeout=10).content)
-    header, claims = decode_verified(token, jwks, typ="statuspass+jwt")
+    header, claims = decode_verified(token, jwks, typ=PROOF_TYP)
     public = jwks[header["kid"]]
     head, body, sig = token.split(".")
     signing_input = f"{head}.{body}".encode("ascii")
@@ -135,11 +136,11 @@ def in_process(api: c.Server, token: str) -> dict[str, Any]:
     rates = {
         "raw_cryptography_es256": c.per_second(raw),
         "pyjwt_es256_verify": c.per_second(lambda: es256.verify(signing_input, pub_key, raw_sig)),
-        "decode_verified": c.per_second(lambda: decode_verified(token, jwks, typ="statuspass+jwt")),
+        "decode_verified": c.per_second(lambda: decode_verified(token, jwks, typ=PROOF_TYP)),
         "verify_offline": c.per_second(offline),
     }
     # Where the offline verifier's time goes, step by step (µs per call).
-    from app.tokens import build_result, check_token, rfc3339
+    from app.tokens import PROOF_TYP, build_result, check_token, rfc3339
     from app.tokens._codec import json_object
 
     check = check_token(token, jwks, now=now, skew_s=60, registry=registry, allowed_types=None)
@@ -153,9 +154,7 @@ def in_process(api: c.Server, token: str) -> dict[str, Any]:
             b64url_decode(sig),
         ),
         "json_object x2 (header, claims)": lambda: (json_object(head_json), json_object(body_json)),
-        "decode_verified (all of the above)": lambda: decode_verified(
-            token, jwks, typ="statuspass+jwt"
-        ),
+        "decode_verified (all of the above)": lambda: decode_verified(token, jwks, typ=PROOF_TYP),
         "check_token (decode_verified + claims)": lambda: check_token(
             token, jwks, now=now, skew_s=60, registry=registry, allowed_types=None
         ),

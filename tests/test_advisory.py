@@ -19,6 +19,7 @@ from jwt.algorithms import get_default_algorithms
 
 from app.domain.registry import load_registry
 from app.tokens import (
+    PROOF_TYP,
     JoseError,
     KeySet,
     SigningKey,
@@ -31,7 +32,7 @@ from app.tokens import (
 )
 from app.tokens._codec import b64url_encode
 
-TYP = "statuspass+jwt"
+TYP = PROOF_TYP
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 NOW_S = int(NOW.timestamp())
 URI = "https://statuspass.example.org/v1/status-lists/1"

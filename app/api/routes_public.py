@@ -20,6 +20,7 @@ from app.api.schemas import EntitlementTypeInfo, IssuerMetadata, JwkSet, StatusL
 from app.api.state import Services
 from app.domain.registry import public_types
 from app.errors import StoreUnavailable
+from app.tokens import PROOF_TYP
 
 __all__ = [
     "audit_key",
@@ -105,7 +106,7 @@ def _metadata(svc: Services) -> IssuerMetadata:
         jwks_uri=f"{s.issuer.rstrip('/')}/.well-known/jwks.json",
         audit_key_uri=f"{s.issuer.rstrip('/')}/.well-known/statuspass-audit-key",
         status_list_base=s.status_list_base,
-        proof_typ="statuspass+jwt",
+        proof_typ=PROOF_TYP,
         signing_algorithms=["ES256", "EdDSA"],
         default_proof_lifetime_s=s.default_proof_lifetime_s,
         clock_skew_s=s.clock_skew_s,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import msgspec
 
@@ -22,11 +21,10 @@ from app.domain.records import VALID, AuditEvent, ProofRecord
 from app.domain.registry import Registry
 from app.domain.validity import proof_attributes
 from app.errors import Conflict, InvalidInput, NotFound, StoreError
-from app.tokens import SigningKey, format_code, new_code, render_qr, sign
+from app.tokens import SigningKey, encode_proof, format_code, new_code, render_qr
 
 __all__ = ["IssuedProof", "ProofService", "citizen_actor"]
 
-PROOF_TYP = "statuspass+jwt"
 QR_FORMATS = frozenset({"svg", "png"})
 
 
@@ -101,24 +99,19 @@ class ProofService:
             if etype.discloses_name
             else None
         )
-        claims: dict[str, Any] = {
-            "iss": self._settings.issuer,
-            "iat": iat,
-            "exp": exp,
-            "jti": jti,
-            "ent": type_id,
-        }
-        if name:
-            claims["nam"] = name
-        claims["status"] = {
-            "status_list": {
-                "idx": ent.status_ref.idx,
-                "uri": self._settings.status_list_base + ent.status_ref.list_id,
-            }
-        }
         attributes = proof_attributes(etype, ent)
-        claims.update(attributes)
-        token = sign(claims, key, typ=PROOF_TYP)
+        token = encode_proof(
+            key,
+            issuer=self._settings.issuer,
+            iat=iat,
+            exp=exp,
+            jti=jti,
+            type_id=type_id,
+            name=name,
+            list_uri=self._settings.status_list_base + ent.status_ref.list_id,
+            idx=ent.status_ref.idx,
+            attributes=attributes,
+        )
         record = ProofRecord(
             jti=jti,
             kid=key.kid,

@@ -12,6 +12,8 @@ from datetime import datetime
 
 import msgspec
 
+from app.tokens.statuslist import STATUS_INVALID, STATUS_SUSPENDED, STATUS_VALID
+
 __all__ = [
     "GENESIS_HASH",
     "AuditEvent",
@@ -30,8 +32,8 @@ __all__ = [
     "encode_event",
 ]
 
-#: status values of the IETF Token Status List (2 bits)
-VALID, INVALID, SUSPENDED = 0, 1, 2
+#: status values of the IETF Token Status List (2 bits), as the token core defines them
+VALID, INVALID, SUSPENDED = STATUS_VALID, STATUS_INVALID, STATUS_SUSPENDED
 
 GENESIS_HASH = "0" * 64
 

@@ -1,4 +1,7 @@
-"""The registry of entitlement types, read from the shipped TOML file or an override."""
+"""The registry of entitlement types, read from the shipped TOML file or an override.
+
+The types themselves are data of the token core (`app.tokens.types`), re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,14 @@ from pathlib import Path
 
 import msgspec
 
-from app.errors import ConfigError, UnknownType
+from app.errors import ConfigError
+from app.tokens.types import (
+    LANGUAGES,
+    RESERVED_CLAIMS,
+    EntitlementType,
+    Registry,
+    public_types,
+)
 
 __all__ = [
     "LANGUAGES",
@@ -19,38 +29,6 @@ __all__ = [
     "public_types",
 ]
 
-LANGUAGES = ("nl", "fr", "de", "en")
-#: claims every proof carries: a type's own attributes must never shadow them
-RESERVED_CLAIMS = frozenset({"iss", "iat", "exp", "jti", "ent", "nam", "status"})
-
-
-class EntitlementType(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    labels: dict[str, str]
-    disclose: tuple[str, ...] = ()
-    #: what the source sends with each entitlement (and every proof carries as sent)
-    attributes: tuple[str, ...] = ()
-    #: a claim every proof carries with the last day of the entitlement's `valid_until`
-    #: (a parking card's "valid until"). Derived, never sent: a card's validity is one
-    #: value, so the card's date and the proof's `exp` cannot disagree.
-    valid_until_claim: str | None = None
-    max_lifetime_s: int = 900
-    codes: bool = True
-
-    @property
-    def discloses_name(self) -> bool:
-        return "name" in self.disclose
-
-    @property
-    def claims(self) -> tuple[str, ...]:
-        """The type's own claims in a proof: the attributes, then the derived date."""
-        if self.valid_until_claim is None:
-            return self.attributes
-        return (*self.attributes, self.valid_until_claim)
-
-    def label(self, lang: str = "en") -> str:
-        return self.labels.get(lang) or self.labels["en"]
-
 
 class _TypeFile(msgspec.Struct, forbid_unknown_fields=True):
     labels: dict[str, str]
@@ -59,44 +37,6 @@ class _TypeFile(msgspec.Struct, forbid_unknown_fields=True):
     valid_until_claim: str | None = None
     max_lifetime_s: int = 900
     codes: bool = True
-
-
-class Registry:
-    """Entitlement types by id."""
-
-    def __init__(self, types: dict[str, EntitlementType]) -> None:
-        self._types = types
-
-    def get(self, type_id: str) -> EntitlementType:
-        try:
-            return self._types[type_id]
-        except KeyError:
-            raise UnknownType(f"unknown entitlement type {type_id!r}") from None
-
-    def __contains__(self, type_id: object) -> bool:
-        return type_id in self._types
-
-    def all(self) -> list[EntitlementType]:
-        return list(self._types.values())
-
-    @property
-    def max_lifetime_s(self) -> int:
-        return max(t.max_lifetime_s for t in self._types.values())
-
-
-def public_types(registry: Registry) -> list[dict[str, object]]:
-    """The types as issuer metadata publishes them (``entitlement_types``): what an
-    offline verifier needs to check a proof's claims, label it and disclose its data."""
-    return [
-        {
-            "id": t.id,
-            "labels": t.labels,
-            "disclosed_claims": (["nam"] if t.discloses_name else []) + list(t.claims),
-            "max_lifetime_s": t.max_lifetime_s,
-            "numeric_codes": t.codes,
-        }
-        for t in registry.all()
-    ]
 
 
 def load_registry(path: str | None = None) -> Registry:

@@ -1,12 +1,16 @@
-"""The pure token core: JWS, JWKS, status lists, QR codes, numeric codes, verification.
+"""The pure token core: proofs, JWS, JWKS, status lists, QR codes, numeric codes, NRNs,
+entitlement types as data, and verification.
 
 No I/O and no clock: every function takes ``now`` (or epoch seconds) as a parameter, so
-the same code runs online, in the offline verifier and in tests with fixed times.
+the same code runs online, in the offline verifier and in tests with fixed times. It
+imports nothing else from `app` (a test proves it), so a partner can embed it alone;
+docs/verifier-sdk.md shows how.
 """
 
 from __future__ import annotations
 
 from app.tokens.codes import format_code, new_code, normalize_code
+from app.tokens.errors import DomainError, InvalidInput, StatuspassError, UnknownType
 from app.tokens.jose import (
     JoseError,
     PublicKey,
@@ -18,7 +22,20 @@ from app.tokens.jose import (
     sign,
 )
 from app.tokens.nrn import generate_nrn, pseudonym, strip_separators, validate_nrn
+from app.tokens.proof import PROOF_TYP, encode_proof, verdict
 from app.tokens.qr import QRImage, render_qr
+from app.tokens.results import (
+    LAST_EPOCH,
+    EntitlementInfo,
+    HolderInfo,
+    KeySet,
+    ProofClaims,
+    SeenInfo,
+    TokenCheck,
+    VerificationResult,
+    epoch,
+    rfc3339,
+)
 from app.tokens.statuslist import (
     STATUS_INVALID,
     STATUS_LIST_TYP,
@@ -32,23 +49,13 @@ from app.tokens.statuslist import (
     set_status,
     sign_status_list,
 )
-from app.tokens.verify import (
-    LAST_EPOCH,
-    PROOF_TYP,
-    EntitlementInfo,
-    HolderInfo,
-    KeySet,
-    ProofClaims,
-    SeenInfo,
-    TokenCheck,
-    VerificationResult,
-    build_result,
-    check_token,
-    epoch,
-    rfc3339,
-    undetermined,
-    verify_offline,
+from app.tokens.types import (
+    EntitlementType,
+    Registry,
+    public_types,
+    registry_from_metadata,
 )
+from app.tokens.verify import build_result, check_token, undetermined, verify_offline
 
 __all__ = [
     "LAST_EPOCH",
@@ -57,23 +64,30 @@ __all__ = [
     "STATUS_LIST_TYP",
     "STATUS_SUSPENDED",
     "STATUS_VALID",
+    "DomainError",
     "EntitlementInfo",
+    "EntitlementType",
     "HolderInfo",
+    "InvalidInput",
     "JoseError",
     "KeySet",
     "ProofClaims",
     "PublicKey",
     "QRImage",
+    "Registry",
     "SeenInfo",
     "SigningKey",
     "StatusList",
+    "StatuspassError",
     "TokenCheck",
+    "UnknownType",
     "VerificationResult",
     "build_result",
     "check_token",
     "decode_lst",
     "decode_verified",
     "encode_lst",
+    "encode_proof",
     "epoch",
     "format_code",
     "generate_nrn",
@@ -85,6 +99,8 @@ __all__ = [
     "parse_jwks",
     "parse_status_list",
     "pseudonym",
+    "public_types",
+    "registry_from_metadata",
     "render_qr",
     "rfc3339",
     "set_status",
@@ -93,5 +109,6 @@ __all__ = [
     "strip_separators",
     "undetermined",
     "validate_nrn",
+    "verdict",
     "verify_offline",
 ]

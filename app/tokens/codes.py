@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from app.errors import InvalidInput
+from app.tokens.errors import InvalidInput
 
 __all__ = ["CODE_LENGTH", "format_code", "new_code", "normalize_code"]
 

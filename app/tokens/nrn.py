@@ -15,7 +15,7 @@ import datetime
 import hmac
 import random
 
-from app.errors import InvalidInput
+from app.tokens.errors import InvalidInput
 
 __all__ = ["generate_nrn", "nrn_check", "pseudonym", "validate_nrn"]
 

@@ -3,8 +3,9 @@
 Three steps, each a pure function of its inputs (``now`` included):
 
 * `check_token` — is this a genuine, well-formed, in-scope, in-time proof?
-* `build_result` — given that and a status, what does the verifier see? This is the
-  single place that decides ``result``/``reason`` and which holder data is disclosed.
+* `build_result` — given that and a status, what does the verifier see? The verdict
+  is `verdict`'s (`app.tokens.proof`); this is the single place that decides which
+  holder data is disclosed.
 * `verify_offline` — the two above over cached keys and status lists, answering
   ``undetermined`` when the cache or the device clock cannot support an answer.
 """
@@ -18,8 +19,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from app.domain.registry import Registry
 from app.tokens.jose import JoseError, PublicKey, decode_verified
+from app.tokens.proof import PROOF_TYP, verdict
 from app.tokens.results import (
     LAST_EPOCH,
     EntitlementInfo,
@@ -32,27 +33,11 @@ from app.tokens.results import (
     epoch,
     rfc3339,
 )
-from app.tokens.statuslist import STATUS_SUSPENDED, STATUS_VALID, StatusList, get_status
+from app.tokens.statuslist import StatusList, get_status
+from app.tokens.types import Registry
 
-__all__ = [
-    "LAST_EPOCH",
-    "PROOF_TYP",
-    "EntitlementInfo",
-    "HolderInfo",
-    "KeySet",
-    "ProofClaims",
-    "SeenInfo",
-    "TokenCheck",
-    "VerificationResult",
-    "build_result",
-    "check_token",
-    "epoch",
-    "rfc3339",
-    "undetermined",
-    "verify_offline",
-]
+__all__ = ["build_result", "check_token", "undetermined", "verify_offline"]
 
-PROOF_TYP = "statuspass+jwt"
 #: reasons for which the verifier may see who and what the proof is about: the token
 #: is genuine and in scope. Never for forgeries, malformed or out-of-scope tokens.
 _DISCLOSING_REASONS = frozenset({None, "revoked", "suspended", "expired"})
@@ -184,13 +169,7 @@ def build_result(
         verification_id: the audit id (online only).
         status_list_age_s: age of the list consulted (offline only).
     """
-    reason: str | None = check.failure
-    if reason is None and check.claims is None:
-        reason = "malformed"  # no claims and no failure: never let that read as valid
-    if reason is None and status is not None and status != STATUS_VALID:
-        # 3 is "application specific" in the draft and unused by us: fail closed and
-        # call it revoked, the closest reason a counter clerk acts on the same way.
-        reason = "suspended" if status == STATUS_SUSPENDED else "revoked"
+    result, reason = verdict(check, status)
     claims = check.claims if reason in _DISCLOSING_REASONS else None
     entitlement = holder = attributes = valid_until = None
     if claims is not None:
@@ -201,7 +180,7 @@ def build_result(
         attributes = dict(claims.attributes) or None
         valid_until = rfc3339(claims.exp)
     return VerificationResult(
-        result="valid" if reason is None else "invalid",
+        result=result,
         reason=reason,
         entitlement=entitlement,
         holder=holder,

@@ -35,7 +35,14 @@ from y4m import frame_of, write_y4m
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from served import VALID_FROM, Service
 
-from app.tokens import decode_verified, generate_nrn, get_status, parse_jwks, parse_status_list
+from app.tokens import (
+    PROOF_TYP,
+    decode_verified,
+    generate_nrn,
+    get_status,
+    parse_jwks,
+    parse_status_list,
+)
 
 ROOT = Path(__file__).parents[2]
 LIST_EXP_S = 7200
@@ -120,7 +127,7 @@ class Stack:
     def wait_until_listed(self, token: str, status: int, timeout_s: float = 15) -> None:
         """Until the published list shows `status` for the proof `token`."""
         keys = parse_jwks(httpx.get(self.url + "/.well-known/jwks.json").text)
-        claims = decode_verified(token, keys, typ="statuspass+jwt")[1]
+        claims = decode_verified(token, keys, typ=PROOF_TYP)[1]
         ref = claims["status"]["status_list"]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -29,14 +29,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import get_default_algorithms
 
 from app.domain.registry import load_registry, public_types
-from app.tokens import SigningKey, jwks_document, sign, sign_status_list
+from app.tokens import PROOF_TYP, SigningKey, jwks_document, sign, sign_status_list
 from app.tokens._codec import b64url_decode, b64url_encode
 from app.tokens.statuslist import MAX_LIST_BYTES
 
 NOW = 1748779200  # 2025-06-01T12:00:00Z
 ISS = "https://statuspass.example.org"
 URI = ISS + "/v1/status-lists/1"
-TYP = "statuspass+jwt"
+TYP = PROOF_TYP
 OUT = Path(__file__).with_name("tokens.json")
 
 
@@ -86,7 +86,7 @@ def raw_list(key: SigningKey, lst: str, *, bits: int = 2, sub: str = URI) -> str
 
 def hs256_with_public_key(key: SigningKey) -> str:
     pem = key.private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    header = {"alg": "HS256", "kid": key.kid, "typ": "statuspass+jwt"}
+    header = {"alg": "HS256", "kid": key.kid, "typ": TYP}
     body = b64url_encode(json.dumps(claims()).encode())
     signing_input = f"{b64url_encode(json.dumps(header).encode())}.{body}"
     mac = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
@@ -116,14 +116,14 @@ def main() -> None:
     future_list = sign_status_list(
         bytes(packed), uri=URI, key=key, iat=NOW + 3600, exp=NOW + 90000, ttl=3600
     )
-    good = sign(claims(), key, typ="statuspass+jwt")
+    good = sign(claims(), key, typ=TYP)
     h, p, s = good.split(".")
-    hdr = {"alg": "ES256", "kid": key.kid, "typ": "statuspass+jwt"}
+    hdr = {"alg": "ES256", "kid": key.kid, "typ": TYP}
     tampered = b64url_encode(json.dumps(claims(ent="living_wage")).encode())
     last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     bumped = s[:-1] + last[last.index(s[-1]) ^ 1]  # flips a trailing (unused) bit
     stranger_jwk = stranger.public().to_jwk()
-    eddsa_good = sign(claims(), eddsa, typ="statuspass+jwt")
+    eddsa_good = sign(claims(), eddsa, typ=TYP)
     card = {"card_number": "1234567890", "card_valid_until": "2030-01-01"}
 
     def at(idx: int, **more: Any) -> str:
@@ -152,7 +152,7 @@ def main() -> None:
 
     cases = [
         case("valid_es256", good, "valid", None),
-        case("valid_eddsa", sign(claims(), eddsa, typ="statuspass+jwt"), "valid", None),
+        case("valid_eddsa", sign(claims(), eddsa, typ=TYP), "valid", None),
         case(
             "valid_typ_case_insensitive",
             forge({**hdr, "typ": "StatusPass+JWT"}, claims(), key),
@@ -176,12 +176,10 @@ def main() -> None:
         ),
         case("alg_none", forge({**hdr, "alg": "none"}, claims(), None), "invalid", "bad_signature"),
         case("hs256_public_key_secret", hs256_with_public_key(key), "invalid", "bad_signature"),
-        case(
-            "kid_unknown", sign(claims(), stranger, typ="statuspass+jwt"), "invalid", "unknown_key"
-        ),
+        case("kid_unknown", sign(claims(), stranger, typ=TYP), "invalid", "unknown_key"),
         case(
             "kid_unknown_stale_keys",
-            sign(claims(), stranger, typ="statuspass+jwt"),
+            sign(claims(), stranger, typ=TYP),
             "undetermined",
             "stale_keys",
             fetched_at=NOW - 90000,
@@ -201,13 +199,13 @@ def main() -> None:
         case("signature_stripped", f"{h}.{p}.", "invalid", "bad_signature"),
         case(
             "expired",
-            sign(claims(iat=NOW - 400, exp=NOW - 60), key, typ="statuspass+jwt"),
+            sign(claims(iat=NOW - 400, exp=NOW - 60), key, typ=TYP),
             "invalid",
             "expired",
         ),
         case(
             "not_yet_valid",
-            sign(claims(iat=NOW + 61, exp=NOW + 400), key, typ="statuspass+jwt"),
+            sign(claims(iat=NOW + 61, exp=NOW + 400), key, typ=TYP),
             "undetermined",
             "check_clock",
         ),
@@ -215,25 +213,25 @@ def main() -> None:
         # ends at its `exp`, never later (a 60 s leeway on exp once read `valid` here)
         case(
             "iat_within_skew",
-            sign(claims(iat=NOW + 60, exp=NOW + 400), key, typ="statuspass+jwt"),
+            sign(claims(iat=NOW + 60, exp=NOW + 400), key, typ=TYP),
             "valid",
             None,
         ),
         case(
             "last_second",
-            sign(claims(iat=NOW - 400, exp=NOW + 1), key, typ="statuspass+jwt"),
+            sign(claims(iat=NOW - 400, exp=NOW + 1), key, typ=TYP),
             "valid",
             None,
         ),
         case(
             "expires_now",
-            sign(claims(iat=NOW - 400, exp=NOW), key, typ="statuspass+jwt"),
+            sign(claims(iat=NOW - 400, exp=NOW), key, typ=TYP),
             "invalid",
             "expired",
         ),
         case(
             "expired_21s_ago",
-            sign(claims(iat=NOW - 400, exp=NOW - 21), key, typ="statuspass+jwt"),
+            sign(claims(iat=NOW - 400, exp=NOW - 21), key, typ=TYP),
             "invalid",
             "expired",
         ),
@@ -245,25 +243,25 @@ def main() -> None:
         # malformed, never a crash
         case(
             "exp_after_year_9999",
-            sign(claims(exp=253402300800), key, typ="statuspass+jwt"),
+            sign(claims(exp=253402300800), key, typ=TYP),
             "invalid",
             "malformed",
         ),
         case(
             "iat_before_1970",
-            sign(claims(iat=-1), key, typ="statuspass+jwt"),
+            sign(claims(iat=-1), key, typ=TYP),
             "invalid",
             "malformed",
         ),
         case(
             "revoked",
-            sign(claims(status={"status_list": {"idx": 6, "uri": URI}}), key, typ="statuspass+jwt"),
+            sign(claims(status={"status_list": {"idx": 6, "uri": URI}}), key, typ=TYP),
             "invalid",
             "revoked",
         ),
         case(
             "suspended",
-            sign(claims(status={"status_list": {"idx": 7, "uri": URI}}), key, typ="statuspass+jwt"),
+            sign(claims(status={"status_list": {"idx": 7, "uri": URI}}), key, typ=TYP),
             "invalid",
             "suspended",
         ),
@@ -290,7 +288,7 @@ def main() -> None:
         case("not_permitted", good, "invalid", "not_permitted", allowed_types=["parking_card"]),
         case(
             "unknown_type",
-            sign(claims(ent="pension"), key, typ="statuspass+jwt"),
+            sign(claims(ent="pension"), key, typ=TYP),
             "invalid",
             "malformed",
         ),
@@ -367,16 +365,14 @@ def main() -> None:
         ),
         case(
             "list_shorter_than_index",
-            sign(
-                claims(status={"status_list": {"idx": 100, "uri": URI}}), key, typ="statuspass+jwt"
-            ),
+            sign(claims(status={"status_list": {"idx": 100, "uri": URI}}), key, typ=TYP),
             "undetermined",
             "stale_status_list",
             lists=[raw_list(key, b64url_encode(zlib.compress(bytes(16))))],
         ),
         case(
             "status_three_is_revoked",
-            sign(claims(status={"status_list": {"idx": 9, "uri": URI}}), key, typ="statuspass+jwt"),
+            sign(claims(status={"status_list": {"idx": 9, "uri": URI}}), key, typ=TYP),
             "invalid",
             "revoked",
             lists=[raw_list(key, b64url_encode(zlib.compress(bytes(packed[:2]) + b"\x0c")))],
@@ -386,7 +382,7 @@ def main() -> None:
         ),
         case(
             "expired_with_stale_list",
-            sign(claims(iat=NOW - 400, exp=NOW - 60), key, typ="statuspass+jwt"),
+            sign(claims(iat=NOW - 400, exp=NOW - 60), key, typ=TYP),
             "invalid",
             "expired",
             lists=[old_list],
@@ -462,22 +458,22 @@ def main() -> None:
             "invalid",
             "malformed",
         ),
-        case("claims_name_null", sign(claims(nam=None), key, typ="statuspass+jwt"), "valid", None),
+        case("claims_name_null", sign(claims(nam=None), key, typ=TYP), "valid", None),
         case(
             "claims_short_jti",
-            sign(claims(jti="c2hvcnQ"), key, typ="statuspass+jwt"),
+            sign(claims(jti="c2hvcnQ"), key, typ=TYP),
             "invalid",
             "malformed",
         ),
         case(
             "exp_not_after_iat",
-            sign(claims(iat=NOW, exp=NOW), key, typ="statuspass+jwt"),
+            sign(claims(iat=NOW, exp=NOW), key, typ=TYP),
             "invalid",
             "malformed",
         ),
         case(
             "parking_card",
-            sign(claims(ent="parking_card", nam=None, **card), key, typ="statuspass+jwt"),
+            sign(claims(ent="parking_card", nam=None, **card), key, typ=TYP),
             "valid",
             None,
         ),
@@ -486,7 +482,7 @@ def main() -> None:
             sign(
                 claims(ent="parking_card", nam=None, card_number="1234567890"),
                 key,
-                typ="statuspass+jwt",
+                typ=TYP,
             ),
             "invalid",
             "malformed",
@@ -500,7 +496,7 @@ def main() -> None:
                     **card,
                 ),
                 key,
-                typ="statuspass+jwt",
+                typ=TYP,
             ),
             "invalid",
             "revoked",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from app.tokens import SigningKey, new_code, sign
+from app.tokens import PROOF_TYP, SigningKey, new_code, sign
 from tests.integration.api.conftest import Api, auth
 
 HOLDER_KEYS = {"holder", "entitlement", "attributes", "valid_until"}
@@ -74,7 +74,7 @@ async def test_no_holder_data_for_forgeries_and_foreign_scopes(
     assert (r["result"], r["reason"]) == ("invalid", "bad_signature")
     assert not HOLDER_KEYS & {k for k, v in r.items() if v}
     other = SigningKey.generate()
-    foreign = sign({"iss": api.settings.issuer, "iat": 1, "exp": 2}, other, typ="statuspass+jwt")
+    foreign = sign({"iss": api.settings.issuer, "iat": 1, "exp": 2}, other, typ=PROOF_TYP)
     r = await api.verify(museum, token=foreign)
     assert (r["result"], r["reason"]) == ("invalid", "unknown_key")
     r = await api.verify(museum, token="not-a-token")

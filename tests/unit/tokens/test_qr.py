@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from app.tokens import SigningKey, render_qr, sign
+from app.tokens import PROOF_TYP, SigningKey, render_qr, sign
 from app.tokens._qrencode import encode_matrix, fits
 from app.tokens.qr import QUIET_ZONE, svg_from_matrix
 
@@ -90,7 +90,7 @@ def social_tariff_token() -> str:
         "nam": "J. PEETERS",
         "status": {"status_list": {"idx": 1048575, "uri": ISS + "/v1/status-lists/1"}},
     }
-    return sign(claims, key, typ="statuspass+jwt")
+    return sign(claims, key, typ=PROOF_TYP)
 
 
 def test_png_decodes_to_the_exact_token() -> None:

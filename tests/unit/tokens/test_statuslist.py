@@ -8,6 +8,7 @@ import zlib
 import pytest
 
 from app.tokens import (
+    PROOF_TYP,
     STATUS_INVALID,
     STATUS_SUSPENDED,
     STATUS_VALID,
@@ -114,7 +115,7 @@ def test_parse_rejects_wrong_typ_uri_and_bits() -> None:
             "status_list": {"bits": 2, "lst": encode_lst(b"")},
         },
         key,
-        typ="statuspass+jwt",
+        typ=PROOF_TYP,
     )
     with pytest.raises(JoseError):
         parse_status_list(proof_typed, keys)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.domain.registry import Registry, load_registry
-from app.tokens import KeySet, SigningKey, StatusList, sign, sign_status_list
+from app.tokens import PROOF_TYP, KeySet, SigningKey, StatusList, sign, sign_status_list
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 NOW_S = int(NOW.timestamp())
@@ -34,7 +34,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
 
 
 def proof(key: SigningKey, **overrides: Any) -> str:
-    return sign(claims(**overrides), key, typ="statuspass+jwt")
+    return sign(claims(**overrides), key, typ=PROOF_TYP)
 
 
 def status_list(
