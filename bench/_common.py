@@ -200,7 +200,7 @@ def rfc3339(moment: datetime) -> str:
 
 def seed(server: Server, workdir: Path, citizens: int, seed_value: int = 2024) -> Seeded:
     """One source, one verifier, `citizens` people entitled to social_tariff, ID tokens."""
-    from app.citizens import mint_dev_token
+    from app.auth import mint_dev_token
     from app.config import load_settings
     from app.tokens import generate_nrn
 

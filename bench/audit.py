@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.auditarchive import ArchiveRead, archive_audit, archive_checkpoints, read_archive
-from app.auditkeys import load_audit_keys, rotate_audit_key
-from app.domain.audit import sign_checkpoint, verify_audit
-from app.domain.audit_format import record_hash
+from app.audit.archive import ArchiveRead, archive_audit, archive_checkpoints, read_archive
+from app.audit.format import record_hash
+from app.audit.service import sign_checkpoint, verify_audit
 from app.domain.records import GENESIS_HASH, AuditEvent, AuditRecord, encode_event
+from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 from app.storage._copy import SqliteCopier
 from app.storage.sqlite import SqliteStore

@@ -133,7 +133,7 @@ async def _seed_service(
     import random
 
     from app.api.app import create_app
-    from app.citizens import mint_dev_token
+    from app.auth import mint_dev_token
     from app.config import load_settings
     from app.domain.clients import create_client
     from app.domain.registry import load_registry

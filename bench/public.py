@@ -67,7 +67,7 @@ def fetch_public(api: c.Server, env: dict[str, str]) -> dict[str, tuple[bytes, s
             headers={"Authorization": f"Bearer {source}"},
         )
         r.raise_for_status()
-        from app.citizens import mint_dev_token
+        from app.auth import mint_dev_token
         from app.config import load_settings
 
         token = mint_dev_token(load_settings(env), nrn, now, 600)

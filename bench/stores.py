@@ -155,7 +155,7 @@ def seed(api: c.Server, env: dict[str, str], citizens: int) -> tuple[str, list[s
     """(verifier key, citizen ID tokens, proof tokens)."""
     import random
 
-    from app.citizens import mint_dev_token
+    from app.auth import mint_dev_token
     from app.config import load_settings
     from app.tokens import generate_nrn
 

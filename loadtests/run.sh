@@ -137,9 +137,9 @@ fi
 # created now, once, so that N workers do not race to create them.
 "$PY" - <<'EOF'
 import asyncio, os, sys
-from app.citizens import dev_idp_jwks
+from app.auth import dev_idp_jwks
 from app.errors import ConfigError
-from app.keyring import ensure_keys
+from app.keys.ring import ensure_keys
 from app.storage import open_store
 
 async def probe() -> None:

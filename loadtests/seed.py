@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.citizens import mint_dev_token
+from app.auth import mint_dev_token
 from app.config import load_settings
 from app.tokens import generate_nrn
 

@@ -16,8 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from app.api.state import Services
-from app.auditarchive import archive_audit
-from app.domain.audit import sign_checkpoint
+from app.audit.archive import archive_audit
+from app.audit.service import sign_checkpoint
 from app.errors import ConfigError
 
 __all__ = ["archive_now", "keep_signing", "sign_now"]

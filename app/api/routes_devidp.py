@@ -4,7 +4,7 @@ Mounted only when `STATUSPASS_DEV_IDP=1` (which `load_settings` refuses in produ
 and kept out of the OpenAPI document: it is no part of the service's API. The protocol
 rules live in `app.auth.dev_flow`; this module only moves parameters in and out.
 
-Its tokens are checked by `app.citizens` against the real clock (PyJWT), so they are
+Its tokens are checked by `app.auth` against the real clock (PyJWT), so they are
 minted at the real time too, not at the service's injectable clock.
 """
 

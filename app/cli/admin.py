@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from app.auditkeys import read_entries, rotate_audit_key
-from app.citizens import mint_dev_token
+from app.auth import mint_dev_token
 from app.cli.errors import UserError
 from app.config import DEFAULT_ISSUER, Settings, load_settings
 from app.domain import clients as client_ops
 from app.domain.ports import Store
 from app.domain.records import AuditEvent, ClientRecord
 from app.domain.registry import load_registry
-from app.keyring import ensure_keys, generate_key, list_keys, retire_key, rotate_key
+from app.keys.audit import read_entries, rotate_audit_key
+from app.keys.ring import ensure_keys, generate_key, list_keys, retire_key, rotate_key
 from app.storage import open_store
 
 T = TypeVar("T")

@@ -10,21 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.auditarchive import ArchiveRead, archive_audit, archive_checkpoints, read_archive
-from app.auditkeys import (
+from app.audit.archive import ArchiveRead, archive_audit, archive_checkpoints, read_archive
+from app.audit.checkpoints import CheckpointError, parse_verifier_key
+from app.audit.service import AuditReport, export_audit, sign_checkpoint, verify_audit
+from app.cli.admin import now, with_store
+from app.config import load_settings
+from app.domain.ports import Store
+from app.domain.records import AuditEvent
+from app.errors import ConfigError
+from app.keys.audit import (
     ensure_audit_key,
     load_audit_keys,
     public_keys,
     read_entries,
     rotate_audit_key,
 )
-from app.cli.admin import now, with_store
-from app.config import load_settings
-from app.domain.audit import AuditReport, export_audit, sign_checkpoint, verify_audit
-from app.domain.checkpoints import CheckpointError, parse_verifier_key
-from app.domain.ports import Store
-from app.domain.records import AuditEvent
-from app.errors import ConfigError
 
 if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]

@@ -30,7 +30,7 @@ from app.domain.entitlements import EntitlementService, UpsertInput
 from app.domain.ports import Store
 from app.domain.records import Holder
 from app.domain.registry import load_registry
-from app.keyring import ensure_keys
+from app.keys.ring import ensure_keys
 
 DEMO_CLIENTS = {
     "source_key": ("Demo authentic source", "source", None),

@@ -28,12 +28,12 @@ from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from app.auditkeys import ensure_audit_key
 from app.cli.address import claim, served_issuer
 from app.cli.errors import UserError
 from app.config import Settings, issuer_configured, load_settings
 from app.errors import ConfigError
-from app.keyring import ensure_keys
+from app.keys.audit import ensure_audit_key
+from app.keys.ring import ensure_keys
 from app.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def _preflight(settings: Settings) -> None:
     Raises:
         ConfigError: one line saying what to fix.
     """
-    from app.citizens import CitizenAuthenticator
+    from app.auth import CitizenAuthenticator
     from app.domain.registry import load_registry
 
     keyring = ensure_keys(

@@ -20,12 +20,12 @@ from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.auditkeys import public_keys, read_entries
+from app.audit.service import verify_audit
 from app.cli.errors import UserError
 from app.config import load_settings
-from app.domain.audit import verify_audit
 from app.domain.ports import Store
 from app.errors import ConfigError
+from app.keys.audit import public_keys, read_entries
 from app.storage import open_store, redact_url
 from app.storage._copy import Copier, SqliteCopier
 from app.storage.sqlite import SqliteStore

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from app.domain.audit_format import VERIFICATION_ACTIONS
+from app.audit.format import VERIFICATION_ACTIONS
 from app.domain.ports import STATUS_LIST_SIZE
 
 __all__ = [

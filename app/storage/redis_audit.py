@@ -37,7 +37,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from app.domain.audit_format import covered_event, record_hash
+from app.audit.format import covered_event, record_hash
 from app.domain.records import (
     GENESIS_HASH,
     AuditEvent,

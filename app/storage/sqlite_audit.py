@@ -13,7 +13,7 @@ import sqlite3
 
 import msgspec
 
-from app.domain.audit_format import covered_event, record_hash
+from app.audit.format import covered_event, record_hash
 from app.domain.records import GENESIS_HASH, AuditEvent, AuditRecord, StoredAudit, encode_event
 from app.storage._common import AUDIT_CHAIN
 from app.storage.sqlite_db import immediate

@@ -133,7 +133,7 @@ _SCHEMA_V3 = (
 )
 
 
-# v4: signed checkpoints of the audit log, oldest first (`app.domain.checkpoints`)
+# v4: signed checkpoints of the audit log, oldest first (`app.audit.checkpoints`)
 _SCHEMA_V4 = (
     """CREATE TABLE IF NOT EXISTS audit_checkpoints (
         n INTEGER PRIMARY KEY,

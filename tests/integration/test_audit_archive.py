@@ -14,10 +14,10 @@ import pytest
 from conftest import store_url
 from factories import T0, make_event
 
-from app.auditarchive import archive_audit
-from app.auditkeys import load_audit_keys, rotate_audit_key
+from app.audit.archive import archive_audit
 from app.cli import main
 from app.domain.ports import Store
+from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 
 SUBJECT = "5a" * 32

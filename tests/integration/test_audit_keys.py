@@ -14,12 +14,12 @@ from factories import T0, make_event
 from litestar.testing import AsyncTestClient
 
 from app.api import create_app
-from app.auditkeys import AUDIT_KEYS, ensure_audit_key, load_audit_keys, rotate_audit_key
+from app.audit.checkpoints import CheckpointError, open_note, parse_verifier_key
+from app.audit.service import sign_checkpoint
 from app.cli import main
 from app.config import load_settings
-from app.domain.audit import sign_checkpoint
-from app.domain.checkpoints import CheckpointError, open_note, parse_verifier_key
 from app.errors import ConfigError
+from app.keys.audit import AUDIT_KEYS, ensure_audit_key, load_audit_keys, rotate_audit_key
 from app.storage import open_store
 
 NAME = "statuspass.example.org/audit"

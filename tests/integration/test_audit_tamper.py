@@ -19,11 +19,11 @@ from conftest import store_url
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from factories import T0, make_event
 
-from app.auditkeys import load_audit_keys, rotate_audit_key
+from app.audit.checkpoints import open_note
+from app.audit.format import record_hash
+from app.audit.service import sign_checkpoint
 from app.cli import main
-from app.domain.audit import sign_checkpoint
-from app.domain.audit_format import record_hash
-from app.domain.checkpoints import open_note
+from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 
 SUBJECT = "5a" * 32  # a pseudonym (hex HMAC): on Redis it has a shard of its own
@@ -248,7 +248,7 @@ def _forge_checkpoints(log: Log) -> str:
     # rewrite the log, then sign new checkpoints of it with a key of one's own
     _rewrite(log)
     forged = Ed25519PrivateKey.generate()
-    from app.domain.checkpoints import Checkpoint, sign_note
+    from app.audit.checkpoints import Checkpoint, sign_note
 
     heads = asyncio.run(_heads(log.url))
     note = sign_note(Checkpoint(origin=ORIGIN, time=T0, previous=None, lanes=heads), ORIGIN, forged)

@@ -26,7 +26,7 @@ import pytest
 from redis_servers import RedisServer
 from served import TYPE, Service, grant_body, send_all
 
-from app.citizens import mint_dev_token
+from app.auth import mint_dev_token
 from app.config import load_settings
 from app.tokens import generate_nrn
 

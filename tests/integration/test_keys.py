@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.errors import ConfigError
-from app.keyring import ensure_keys, generate_key, list_keys, load_keyring, retire_key, rotate_key
+from app.keys.ring import ensure_keys, generate_key, list_keys, load_keyring, retire_key, rotate_key
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

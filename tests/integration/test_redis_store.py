@@ -23,8 +23,8 @@ from factories import T0, make_card, make_client, make_entitlement, make_event, 
 from redis.asyncio.connection import AbstractConnection
 from redis_servers import RedisClusterProcs, RedisServer
 
+from app.audit.service import verify_audit
 from app.cli.store_copy import copy_store
-from app.domain.audit import verify_audit
 from app.domain.records import (
     GENESIS_HASH,
     INVALID,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from factories import T0, make_event, make_proof
 
-from app.domain.audit_format import record_hash
+from app.audit.format import record_hash
 from app.domain.ports import STATUS_LIST_SIZE, Store
 from app.domain.records import GENESIS_HASH, encode_event
 from app.errors import ConfigError, StoreUnavailable

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.audit import verify_audit
+from app.audit.service import verify_audit
 from app.errors import VersionConflict
 from app.storage import open_store
 from app.storage import sqlite as sqlite_store

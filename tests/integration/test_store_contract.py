@@ -20,7 +20,7 @@ from factories import (
     make_proof,
 )
 
-from app.domain.audit_format import decode_event_strict, record_hash
+from app.audit.format import decode_event_strict, record_hash
 from app.domain.ports import STATUS_LIST_SIZE, Store
 from app.domain.records import (
     GENESIS_HASH,

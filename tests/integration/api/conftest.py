@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from app.api import create_app
 from app.api.state import Services
-from app.citizens import mint_dev_token
+from app.auth import mint_dev_token
 from app.config import Settings, load_settings
 from app.domain import clients as client_ops
 from app.tokens import generate_nrn

@@ -27,9 +27,9 @@ import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from app.domain.checkpoints import key_id, verifier_key
+from app.audit.checkpoints import key_id, verifier_key
 from app.errors import ConfigError
-from app.keyring import check_private_file, locked_keys_dir, write_private
+from app.keys.files import check_private_file, locked_keys_dir, write_private
 
 __all__ = [
     "AUDIT_KEYS",

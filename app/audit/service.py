@@ -1,9 +1,9 @@
 """Signing checkpoints of the audit log, and exporting it.
 
-The log is hash-chained (`audit_format`); a chain alone cannot show that its tail was cut
+The log is hash-chained (`format`); a chain alone cannot show that its tail was cut
 or that it was rewritten with recomputed hashes. So the service regularly signs a
 checkpoint (`checkpoints`) of every chain's length and last hash with the audit key and
-keeps it in the store; witnesses keep copies. `audit_verify` holds the log against them.
+keeps it in the store; witnesses keep copies. `verify` holds the log against them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import datetime
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.domain.audit_verify import AuditReport, verify_audit
-from app.domain.checkpoints import Checkpoint, note_hash, sign_note
+from app.audit.checkpoints import Checkpoint, note_hash, sign_note
+from app.audit.verify import AuditReport, verify_audit
 from app.domain.ports import Store
 
 __all__ = ["AuditReport", "export_audit", "sign_checkpoint", "verify_audit"]

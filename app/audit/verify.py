@@ -3,7 +3,7 @@
 What is proved, and how:
 
 * each record's hash covers its chain, place, predecessor and exact bytes
-  (`audit_format.record_hash`): an edit of any byte, or a record moved to another
+  (`format.record_hash`): an edit of any byte, or a record moved to another
   chain or place, fails that record; a deletion or reordering breaks the sequence or
   the link;
 * the bytes are the one canonical encoding of their event, and every column copied from
@@ -26,7 +26,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.domain.audit_format import (
+from app.audit.checkpoints import Checkpoint, CheckpointError, note_hash, open_note
+from app.audit.format import (
     ARCHIVE_GROUP,
     VERIFICATION_ACTIONS,
     NotCanonical,
@@ -34,7 +35,6 @@ from app.domain.audit_format import (
     legacy_hash,
     record_hash,
 )
-from app.domain.checkpoints import Checkpoint, CheckpointError, note_hash, open_note
 from app.domain.ports import Store
 from app.domain.records import GENESIS_HASH, AuditEvent, StoredAudit
 

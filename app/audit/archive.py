@@ -39,8 +39,8 @@ from typing import IO
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.domain.audit import sign_checkpoint
-from app.domain.audit_format import ARCHIVE_GROUP, record_hash
+from app.audit.format import ARCHIVE_GROUP, record_hash
+from app.audit.service import sign_checkpoint
 from app.domain.ports import Store
 from app.domain.records import StoredAudit
 from app.errors import ConfigError
