@@ -57,7 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: requests in flight per worker before new ones get 429 + Retry-After
     max_in_flight: int = 512
     #: set by `serve` for its workers when it runs several: where they share their
-    #: metrics (`app.api.metrics_share`); not a setting to make by hand
+    #: metrics (`app.api.edge.metrics_share`); not a setting to make by hand
     metrics_dir: str | None = None
     #: the audit log's identity in its checkpoints (default: the issuer's host + /audit)
     audit_origin: str | None = None

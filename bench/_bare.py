@@ -24,7 +24,7 @@ so that the measured endpoints and this one differ only in what the handler does
   write" on this machine.
 * ``GET /bytes/{name}`` — with ``BENCH_BARE_BYTES=DIR``: the bytes of ``DIR/name.body``
   with the ETag and media type of ``DIR/name.meta``, 304 on a matching If-None-Match
-  (the rule of `app.api.routes_public`), and ``Cache-Control``. Nothing else.
+  (the rule of `app.api.routes.public`), and ``Cache-Control``. Nothing else.
 * ``GET /health``.
 
 Run: ``python bench/_bare.py --port 8100`` (the benchmarks start it themselves).

@@ -641,7 +641,7 @@ def app_hot_spots(raw_profile: Path, limit: int = 15) -> list[tuple[str, float, 
     """Frames of our own code (app/…) and of what it calls for JWTs/randomness."""
     rows = top_frames(raw_profile, limit=10_000)
     keep = ("(app/", "/app/", "(jwt/", "(secrets.py", "(random.py")
-    skip = ("(app/cli/", "(app/api/edge.py")
+    skip = ("(app/cli/", "(app/api/edge/middleware.py")
     return [r for r in rows if any(k in r[0] for k in keep) and not any(k in r[0] for k in skip)][
         :limit
     ]

@@ -5,7 +5,7 @@ without internet, and a page that runs whatever that CDN serves today. Here the 
 come from the `swagger-ui-py` wheel, a Swagger UI build inside a PyPI package, so the
 version is the one installed with the service, and `/schema/ui/…` serves them. The page
 has no inline script or style and loads nothing from another origin: it runs under the
-same-origin Content-Security-Policy of every HTML page (`app.api.hygiene`).
+same-origin Content-Security-Policy of every HTML page (`app.api.edge.hygiene`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.params import FromPath
 from litestar.router import Router
 
-from app.api.answer import conditional
+from app.api.edge.answer import conditional
 from app.errors import ConfigError
 
 __all__ = ["ASSETS", "SwaggerUI"]

@@ -18,23 +18,16 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.prometheus import PrometheusController
 
 from app import __version__
-from app.api import (
-    batch,
-    openapi,
-    routes_citizen_app,
-    routes_citizens,
-    routes_public,
-    routes_sources,
-    routes_verifiers,
-)
+from app.api import openapi
 from app.api.apidocs import SwaggerUI
 from app.api.checkpointing import keep_signing, sign_now
-from app.api.edge import Edge
-from app.api.hygiene import Hygiene, public_routes
-from app.api.metrics_share import SharedMetrics, install
-from app.api.overload import InFlight
+from app.api.edge.hygiene import Hygiene, public_routes
+from app.api.edge.metrics_share import SharedMetrics, install
+from app.api.edge.middleware import Edge
+from app.api.edge.overload import InFlight
 from app.api.problems import exception_handlers
-from app.api.routes_devidp import dev_idp_router, open_dev_idp
+from app.api.routes import batch, citizen_app, citizens, public, sources, verifiers
+from app.api.routes.dev_idp import dev_idp_router, open_dev_idp
 from app.api.state import Services, build_services
 from app.config import Settings
 from app.domain.ports import Clock, Store
@@ -120,25 +113,25 @@ def create_app(
                 await the_store.close()
 
     handlers: list[Any] = [
-        routes_public.jwks,
-        routes_public.audit_key,
-        routes_public.issuer_metadata,
-        routes_public.status_list_index,
-        routes_public.status_list,
-        routes_public.health,
-        routes_public.ready,
-        routes_sources.upsert,
+        public.jwks,
+        public.audit_key,
+        public.issuer_metadata,
+        public.status_list_index,
+        public.status_list,
+        public.health,
+        public.ready,
+        sources.upsert,
         batch.batch,
-        *routes_sources.change_status,
-        routes_citizens.my_entitlements,
-        routes_citizens.my_proof,
-        routes_citizens.my_verifications,
-        routes_verifiers.verify,
-        routes_verifiers.check_card,
-        routes_verifiers.whoami,
-        routes_citizen_app.citizen_app_config,
+        *sources.change_status,
+        citizens.my_entitlements,
+        citizens.my_proof,
+        citizens.my_verifications,
+        verifiers.verify,
+        verifiers.check_card,
+        verifiers.whoami,
+        citizen_app.citizen_app_config,
         _Metrics,
-        *web_app_handlers(connect={"citizen": routes_citizen_app.citizen_connect_src(settings)}),
+        *web_app_handlers(connect={"citizen": citizen_app.citizen_connect_src(settings)}),
     ]
     if settings.dev_idp:  # never in production: load_settings refuses the combination
         handlers.append(dev_idp_router())
@@ -162,7 +155,7 @@ def create_app(
     )
     # what Litestar cannot infer (the batch endpoint, Retry-After): built once, here
     openapi.complete(app.openapi_schema)
-    # One layer around routing for every request (see app.api.edge for the why): shed
+    # One layer around routing for every request (see app.api.edge.middleware for the why): shed
     # load before any other work is spent on a request, time and count the rest.
     app.asgi_handler = Edge(
         app.asgi_handler, InFlight(settings.max_in_flight), Hygiene(public_routes(app))

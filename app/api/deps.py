@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException
 from app.api.state import Services
 from app.domain.records import ClientRecord
 
-__all__ = ["bearer", "client_of", "require_json", "services"]
+__all__ = ["bearer", "client_of", "lang_of", "require_json", "services"]
 
 
 def services(request: Request[Any, Any, Any]) -> Services:
@@ -51,3 +51,13 @@ async def require_ndjson(request: Request[Any, Any, Any]) -> None:
         "application/ndjson",
     }:
         raise HTTPException(status_code=415, detail="send the batch as application/x-ndjson")
+
+
+def lang_of(request: Request[Any, Any, Any]) -> str:
+    """The label language: the first of nl/fr/de/en in Accept-Language, else en."""
+    accept = request.headers.get("accept-language", "")
+    for part in accept.split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in {"nl", "fr", "de", "en"}:
+            return tag
+    return "en"

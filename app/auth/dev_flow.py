@@ -2,7 +2,7 @@
 
 Follows OAuth 2.0 (RFC 6749), PKCE (RFC 7636, S256 only), OpenID Connect Core 1.0 and
 Discovery 1.0, and the `iss` authorization response parameter (RFC 9207). No I/O and no
-clock here: the routes in `app.api.routes_devidp` pass `now` and the pending codes.
+clock here: the routes in `app.api.routes.dev_idp` pass `now` and the pending codes.
 
 One client is registered: the citizen app, with exactly one redirect URI (the app's
 address under the service's issuer). Requests whose client or redirect URI do not match

@@ -150,7 +150,7 @@ def _preflight(settings: Settings) -> None:
 @contextlib.contextmanager
 def _shared_metrics(workers: int) -> Iterator[None]:
     """Several workers share their metrics through a folder made for this run and removed
-    after it (`app.api.metrics_share`); the workers find it in their environment."""
+    after it (`app.api.edge.metrics_share`); the workers find it in their environment."""
     if workers == 1:
         yield
         return

@@ -58,7 +58,7 @@ def app_csp(connect: Sequence[str] = ()) -> str:
 
 
 APP_CSP = app_csp()
-# (nosniff, and HEAD as GET without the body, come from the edge: app.api.hygiene)
+# (nosniff, and HEAD as GET without the body, come from the edge: app.api.edge.hygiene)
 _SECURITY_HEADERS = {
     "Content-Security-Policy": APP_CSP,
     "Referrer-Policy": "no-referrer",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from app.api.httpmetrics import HttpStats
+from app.api.edge.httpmetrics import HttpStats
 
 
 def _scrape(stats: HttpStats) -> str:

@@ -1,10 +1,10 @@
-"""The header policy itself (`app.api.hygiene`), on bare ASGI start messages."""
+"""The header policy itself (`app.api.edge.hygiene`), on bare ASGI start messages."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.api.hygiene import CONTENT_SECURITY_POLICY, Hygiene
+from app.api.edge.hygiene import CONTENT_SECURITY_POLICY, Hygiene
 
 POLICY = Hygiene({"/.well-known/jwks.json"})
 

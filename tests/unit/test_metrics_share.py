@@ -7,9 +7,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from app.api.httpmetrics import HttpStats
-from app.api.metrics import LabelledCount
-from app.api.metrics_share import SharedMetrics, install
+from app.api.edge.httpmetrics import HttpStats
+from app.api.edge.metrics import LabelledCount
+from app.api.edge.metrics_share import SharedMetrics, install
 
 
 class Worker:

@@ -6,9 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-from app.api.edge import Edge
-from app.api.httpmetrics import HTTP_STATS
-from app.api.overload import InFlight
+from app.api.edge.httpmetrics import HTTP_STATS
+from app.api.edge.middleware import Edge
+from app.api.edge.overload import InFlight
 
 
 async def test_requests_past_the_cap_get_429_and_retry_after() -> None:

@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 
 from openapi_spec_validator import validate
 
-from app.api.hygiene import CONTENT_SECURITY_POLICY
+from app.api.edge.hygiene import CONTENT_SECURITY_POLICY
 from tests.integration.api.conftest import Api, auth
 
 BASE = "http://testserver.local"  # the test client's origin

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from litestar.routes import HTTPRoute
 
-from app.api.httpmetrics import METHODS
-from app.api.hygiene import CONTENT_SECURITY_POLICY
+from app.api.edge.httpmetrics import METHODS
+from app.api.edge.hygiene import CONTENT_SECURITY_POLICY
 from tests.integration.api.conftest import Api, auth
 
 PUBLIC = ("/.well-known/jwks.json", "/.well-known/statuspass", "/v1/status-lists/1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from app.api.batch import CHUNK
+from app.api.routes.batch import CHUNK
 from tests.integration.api.conftest import Api, auth
 
 

@@ -260,7 +260,7 @@ async def test_every_verification_id_names_its_audit_record(
 async def test_check_answers_are_the_documented_json(
     api: Api, source: str, museum: str, police: str
 ) -> None:
-    """The online checks send their result encoded by themselves (`app.api.answer`): still
+    """The online checks send their result encoded by themselves (`app.api.edge.answer`): still
     plain JSON with a matching length, and the OpenAPI document still describes it."""
     _, proof = await _granted_proof(api, source)
     await _card(api, source, api.nrn(), "5566778800")

@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from app.api.edge import Edge
-from app.api.overload import InFlight
+from app.api.edge.middleware import Edge
+from app.api.edge.overload import InFlight
 from app.web import web_app_handlers
 
 

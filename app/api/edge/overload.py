@@ -2,7 +2,7 @@
 
 Past the cap a request is answered at once with 429 and `Retry-After`, instead of queueing
 behind thousands of others until every client times out. Health probes are never shed.
-The middleware that applies it is `app.api.edge.Edge`.
+The middleware that applies it is `app.api.edge.middleware.Edge`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Domain metrics for Prometheus, next to the HTTP ones (`app.api.httpmetrics`).
+"""Domain metrics for Prometheus, next to the HTTP ones (`app.api.edge.httpmetrics`).
 
 Labels are closed sets (kind, result, reason, type from the registry): never a client,
 a jti or anything that grows with traffic. As for the HTTP series, counts are plain

@@ -2,7 +2,7 @@
 
 `statuspass serve --workers N` runs N processes behind one port, and the kernel hands
 each scrape to any of them. Each worker counts in its own plain dicts
-(`app.api.httpmetrics` and `app.api.metrics` say why), so scrape after scrape showed one
+(`app.api.edge.httpmetrics` and `app.api.edge.metrics` say why), so scrape after scrape showed one
 worker's counts, then the other's: a counter read 76,352, then 73,898, then 76,352, and
 Prometheus takes every drop for a restart of the counter (`rate()` and `increase()`
 turn to nonsense).
@@ -35,8 +35,8 @@ import msgspec
 from prometheus_client.core import REGISTRY, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from app.api.httpmetrics import HTTP_STATS, HttpStats
-from app.api.metrics import ISSUED, VERIFICATIONS, LabelledCount
+from app.api.edge.httpmetrics import HTTP_STATS, HttpStats
+from app.api.edge.metrics import ISSUED, VERIFICATIONS, LabelledCount
 
 __all__ = ["SharedMetrics", "install"]
 

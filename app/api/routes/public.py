@@ -11,9 +11,9 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
-from app.api.answer import conditional
 from app.api.deps import services
-from app.api.hygiene import CORS_OPT
+from app.api.edge.answer import conditional
+from app.api.edge.hygiene import CORS_OPT
 from app.api.openapi import problems
 from app.api.problems import problem
 from app.api.schemas import EntitlementTypeInfo, IssuerMetadata, JwkSet, StatusListIndex

@@ -1,6 +1,6 @@
 """HTTP hygiene (SPEC "HTTP hygiene"): the headers every answer of the service carries.
 
-One policy, applied by `app.api.edge.Edge` to the start of every HTTP answer, whichever
+One policy, applied by `app.api.edge.middleware.Edge` to the start of every HTTP answer, whichever
 part of the app made it (a route, Litestar's own 404 and 405, an exception handler, the
 raw ASGI batch handler, the API docs pages, the web apps):
 

@@ -8,11 +8,10 @@ from litestar import Request, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
-from app.api.answer import JSONAnswer
-from app.api.deps import client_of, require_json, services
-from app.api.metrics import VERIFICATIONS
+from app.api.deps import client_of, lang_of, require_json, services
+from app.api.edge.answer import JSONAnswer
+from app.api.edge.metrics import VERIFICATIONS
 from app.api.openapi import VERIFIER, problems
-from app.api.routes_citizens import _lang
 from app.api.schemas import CardCheckRequest, ClientView, VerifyRequest
 from app.errors import InvalidInput
 from app.tokens import VerificationResult
@@ -20,7 +19,7 @@ from app.tokens import VerificationResult
 __all__ = ["check_card", "verify", "whoami"]
 
 _ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
-#: the answer's documented body (the handlers return it encoded: `app.api.answer`)
+#: the answer's documented body (the handlers return it encoded: `app.api.edge.answer`)
 _RESULT = ResponseSpec(
     VerificationResult, description="Request fulfilled, document follows", generate_examples=False
 )
@@ -51,10 +50,10 @@ async def verify(request: Request[Any, Any, Any], data: JSONBody[VerifyRequest])
         raise InvalidInput("send exactly one of token or code")
     now = svc.clock.now()
     if data.token is not None:
-        result = await svc.verification.verify_token(client, data.token, now, _lang(request))
+        result = await svc.verification.verify_token(client, data.token, now, lang_of(request))
     else:
         assert data.code is not None
-        result = await svc.verification.verify_code(client, data.code, now, _lang(request))
+        result = await svc.verification.verify_code(client, data.code, now, lang_of(request))
     kind = "token" if data.token is not None else "code"
     VERIFICATIONS.inc(kind, result.result, result.reason or "")
     return JSONAnswer(result)
@@ -82,7 +81,7 @@ async def check_card(
     svc = services(request)
     client = await client_of(request)
     result = await svc.verification.check_card(
-        client, data.card_number, svc.clock.now(), _lang(request)
+        client, data.card_number, svc.clock.now(), lang_of(request)
     )
     VERIFICATIONS.inc("card", result.result, result.reason or "")
     return JSONAnswer(result)

@@ -10,9 +10,9 @@ from litestar import Request, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
-from app.api.answer import JSONAnswer
-from app.api.deps import bearer, require_json, services
-from app.api.metrics import ISSUED
+from app.api.deps import bearer, lang_of, require_json, services
+from app.api.edge.answer import JSONAnswer
+from app.api.edge.metrics import ISSUED
 from app.api.openapi import CITIZEN, problems
 from app.api.schemas import (
     EntitlementList,
@@ -28,15 +28,6 @@ from app.domain.validity import proof_attributes
 __all__ = ["my_entitlements", "my_proof", "my_verifications"]
 
 
-def _lang(request: Request[Any, Any, Any]) -> str:
-    accept = request.headers.get("accept-language", "")
-    for part in accept.split(","):
-        tag = part.split(";")[0].strip().lower()[:2]
-        if tag in {"nl", "fr", "de", "en"}:
-            return tag
-    return "en"
-
-
 @get(
     "/v1/me/entitlements",
     tags=["citizens"],
@@ -48,7 +39,7 @@ async def my_entitlements(request: Request[Any, Any, Any]) -> EntitlementList:
     svc = services(request)
     subject = await svc.citizens.subject(bearer(request))
     now: datetime = svc.clock.now()
-    lang = _lang(request)
+    lang = lang_of(request)
     rows = await svc.entitlements.for_subject(subject)
     return EntitlementList(
         entitlements=[
@@ -67,7 +58,7 @@ async def my_entitlements(request: Request[Any, Any, Any]) -> EntitlementList:
     )
 
 
-#: the proof's documented body (the handler returns it encoded: `app.api.answer`)
+#: the proof's documented body (the handler returns it encoded: `app.api.edge.answer`)
 _PROOF = ResponseSpec(
     ProofResponse, description="Document created, URL follows", generate_examples=False
 )
@@ -113,7 +104,7 @@ async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]
         qr_svg=issued.qr_svg,
         qr_png_base64=base64.b64encode(issued.qr_png).decode() if issued.qr_png else None,
     )
-    # encoded here, not by Litestar's response layer (`app.api.answer`): issuance is the
+    # encoded here, not by Litestar's response layer (`app.api.edge.answer`): issuance is the
     # citizens' hot path, and a proof carries no type msgspec cannot encode itself
     return JSONAnswer(proof, status=201)
 

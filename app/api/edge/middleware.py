@@ -1,7 +1,7 @@
 """The one middleware every HTTP request passes: shed load, then time and count it, and
-give every answer the service's HTTP hygiene headers (`app.api.hygiene`).
+give every answer the service's HTTP hygiene headers (`app.api.edge.hygiene`).
 
-Shedding (`app.api.overload`) and the HTTP metrics (`app.api.httpmetrics`) were two
+Shedding (`app.api.edge.overload`) and the HTTP metrics (`app.api.edge.httpmetrics`) were two
 Litestar middlewares, 5.5 µs of a 28 µs JWKS fetch (in-process, without the server):
 besides their own two layers, Litestar puts an exception-handling layer in front of
 every route handler as soon as any middleware is declared. `create_app` wraps the app's
@@ -24,9 +24,9 @@ import time
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, Message, Receive, Scope, Send
 
-from app.api.httpmetrics import HTTP_STATS
-from app.api.hygiene import Hygiene
-from app.api.overload import EXEMPT, OVERLOADED_BODY, OVERLOADED_START, InFlight
+from app.api.edge.httpmetrics import HTTP_STATS
+from app.api.edge.hygiene import Hygiene
+from app.api.edge.overload import EXEMPT, OVERLOADED_BODY, OVERLOADED_START, InFlight
 
 __all__ = ["Edge"]
 
