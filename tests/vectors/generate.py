@@ -1,4 +1,5 @@
-"""Generate tokens.json: verify_offline test vectors (valid and invalid proofs).
+"""Generate the test vectors: tokens.json (verify_offline over proofs), and beside it
+status_lists.json and codes.json (`generate_lists_codes`).
 
 Run from the repository root: ``python tests/vectors/generate.py``. Fresh test-only
 keys each run; the file holds public JWKS only (no private key is ever written).
@@ -32,6 +33,7 @@ from app.domain.registry import load_registry, public_types
 from app.tokens import PROOF_TYP, SigningKey, jwks_document, sign, sign_status_list
 from app.tokens._codec import b64url_decode, b64url_encode
 from app.tokens.statuslist import MAX_LIST_BYTES
+from tests.vectors.generate_lists_codes import check, code_vectors, status_list_vectors
 
 NOW = 1748779200  # 2025-06-01T12:00:00Z
 ISS = "https://statuspass.example.org"
@@ -514,14 +516,25 @@ def main() -> None:
             "bad_signature",
         ),
     ]
-    doc = {
+    doc: dict[str, Any] = {
         "description": "verify_offline vectors; times are epoch seconds; test-only public keys",
         "jwks": jwks_document([key.public(), eddsa.public()]),
         "entitlement_types": public_types(load_registry()),
-        "cases": cases,
     }
-    OUT.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {len(cases)} cases to {OUT}")
+    # valid, invalid and undetermined cases apart: a reader sees at once what must pass
+    for verdict in ("valid", "invalid", "undetermined"):
+        doc[verdict] = [c for c in cases if c["expected"]["result"] == verdict]
+    assert sum(len(doc[v]) for v in ("valid", "invalid", "undetermined")) == len(cases)
+    write(OUT, doc)
+    lists, codes = status_list_vectors(), code_vectors()
+    check(lists, codes)
+    write(OUT.with_name("status_lists.json"), lists)
+    write(OUT.with_name("codes.json"), codes)
+
+
+def write(path: Path, doc: dict[str, Any]) -> None:
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def method_label(method: str) -> str:
 
 
 class HttpStats(Collector):
-    """Counts kept by `app.api.edge.middleware.Edge`, exposed as Prometheus series at scrape time."""
+    """Counts kept by `app.api.edge.middleware.Edge`, exposed to Prometheus at scrape time."""
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, int], int] = {}

@@ -1,4 +1,5 @@
-"""Run verify_offline over every case of tests/vectors/tokens.json.
+"""Run verify_offline over every case of tests/vectors/tokens.json (valid, invalid and
+undetermined cases apart).
 
 The browser's verifier runs the same file (web/test/vectors.test.mjs): both must give
 the same result and reason for every case.
@@ -33,9 +34,13 @@ REGISTRY = load_registry()
 PUBLISHED = registry_from_metadata(VECTORS["entitlement_types"])
 
 
+#: valid, invalid and undetermined cases are kept apart in the file
+CASES = [(group, c) for group in ("valid", "invalid", "undetermined") for c in VECTORS[group]]
+
+
 @pytest.mark.parametrize("registry", [REGISTRY, PUBLISHED], ids=["toml", "metadata"])
-@pytest.mark.parametrize("case", VECTORS["cases"], ids=[c["name"] for c in VECTORS["cases"]])
-def test_vector(case: dict[str, Any], registry: Registry) -> None:
+@pytest.mark.parametrize(("group", "case"), CASES, ids=[c["name"] for _, c in CASES])
+def test_vector(group: str, case: dict[str, Any], registry: Registry) -> None:
     keys = parse_jwks(VECTORS["jwks"])
     lists: list[StatusList] = []
     for token in case["status_lists"]:
@@ -55,6 +60,7 @@ def test_vector(case: dict[str, Any], registry: Registry) -> None:
         allowed_types=case["allowed_types"],
     )
     assert {"result": result.result, "reason": result.reason} == case["expected"]
+    assert result.result == group
     if result.result != "valid" and result.reason not in ("revoked", "suspended", "expired"):
         assert result.holder is None and result.entitlement is None
 
@@ -65,7 +71,7 @@ def test_vectors_hold_no_private_key() -> None:
 
 
 def test_every_reason_is_covered() -> None:
-    reasons = {c["expected"]["reason"] for c in VECTORS["cases"]}
+    reasons = {c["expected"]["reason"] for _, c in CASES}
     assert reasons >= {
         None,
         "expired",
