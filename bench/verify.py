@@ -80,7 +80,7 @@ def in_process(api: c.Server, token: str) -> dict[str, Any]:
         verify_offline,
     )
     from app.tokens._codec import b64url_decode
-    from app.tokens.jose import SigningKey
+    from app.tokens.jwk import SigningKey
 
     jwks = parse_jwks(httpx.get(f"{api.url}/.well-known/jwks.json", timeout=10).content)
     header, claims = decode_verified(token, jwks, typ=PROOF_TYP)

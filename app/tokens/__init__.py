@@ -10,17 +10,9 @@ docs/verifier-sdk.md shows how.
 from __future__ import annotations
 
 from app.tokens.codes import format_code, new_code, normalize_code
-from app.tokens.errors import DomainError, InvalidInput, StatuspassError, UnknownType
-from app.tokens.jose import (
-    JoseError,
-    PublicKey,
-    SigningKey,
-    decode_verified,
-    jwks_document,
-    kid_for,
-    parse_jwks,
-    sign,
-)
+from app.tokens.errors import DomainError, InvalidInput, JoseError, StatuspassError, UnknownType
+from app.tokens.jose import decode_verified, sign
+from app.tokens.jwk import PublicKey, SigningKey, jwks_document, kid_for, parse_jwks
 from app.tokens.nrn import generate_nrn, pseudonym, strip_separators, validate_nrn
 from app.tokens.proof import PROOF_TYP, encode_proof, verdict
 from app.tokens.qr import QRImage, render_qr

@@ -1,4 +1,6 @@
-"""The errors the pure core raises, at the root of the service's error tree.
+"""The errors the pure core raises: `JoseError` for a token or key that cannot be
+trusted (a verification outcome, not a request error), and the roots of the service's
+error tree.
 
 They are defined here, not in `app.errors`, so that `app.tokens` imports nothing else
 from `app` (a partner embeds it alone); `app.errors` re-exports them and grows the rest
@@ -7,7 +9,7 @@ of the tree under them, so ``except DomainError`` and the HTTP mapping see one c
 
 from __future__ import annotations
 
-__all__ = ["DomainError", "InvalidInput", "StatuspassError", "UnknownType"]
+__all__ = ["DomainError", "InvalidInput", "JoseError", "StatuspassError", "UnknownType"]
 
 
 class StatuspassError(Exception):
@@ -32,3 +34,16 @@ class InvalidInput(DomainError):
 
 class UnknownType(DomainError):
     """The entitlement type is not in the registry."""
+
+
+class JoseError(Exception):
+    """A token or key that cannot be trusted; `reason` is the wire-level reason.
+
+    Reasons: ``malformed`` (syntax, typ, crit, size), ``unknown_key`` (kid not in the
+    key set), ``bad_signature`` (wrong algorithm for the key, or signature mismatch).
+    """
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail or reason

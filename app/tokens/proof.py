@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.tokens.jose import SigningKey, sign
+from app.tokens.jose import sign
+from app.tokens.jwk import SigningKey
 from app.tokens.results import TokenCheck
 from app.tokens.statuslist import STATUS_SUSPENDED, STATUS_VALID
 

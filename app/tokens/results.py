@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from app.tokens.jose import PublicKey
+from app.tokens.jwk import PublicKey
 
 __all__ = [
     "LAST_EPOCH",

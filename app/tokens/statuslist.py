@@ -14,7 +14,9 @@ from typing import Annotated
 import msgspec
 
 from app.tokens._codec import CodecError, b64url_decode, b64url_encode
-from app.tokens.jose import JoseError, PublicKey, SigningKey, decode_verified, sign
+from app.tokens.errors import JoseError
+from app.tokens.jose import decode_verified, sign
+from app.tokens.jwk import PublicKey, SigningKey
 
 __all__ = [
     "MAX_LIST_BYTES",

@@ -19,7 +19,9 @@ from typing import Annotated, Any
 
 import msgspec
 
-from app.tokens.jose import JoseError, PublicKey, decode_verified
+from app.tokens.errors import JoseError
+from app.tokens.jose import decode_verified
+from app.tokens.jwk import PublicKey
 from app.tokens.proof import PROOF_TYP, verdict
 from app.tokens.results import (
     LAST_EPOCH,

@@ -17,7 +17,7 @@ from app.tokens import (
     sign,
 )
 from app.tokens._codec import b64url_decode, b64url_encode
-from app.tokens.jose import Alg
+from app.tokens.jwk import Alg
 
 ALGS = get_args(Alg)
 
