@@ -1,4 +1,5 @@
-"""The one place where errors become HTTP answers: RFC 9457 problem details.
+"""The one place where errors become HTTP answers: RFC 9457 problem details, and the
+`error` codes of the batch stream's answer lines.
 
 Never a stack trace: unexpected errors are logged (without request bodies, which may
 hold an NRN or a token) and answered with a bare 500 problem.
@@ -27,7 +28,14 @@ from app.errors import (
     VersionConflict,
 )
 
-__all__ = ["MEDIA", "PROBLEM_TYPE", "ProblemDetails", "exception_handlers", "problem"]
+__all__ = [
+    "MEDIA",
+    "PROBLEM_TYPE",
+    "ProblemDetails",
+    "exception_handlers",
+    "line_error",
+    "problem",
+]
 
 log = logging.getLogger("statuspass.api")
 PROBLEM_TYPE = "https://statuspass.invalid/problems/"
@@ -48,15 +56,26 @@ class ProblemDetails(msgspec.Struct, frozen=True):
     errors: list[dict[str, Any]] | None = None
 
 
-_DOMAIN: list[tuple[type[DomainError], int, str, str]] = [
-    (InvalidInput, 422, "invalid-input", "Invalid input"),
-    (UnknownType, 404, "unknown-type", "Unknown entitlement type"),
-    (NotFound, 404, "not-found", "Not found"),
-    (Conflict, 409, "conflict", "Conflict"),
-    (Unauthenticated, 401, "unauthenticated", "Authentication required"),
-    (Forbidden, 403, "forbidden", "Forbidden"),
-    (RateLimited, 429, "rate-limited", "Too many requests"),
+#: each domain error as a problem (status, slug, title) and as a batch answer line's
+#: `error` code. The line codes are the class names the batch stream has carried since
+#: its first version: written out here so that renaming a class cannot change the wire.
+_DOMAIN: list[tuple[type[DomainError], int, str, str, str]] = [
+    (InvalidInput, 422, "invalid-input", "Invalid input", "InvalidInput"),
+    (UnknownType, 404, "unknown-type", "Unknown entitlement type", "UnknownType"),
+    (NotFound, 404, "not-found", "Not found", "NotFound"),
+    (Conflict, 409, "conflict", "Conflict", "Conflict"),
+    (Unauthenticated, 401, "unauthenticated", "Authentication required", "Unauthenticated"),
+    (Forbidden, 403, "forbidden", "Forbidden", "Forbidden"),
+    (RateLimited, 429, "rate-limited", "Too many requests", "RateLimited"),
 ]
+
+
+def line_error(exc: DomainError) -> str:
+    """The `error` code of a batch answer line refused by a domain error."""
+    for cls, *_, code in _DOMAIN:
+        if isinstance(exc, cls):
+            return code
+    return "DomainError"
 
 
 def problem(
@@ -76,7 +95,7 @@ def problem(
 
 def _domain(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     assert isinstance(exc, DomainError)
-    for cls, status, slug, title in _DOMAIN:
+    for cls, status, slug, title, _code in _DOMAIN:
         if isinstance(exc, cls):
             headers: dict[str, str] = {}
             if isinstance(exc, RateLimited):

@@ -25,6 +25,7 @@ from litestar.exceptions import HTTPException, MethodNotAllowedException
 from litestar.types import Receive, Scope, Send
 
 from app.api.deps import client_of, require_ndjson, services
+from app.api.problems import line_error
 from app.api.schemas import (
     BatchLine,
     BatchResult,
@@ -322,6 +323,6 @@ def _upsert_input(line: BatchLine) -> UpsertInput:
 def _result(number: int, line: BatchLine, res: WriteResult | DomainError) -> BatchResult:
     if isinstance(res, DomainError):
         return BatchResult(
-            line=number, ok=False, id=line.id, error=type(res).__name__, detail=res.detail
+            line=number, ok=False, id=line.id, error=line_error(res), detail=res.detail
         )
     return BatchResult(line=number, ok=True, id=line.id, outcome=res.outcome, status=res.status)

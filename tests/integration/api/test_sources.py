@@ -300,3 +300,28 @@ async def test_upsert_documents_created_and_updated(api: Api) -> None:
     assert "201 Created" in put["description"] and "card_valid_until" in put["description"]
     fields = schema["components"]["schemas"]["UpsertRequest"]["properties"]
     assert fields["valid_until"]["format"] == "date-time"
+
+
+def test_batch_line_codes_are_the_wire_names_of_every_domain_error() -> None:
+    # the stream's `error` codes are a wire format: one per domain error, as first sent
+    from app.api.problems import line_error
+    from app.errors import (
+        Conflict,
+        Forbidden,
+        InvalidInput,
+        NotFound,
+        RateLimited,
+        Unauthenticated,
+        UnknownType,
+    )
+
+    errors = [
+        InvalidInput("x"),
+        UnknownType("x"),
+        NotFound("x"),
+        Conflict("x"),
+        Unauthenticated("x"),
+        Forbidden("x"),
+        RateLimited("x", retry_after=1),
+    ]
+    assert [line_error(e) for e in errors] == [type(e).__name__ for e in errors]
