@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, post, put
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
@@ -89,63 +90,36 @@ async def upsert(
     )
 
 
-async def _change(
-    request: Request[Any, Any, Any],
-    type_id: FromPath[str],
-    action: str,
-    data: JSONBody[StatusChangeRequest],
-) -> WriteResponse:
-    svc = services(request)
-    client = await client_of(request)
-    res = await svc.entitlements.change_status(
-        client, type_id, action, data.nrn, data.reason, svc.clock.now()
-    )
-    return WriteResponse(type=res.type, outcome=res.outcome, status=res.status)
+def _status_route(action: str, summary: str) -> HTTPRouteHandler:
+    """`POST /v1/entitlements/{type}/{action}`: the three status changes differ only in
+    their action and summary."""
+
+    async def change(
+        request: Request[Any, Any, Any],
+        type_id: FromPath[str],
+        data: JSONBody[StatusChangeRequest],
+    ) -> WriteResponse:
+        svc = services(request)
+        client = await client_of(request)
+        res = await svc.entitlements.change_status(
+            client, type_id, action, data.nrn, data.reason, svc.clock.now()
+        )
+        return WriteResponse(type=res.type, outcome=res.outcome, status=res.status)
+
+    change.__name__ = change.__qualname__ = action  # the OpenAPI operationId ends with it
+    return post(
+        f"/v1/entitlements/{{type_id:str}}/{action}",
+        tags=["sources"],
+        before_request=require_json,
+        status_code=200,
+        security=SOURCE,
+        responses=_CHANGE_ERRORS,
+        summary=summary,
+    )(change)
 
 
-@post(
-    "/v1/entitlements/{type_id:str}/revoke",
-    tags=["sources"],
-    before_request=require_json,
-    status_code=200,
-    security=SOURCE,
-    responses=_CHANGE_ERRORS,
-    summary="Revoke: every proof of it becomes invalid at once",
+change_status = (
+    _status_route("revoke", "Revoke: every proof of it becomes invalid at once"),
+    _status_route("suspend", "Suspend until reinstated"),
+    _status_route("reinstate", "Lift a revocation or suspension"),
 )
-async def revoke(
-    request: Request[Any, Any, Any], type_id: FromPath[str], data: JSONBody[StatusChangeRequest]
-) -> WriteResponse:
-    return await _change(request, type_id, "revoke", data)
-
-
-@post(
-    "/v1/entitlements/{type_id:str}/suspend",
-    tags=["sources"],
-    before_request=require_json,
-    status_code=200,
-    security=SOURCE,
-    responses=_CHANGE_ERRORS,
-    summary="Suspend until reinstated",
-)
-async def suspend(
-    request: Request[Any, Any, Any], type_id: FromPath[str], data: JSONBody[StatusChangeRequest]
-) -> WriteResponse:
-    return await _change(request, type_id, "suspend", data)
-
-
-@post(
-    "/v1/entitlements/{type_id:str}/reinstate",
-    tags=["sources"],
-    before_request=require_json,
-    status_code=200,
-    security=SOURCE,
-    responses=_CHANGE_ERRORS,
-    summary="Lift a revocation or suspension",
-)
-async def reinstate(
-    request: Request[Any, Any, Any], type_id: FromPath[str], data: JSONBody[StatusChangeRequest]
-) -> WriteResponse:
-    return await _change(request, type_id, "reinstate", data)
-
-
-change_status = (revoke, suspend, reinstate)
