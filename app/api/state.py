@@ -14,7 +14,7 @@ from app.domain.proofs import ProofService
 from app.domain.registry import Registry, load_registry
 from app.domain.statuslists import StatusListPublisher
 from app.domain.verification import VerificationService
-from app.keys import AuditKeys, KeyringHolder, ensure_audit_key, ensure_keys
+from app.keys import AuditKeys, KeyringHolder, audit_keys_for, keyring_for
 
 __all__ = ["Services", "build_services"]
 
@@ -38,16 +38,9 @@ class Services:
 
 def build_services(settings: Settings, store: Store, *, clock: Clock | None = None) -> Services:
     registry = load_registry(settings.registry)
-    keyring = ensure_keys(
-        settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
-    )
+    keyring = keyring_for(settings)
     keys = KeyringHolder(settings, keyring)
-    audit_keys = ensure_audit_key(
-        settings.keys_dir,
-        name=settings.audit_log_origin,
-        production=settings.production,
-        passphrase=settings.keys_passphrase,
-    )
+    audit_keys = audit_keys_for(settings)
     entitlements = EntitlementService(store, registry, keyring.pseudonym_secret)
     return Services(
         settings=settings,

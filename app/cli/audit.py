@@ -18,8 +18,8 @@ from app.config import load_settings
 from app.domain.ports import Store
 from app.domain.records import AuditEvent
 from app.errors import ConfigError
+from app.keys import audit_keys_for
 from app.keys.audit import (
-    ensure_audit_key,
     load_audit_keys,
     public_keys,
     read_entries,
@@ -154,12 +154,7 @@ def _parse_before(text: str) -> datetime:
 def audit_archive(args: argparse.Namespace) -> int:
     settings = load_settings()
     before = _parse_before(args.before)
-    keys = ensure_audit_key(
-        settings.keys_dir,
-        name=settings.audit_log_origin,
-        production=settings.production,
-        passphrase=settings.keys_passphrase,
-    )
+    keys = audit_keys_for(settings)
     result = with_store(
         settings,
         lambda st: archive_audit(
@@ -184,12 +179,7 @@ def audit_checkpoint(args: argparse.Namespace) -> int:
 
     async def go(st: Store) -> bytes | None:
         if args.sign:
-            keys = ensure_audit_key(
-                settings.keys_dir,
-                name=settings.audit_log_origin,
-                production=settings.production,
-                passphrase=settings.keys_passphrase,
-            )
+            keys = audit_keys_for(settings)
             await sign_checkpoint(st, keys.name, keys.private, now(), force=True)
         return (await st.latest_checkpoint())[1]
 

@@ -30,7 +30,7 @@ from app.domain.entitlements import EntitlementService, UpsertInput
 from app.domain.ports import Store
 from app.domain.records import Holder
 from app.domain.registry import load_registry
-from app.keys.ring import ensure_keys
+from app.keys import keyring_for
 
 DEMO_CLIENTS = {
     "source_key": ("Demo authentic source", "source", None),
@@ -56,9 +56,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     registry = load_registry(settings.registry)
-    keyring = ensure_keys(
-        settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
-    )
+    keyring = keyring_for(settings)
     rng = random.Random(args.seed)
     now = datetime.now(UTC).replace(microsecond=0)
     # the same people the development login page offers (with the default seed)

@@ -32,8 +32,7 @@ from app.cli.address import claim, served_issuer
 from app.cli.errors import UserError
 from app.config import Settings, issuer_configured, load_settings
 from app.errors import ConfigError
-from app.keys.audit import ensure_audit_key
-from app.keys.ring import ensure_keys
+from app.keys import audit_keys_for, keyring_for
 from app.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -117,9 +116,7 @@ def _preflight(settings: Settings) -> None:
     from app.auth import CitizenAuthenticator
     from app.domain.registry import load_registry
 
-    keyring = ensure_keys(
-        settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
-    )
+    keyring = keyring_for(settings)
     if settings.production and not issuer_configured():
         raise ConfigError(
             "STATUSPASS_ENV=production needs STATUSPASS_ISSUER, the service's public "
@@ -139,12 +136,7 @@ def _preflight(settings: Settings) -> None:
     finally:
         quiet.setLevel(level)
     # the audit key follows the signing keys' rules (SPEC "Keys")
-    ensure_audit_key(
-        settings.keys_dir,
-        name=settings.audit_log_origin,
-        production=settings.production,
-        passphrase=settings.keys_passphrase,
-    )
+    audit_keys_for(settings)
 
 
 @contextlib.contextmanager

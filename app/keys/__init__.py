@@ -7,6 +7,7 @@ Only this package reads or writes files under `STATUSPASS_KEYS_DIR`.
 
 from __future__ import annotations
 
+from app.config import Settings
 from app.keys.audit import AuditKeys, ensure_audit_key, load_audit_keys, rotate_audit_key
 from app.keys.ring import (
     KeyEntry,
@@ -25,9 +26,11 @@ __all__ = [
     "KeyEntry",
     "Keyring",
     "KeyringHolder",
+    "audit_keys_for",
     "ensure_audit_key",
     "ensure_keys",
     "generate_key",
+    "keyring_for",
     "list_keys",
     "load_audit_keys",
     "load_keyring",
@@ -35,3 +38,21 @@ __all__ = [
     "rotate_audit_key",
     "rotate_key",
 ]
+
+
+def keyring_for(settings: Settings) -> Keyring:
+    """The signing key ring of `settings`: created on a development machine that has
+    none, refused in production (`ensure_keys`)."""
+    return ensure_keys(
+        settings.keys_dir, production=settings.production, passphrase=settings.keys_passphrase
+    )
+
+
+def audit_keys_for(settings: Settings) -> AuditKeys:
+    """The audit keys of `settings`, by the same rules (`ensure_audit_key`)."""
+    return ensure_audit_key(
+        settings.keys_dir,
+        name=settings.audit_log_origin,
+        production=settings.production,
+        passphrase=settings.keys_passphrase,
+    )
