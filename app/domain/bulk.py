@@ -17,14 +17,13 @@ from app.domain.entitlements import (
     EntitlementService,
     UpsertInput,
     WriteResult,
+    next_version,
     same_content,
 )
 from app.domain.ports import Store
 from app.domain.records import (
-    VALID,
     AuditEvent,
     ClientRecord,
-    Entitlement,
     EntitlementWrite,
 )
 from app.domain.registry import EntitlementType
@@ -102,20 +101,8 @@ class BulkUpserter:
                     type=etype.id, outcome="unchanged", status=STATUS_NAMES[old.status]
                 )
                 continue
-            ent = Entitlement(
-                type=etype.id,
-                subject=subject,
-                holder=data.holder,
-                valid_from=data.valid_from,
-                valid_until=data.valid_until,
-                attributes=dict(data.attributes),
-                status=old.status if old else VALID,
-                status_ref=old.status_ref if old else next(refs),
-                reason=old.reason if old else None,
-                version=old.version + 1 if old else 1,
-                updated_at=now,
-                updated_by=client.id,
-            )
+            ref = old.status_ref if old else next(refs)
+            ent = next_version(etype.id, subject, data, old, ref, now, client.id)
             outcome = "updated" if old else "created"
             writes.append(
                 EntitlementWrite(

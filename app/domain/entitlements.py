@@ -30,7 +30,14 @@ from app.domain.validity import checked_attributes
 from app.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from app.tokens import pseudonym, validate_nrn
 
-__all__ = ["STATUS_NAMES", "EntitlementService", "UpsertInput", "WriteResult", "same_content"]
+__all__ = [
+    "STATUS_NAMES",
+    "EntitlementService",
+    "UpsertInput",
+    "WriteResult",
+    "next_version",
+    "same_content",
+]
 
 STATUS_NAMES = {VALID: "valid", INVALID: "revoked", SUSPENDED: "suspended"}
 _ACTION_STATUS = {"revoke": INVALID, "suspend": SUSPENDED, "reinstate": VALID}
@@ -73,6 +80,33 @@ def _check_attributes(etype: EntitlementType, attributes: dict[str, str]) -> Non
         number = attributes["card_number"]
         if len(number) != CARD_DIGITS or not (number.isascii() and number.isdigit()):
             raise InvalidInput("card_number must be 10 digits", field="attributes.card_number")
+
+
+def next_version(
+    type_id: str,
+    subject: str,
+    data: UpsertInput,
+    old: Entitlement | None,
+    ref: StatusRef,
+    now: datetime,
+    by: str,
+) -> Entitlement:
+    """The record an upsert writes: `data` over the `old` record (keeping its status,
+    reason and status reference), or a first version, valid, at `ref`."""
+    return Entitlement(
+        type=type_id,
+        subject=subject,
+        holder=data.holder,
+        valid_from=data.valid_from,
+        valid_until=data.valid_until,
+        attributes=dict(data.attributes),
+        status=old.status if old else VALID,
+        status_ref=ref,
+        reason=old.reason if old else None,
+        version=old.version + 1 if old else 1,
+        updated_at=now,
+        updated_by=by,
+    )
 
 
 def same_content(old: Entitlement, data: UpsertInput) -> bool:
@@ -146,20 +180,7 @@ class EntitlementService:
             ref = (
                 existing.status_ref if existing else await self._store.allocate_status_ref(subject)
             )
-        ent = Entitlement(
-            type=etype.id,
-            subject=subject,
-            holder=data.holder,
-            valid_from=data.valid_from,
-            valid_until=data.valid_until,
-            attributes=dict(data.attributes),
-            status=status,
-            status_ref=ref,
-            reason=existing.reason if existing else None,
-            version=(existing.version + 1) if existing else 1,
-            updated_at=now,
-            updated_by=client.id,
-        )
+        ent = next_version(etype.id, subject, data, existing, ref, now, client.id)
         outcome = "updated" if existing else "created"
         await self._store.save_entitlement(
             ent,
