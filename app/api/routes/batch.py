@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -25,7 +23,16 @@ from litestar.exceptions import HTTPException, MethodNotAllowedException
 from litestar.types import Receive, Scope, Send
 
 from app.api.deps import client_of, require_ndjson, services
-from app.api.problems import line_error
+from app.api.routes.batch_lines import (
+    CHUNK,
+    MAX_LINE,
+    BatchTooLarge,
+    Decoded,
+    body_chunks,
+    decode_chunk,
+    line_chunks,
+    result_line,
+)
 from app.api.schemas import (
     BatchLine,
     BatchResult,
@@ -34,145 +41,19 @@ from app.api.schemas import (
     BatchTruncated,
 )
 from app.api.state import Services
-from app.domain.dates import parse_instant
 from app.domain.entitlements import UpsertInput, WriteResult
 from app.domain.records import ClientRecord
-from app.errors import DomainError, InvalidInput, StoreError
-from app.tokens import strip_separators
+from app.errors import DomainError, StoreError
 
 __all__ = ["CHUNK", "DEPTH", "MAX_LINE", "batch"]
 
 log = logging.getLogger("statuspass.batch")
-MAX_LINE = 64 * 1024
-#: lines applied together (one store transaction / a few round trips per chunk)
-CHUNK = 500
 #: chunks applied at once (when their keys are disjoint). Each chunk takes three round
 #: trips in turn (read, allocate, write); with three in flight the service always has
 #: one to prepare while Redis works on the others (bench/ingest.py, alternated rounds on
 #: one VM: 15.4k lines/s at 2, 18.0k at 3, 16.4k at 4, medians of 3)
 DEPTH = 3
-_dec = msgspec.json.Decoder(BatchLine)
 _enc = msgspec.json.Encoder()
-
-
-class BatchTooLarge(Exception):
-    """The batch body exceeded the configured size."""
-
-
-async def _chunks(receive: Any, limit: int) -> AsyncIterator[bytes]:
-    """The request body straight from ASGI `receive`, with the size limit enforced.
-
-    Read inside the streamed response (so results flow back while lines arrive), where
-    Litestar's own `request.stream()` is no longer usable.
-    """
-    total = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        body = message.get("body", b"")
-        total += len(body)
-        if total > limit:
-            raise BatchTooLarge
-        if body:
-            yield body
-        if not message.get("more_body", False):
-            return
-
-
-async def _line_chunks(
-    chunks: AsyncIterator[bytes], most: int
-) -> AsyncIterator[list[tuple[int, bytes | None]]]:
-    """Numbered lines, in groups: every complete line of each body message received, at
-    most `most` per group (an overlong line is None). A sender that waits for results
-    line by line still gets them at once; a bulk sender gets chunks."""
-    buf = bytearray()
-    number = 0
-    overlong = False
-    group: list[tuple[int, bytes | None]] = []
-    async for chunk in chunks:
-        buf += chunk
-        while True:
-            cut = buf.find(b"\n")
-            if cut < 0:
-                if len(buf) > MAX_LINE:
-                    overlong = True
-                    buf.clear()
-                break
-            line = bytes(buf[:cut]).strip()
-            del buf[: cut + 1]
-            number += 1
-            if overlong:
-                overlong = False
-                group.append((number, None))
-            elif line:
-                group.append((number, line))
-            if len(group) >= most:
-                yield group
-                group = []
-        if group:
-            yield group
-            group = []
-    if buf.strip() or overlong:
-        yield [(number + 1, None if overlong else bytes(buf).strip())]
-
-
-@dataclass(slots=True)
-class _Decoded:
-    """A chunk after the pure phase."""
-
-    numbers: list[int] = field(default_factory=list)  # every line, in order
-    answered: dict[int, BatchResult] = field(default_factory=dict)  # rejected already
-    #: to apply, in order; an upsert with its input (dates parsed), a status change with None
-    lines: list[tuple[int, BatchLine, UpsertInput | None]] = field(default_factory=list)
-    #: what applying may write: (type, NRN digits) and ("card", number); a superset is
-    #: harmless (it only makes a chunk wait), a missing key would reorder writes
-    keys: set[tuple[str, str]] = field(default_factory=set)
-
-
-def _decode_group(group: list[tuple[int, bytes | None]]) -> _Decoded:
-    out = _Decoded()
-    for number, raw in group:
-        out.numbers.append(number)
-        if raw is None:
-            out.answered[number] = BatchResult(
-                line=number,
-                ok=False,
-                error="line-too-long",
-                detail=f"a line is at most {MAX_LINE} bytes",
-            )
-            continue
-        try:
-            line = _dec.decode(raw)
-        except msgspec.DecodeError as exc:
-            out.answered[number] = BatchResult(
-                line=number, ok=False, error="malformed", detail=str(exc)
-            )
-            continue
-        if line.op == "upsert" and (
-            line.holder is None or line.valid_from is None or line.valid_until is None
-        ):
-            out.answered[number] = BatchResult(
-                line=number,
-                ok=False,
-                id=line.id,
-                error="malformed",
-                detail="upsert needs holder, valid_from and valid_until",
-            )
-            continue
-        data = None
-        if line.op == "upsert":
-            try:
-                data = _upsert_input(line)
-            except InvalidInput as exc:  # a bad date: answered as the domain would
-                out.answered[number] = _result(number, line, exc)
-                continue
-        out.lines.append((number, line, data))
-        out.keys.add((line.type, strip_separators(line.nrn)))
-        card = line.attributes.get("card_number")
-        if card is not None:
-            out.keys.add(("card", card))
-    return out
 
 
 @asgi("/v1/entitlements:batch", is_mount=False, copy_scope=False)
@@ -222,8 +103,8 @@ async def batch(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": body, "more_body": True})
 
     try:
-        async for group in _line_chunks(_chunks(receive, limit), CHUNK):
-            decoded = _decode_group(group)
+        async for group in line_chunks(body_chunks(receive, limit), CHUNK):
+            decoded = decode_chunk(group)
             while in_flight and (
                 len(in_flight) >= DEPTH or any(decoded.keys & keys for _, keys in in_flight)
             ):
@@ -260,7 +141,7 @@ async def batch(scope: Scope, receive: Receive, send: Send) -> None:
     )
 
 
-async def _apply_group(svc: Services, client: ClientRecord, decoded: _Decoded) -> list[BatchResult]:
+async def _apply_group(svc: Services, client: ClientRecord, decoded: Decoded) -> list[BatchResult]:
     """Apply a chunk's lines in order: runs of upserts in bulk, status changes singly."""
     now = svc.clock.now()
     out = dict(decoded.answered)
@@ -286,7 +167,7 @@ async def _apply_group(svc: Services, client: ClientRecord, decoded: _Decoded) -
                 out[number] = store_failed(number, line, exc)
         else:
             for (number, line, _), res in zip(run, outcomes, strict=True):
-                out[number] = _result(number, line, res)
+                out[number] = result_line(number, line, res)
         run.clear()
 
     for number, line, data in decoded.lines:
@@ -303,26 +184,6 @@ async def _apply_group(svc: Services, client: ClientRecord, decoded: _Decoded) -
         except StoreError as exc:
             out[number] = store_failed(number, line, exc)
             continue
-        out[number] = _result(number, line, res)
+        out[number] = result_line(number, line, res)
     await flush()
     return [out[number] for number in decoded.numbers]
-
-
-def _upsert_input(line: BatchLine) -> UpsertInput:
-    """The domain's input for an upsert line (its dates parsed: InvalidInput if wrong)."""
-    assert line.holder is not None and line.valid_from and line.valid_until
-    return UpsertInput(
-        nrn=line.nrn,
-        holder=line.holder.to_holder(),
-        valid_from=parse_instant(line.valid_from, "valid_from"),
-        valid_until=parse_instant(line.valid_until, "valid_until"),
-        attributes=dict(line.attributes),
-    )
-
-
-def _result(number: int, line: BatchLine, res: WriteResult | DomainError) -> BatchResult:
-    if isinstance(res, DomainError):
-        return BatchResult(
-            line=number, ok=False, id=line.id, error=line_error(res), detail=res.detail
-        )
-    return BatchResult(line=number, ok=True, id=line.id, outcome=res.outcome, status=res.status)
