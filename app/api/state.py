@@ -24,7 +24,7 @@ from app.domain.registry import Registry, load_registry
 from app.domain.statuslists import StatusListPublisher
 from app.domain.verification import VerificationService
 from app.keyring import KEYRING, Keyring, ensure_keys, load_keyring
-from app.tokens import PublicKey, SigningKey, jwks_document
+from app.tokens import PublicKey, SigningKey, code_digest_key, jwks_document
 
 __all__ = ["KeyringHolder", "Services", "build_services"]
 
@@ -125,6 +125,7 @@ def build_services(settings: Settings, store: Store, *, clock: Clock | None = No
         passphrase=settings.keys_passphrase,
     )
     entitlements = EntitlementService(store, registry, keyring.pseudonym_secret)
+    code_key = code_digest_key(keyring.pseudonym_secret)
     return Services(
         settings=settings,
         registry=registry,
@@ -134,8 +135,10 @@ def build_services(settings: Settings, store: Store, *, clock: Clock | None = No
         clients=ClientDirectory(store),
         entitlements=entitlements,
         bulk=BulkUpserter(store, entitlements),
-        proofs=ProofService(store, registry, settings, keys.signing_key),
-        verification=VerificationService(store, registry, settings, keys.verification_keys),
+        proofs=ProofService(store, registry, settings, keys.signing_key, code_key),
+        verification=VerificationService(
+            store, registry, settings, keys.verification_keys, code_key
+        ),
         status_lists=StatusListPublisher(store, settings, keys.signing_key),
         citizens=CitizenAuthenticator(settings, keyring.pseudonym_secret),
         audit_keys=audit_keys,

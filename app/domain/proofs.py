@@ -22,7 +22,7 @@ from app.domain.records import VALID, AuditEvent, ProofRecord
 from app.domain.registry import Registry
 from app.domain.validity import proof_attributes
 from app.errors import Conflict, InvalidInput, NotFound, StoreError
-from app.tokens import SigningKey, format_code, new_code, render_qr, sign
+from app.tokens import SigningKey, code_digest, format_code, new_code, render_qr, sign
 
 __all__ = ["IssuedProof", "ProofService", "citizen_actor"]
 
@@ -52,11 +52,13 @@ class ProofService:
         registry: Registry,
         settings: Settings,
         signing_key: Callable[[], SigningKey],
+        code_key: bytes,
     ) -> None:
         self._store = store
         self._registry = registry
         self._settings = settings
         self._signing_key = signing_key
+        self._code_key = code_key  # the store gets a code's keyed digest, never its digits
 
     async def issue(
         self,
@@ -157,6 +159,6 @@ class ProofService:
         # 10^10 codes: a collision with a live code is rare; draw again rather than fail.
         for _ in range(8):
             code = new_code()
-            if await self._store.save_proof(record, code, audit):
+            if await self._store.save_proof(record, code_digest(code, self._code_key), audit):
                 return code
         raise StoreError("could not allocate a free numeric code")

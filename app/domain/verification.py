@@ -30,6 +30,7 @@ from app.tokens import (
     VerificationResult,
     build_result,
     check_token,
+    code_digest,
     epoch,
     normalize_code,
 )
@@ -64,11 +65,13 @@ class VerificationService:
         registry: Registry,
         settings: Settings,
         keys: Callable[[datetime], Mapping[str, PublicKey]],
+        code_key: bytes,
     ) -> None:
         self._store = store
         self._registry = registry
         self._settings = settings
         self._keys = keys
+        self._code_key = code_key
         self._list_base = settings.status_list_base
 
     # -- entry points -------------------------------------------------------------
@@ -95,7 +98,8 @@ class VerificationService:
         # the limit and the lookup are asked at once (one round trip of latency on
         # Redis); the limit still decides before anything about the code is answered
         _, proof = await asyncio.gather(
-            self._guard_lookups(client, now), self._store.get_proof_by_code(digits, now)
+            self._guard_lookups(client, now),
+            self._store.get_proof_by_code(code_digest(digits, self._code_key), now),
         )
         if proof is None:
             return await self._lookup_failed(client, now, lang, "unknown_code", "verify")

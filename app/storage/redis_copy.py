@@ -22,6 +22,7 @@ from app.storage.redis_ctx import Ctx, decoders, encoder
 from app.storage.redis_keys import GLOBAL, Layout, encode_chain_record
 from app.storage.redis_scripts import VERIF_CAP
 from app.storage.redis_store import RedisStore
+from app.tokens.codes import CODE_LENGTH
 
 __all__ = ["RedisCopier"]
 
@@ -124,9 +125,12 @@ class RedisCopier:
         codes: dict[str, str] = {}
         async for key in self._scan("{spc:*}"):
             held = await unavailable(ctx.client.get(key))
-            if held is not None:
+            code = key.decode()[len("{spc:") : -1]
+            # a code in clear, of a release before the digests: it answers nothing any
+            # more and expires within minutes; it is not carried over
+            if held is not None and not (len(code) == CODE_LENGTH and code.isdigit()):
                 jti = as_bytes(held).decode().split(" ", 2)[2]
-                codes[jti] = key.decode()[len("{spc:") : -1]
+                codes[jti] = code
         async for key in self._scan("{sp:*}:proof:*"):
             data = await unavailable(ctx.client.hget(key, "d"))
             if data is not None:

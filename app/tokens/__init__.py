@@ -6,7 +6,7 @@ the same code runs online, in the offline verifier and in tests with fixed times
 
 from __future__ import annotations
 
-from app.tokens.codes import format_code, new_code, normalize_code
+from app.tokens.codes import code_digest, code_digest_key, format_code, new_code, normalize_code
 from app.tokens.jose import (
     JoseError,
     PublicKey,
@@ -71,6 +71,8 @@ __all__ = [
     "VerificationResult",
     "build_result",
     "check_token",
+    "code_digest",
+    "code_digest_key",
     "decode_lst",
     "decode_verified",
     "encode_lst",
