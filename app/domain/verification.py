@@ -114,7 +114,11 @@ class VerificationService:
             idx=proof.status_ref.idx,
             attributes=dict(proof.attributes),
         )
-        if proof.type not in client.types:
+        if proof.kid not in self._keys(now):
+            # the key that signed the proof was withdrawn (`keys retire`: it leaked, say):
+            # the proof's code stops with its token, for the same reason
+            check = TokenCheck(claims=None, failure="unknown_key")
+        elif proof.type not in client.types:
             check = TokenCheck(claims=None, failure="not_permitted")
         else:
             check = TokenCheck(claims=claims, failure=None)
