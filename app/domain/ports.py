@@ -21,10 +21,15 @@ from app.domain.records import (
     StoredAudit,
 )
 
-__all__ = ["STATUS_LIST_SIZE", "Clock", "Store", "SystemClock"]
+__all__ = ["CODE_HOLD_S", "STATUS_LIST_SIZE", "Clock", "Store", "SystemClock"]
 
 #: entries per status list: 2**20, so one fetch says nothing about who is being checked
 STATUS_LIST_SIZE = 1 << 20
+#: a numeric code stays bound to its proof this long after the proof expired: a counter
+#: typing yesterday's code is told "expired" (the citizen should renew) rather than
+#: "unknown", and no other proof can draw the code meanwhile, so that answer is never
+#: about someone else's proof
+CODE_HOLD_S = 86_400
 
 
 class Clock(Protocol):
@@ -112,10 +117,14 @@ class Store(Protocol):
 
     # -- proofs, codes, checks ------------------------------------------------------
     async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
-        """Store the proof (and its numeric code until the proof expires) with its audit.
-        False, and nothing written, if the code is already taken."""
+        """Store the proof with its audit, and its numeric code (the keyed digest the
+        domain computed, never the digits) until `CODE_HOLD_S` after the proof expires.
+        False, and nothing written, if another proof holds the code until later than
+        this proof's `issued_at`."""
 
-    async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None: ...
+    async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
+        """The proof holding `code` at `now`: live, or expired less than `CODE_HOLD_S`
+        ago (the caller tells those apart); None when no proof holds it."""
 
     async def check_and_record(
         self,

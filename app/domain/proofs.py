@@ -156,7 +156,7 @@ class ProofService:
         if not with_code:
             await self._store.save_proof(record, None, audit)
             return None
-        # 10^10 codes: a collision with a live code is rare; draw again rather than fail.
+        # 10^10 codes: a collision with a held code is rare; draw again rather than fail.
         for _ in range(8):
             code = new_code()
             if await self._store.save_proof(record, code_digest(code, self._code_key), audit):

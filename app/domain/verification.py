@@ -17,7 +17,15 @@ from app.domain.clients import require_scope
 from app.domain.dates import epoch_floor
 from app.domain.ids import random_hex
 from app.domain.ports import Store
-from app.domain.records import INVALID, SUSPENDED, VALID, AuditEvent, ClientRecord, StatusRef
+from app.domain.records import (
+    INVALID,
+    SUSPENDED,
+    VALID,
+    AuditEvent,
+    ClientRecord,
+    ProofRecord,
+    StatusRef,
+)
 from app.domain.registry import Registry
 from app.domain.validity import card_attributes
 from app.errors import Forbidden, InvalidInput, RateLimited
@@ -103,26 +111,33 @@ class VerificationService:
         )
         if proof is None:
             return await self._lookup_failed(client, now, lang, "unknown_code", "verify")
-        claims = ProofClaims(
-            jti=proof.jti,
-            kid=proof.kid,
-            type=proof.type,
-            name=proof.name,
-            iat=int(proof.issued_at.timestamp()),
-            exp=int(proof.expires_at.timestamp()),
-            list_uri=self._list_base + proof.status_ref.list_id,
-            idx=proof.status_ref.idx,
-            attributes=dict(proof.attributes),
-        )
         if proof.kid not in self._keys(now):
             # the key that signed the proof was withdrawn (`keys retire`: it leaked, say):
             # the proof's code stops with its token, for the same reason
             check = TokenCheck(claims=None, failure="unknown_key")
         elif proof.type not in client.types:
             check = TokenCheck(claims=None, failure="not_permitted")
+        elif now >= proof.expires_at:
+            # A code is answered "expired" for CODE_HOLD_S after its proof ends, so far
+            # more codes answer than live ones: a guess that hits one learns the type
+            # and the end, never who (no name, no attributes).
+            check = TokenCheck(claims=self._claims(proof, disclose=False), failure="expired")
         else:
-            check = TokenCheck(claims=claims, failure=None)
+            check = TokenCheck(claims=self._claims(proof, disclose=True), failure=None)
         return await self._conclude(client, check, now, lang, action="verify")
+
+    def _claims(self, proof: ProofRecord, *, disclose: bool) -> ProofClaims:
+        return ProofClaims(
+            jti=proof.jti,
+            kid=proof.kid,
+            type=proof.type,
+            name=proof.name if disclose else None,
+            iat=int(proof.issued_at.timestamp()),
+            exp=int(proof.expires_at.timestamp()),
+            list_uri=self._list_base + proof.status_ref.list_id,
+            idx=proof.status_ref.idx,
+            attributes=dict(proof.attributes) if disclose else {},
+        )
 
     async def check_card(
         self, client: ClientRecord, number: str, now: datetime, lang: str = "en"

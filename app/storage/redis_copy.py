@@ -14,7 +14,7 @@ from typing import Any
 
 from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import CardRecord, ClientRecord, Entitlement
-from app.storage._common import PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
+from app.storage._common import CODE_HOLD_US, PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
 from app.storage._copy import ProofEntry, RawAudit, StatusEntry
 from app.storage.redis_audit import pointer
 from app.storage.redis_conn import as_bytes, guarded, unavailable
@@ -222,9 +222,10 @@ class RedisCopier:
             key = ctx.layout.proof_key(label, proof.jti)
             cmds.append(("HSET", key, "s", proof.subject, "d", encoder.encode(proof)))
             cmds.append(("PEXPIRE", key, life_ms + PROOF_GRACE_S * 1000))
-            if code is not None and life_ms > 0:
+            hold_ms = life_ms + CODE_HOLD_US // 1000
+            if code is not None and hold_ms > 0:
                 value = f"{expires_us} {label} {proof.jti}"
-                cmds.append(("SET", Layout.code_key(code), value, "PX", life_ms))
+                cmds.append(("SET", Layout.code_key(code), value, "PX", hold_ms))
         await self._pipe(cmds)
 
     async def put_audit(self, batch: Sequence[RawAudit]) -> None:

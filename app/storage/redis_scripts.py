@@ -130,9 +130,10 @@ return {'O'}
 """
 )
 
-#: the code half of save_proof, on the code's own slot. KEYS[1] code key; ARGV[1] now
-#: (µs), ARGV[2] value "<expires µs> <shard> <jti>", ARGV[3] TTL (ms) for garbage
-#: collection only: expiry is decided by comparing with the caller's `now`.
+#: the code half of save_proof, on the code's own slot. KEYS[1] code key; ARGV[1] the
+#: caller's now less the hold (µs): a code whose proof expired before that is free;
+#: ARGV[2] value "<expires µs> <shard> <jti>", ARGV[3] TTL (ms) for garbage collection
+#: only: whether a code is held is decided by comparing with the caller's `now`.
 CLAIM_CODE = """
 local held = redis.call('GET', KEYS[1])
 if held then
@@ -159,8 +160,8 @@ return {'O'}
 #: save_proof with its code on a single node, where every key is on the one server: the
 #: code claim (as CLAIM_CODE) and the proof (as SAVE_PROOF) in one atomic write, one
 #: durable round trip instead of two. KEYS[3] proof hash, KEYS[4] code key; ARGV[6..8]
-#: as SAVE_PROOF, ARGV[9] now (µs), ARGV[10] the code's value, ARGV[11] its TTL (ms).
-#: {'X'} when a live proof holds the code (nothing written).
+#: as SAVE_PROOF, ARGV[9] now less the hold (µs), ARGV[10] the code's value, ARGV[11]
+#: its TTL (ms). {'X'} when another proof holds the code (nothing written).
 SAVE_PROOF_WITH_CODE = (
     HEAD
     + """

@@ -16,6 +16,7 @@ import msgspec
 from app.domain.records import AuditEvent, CheckOutcome, ProofRecord, Seen, StatusRef
 from app.storage._common import (
     CHECK_RETENTION_S,
+    CODE_HOLD_US,
     PROOF_GRACE_S,
     to_us,
     window_start,
@@ -56,7 +57,7 @@ def save_proof(
     conn: sqlite3.Connection, proof: ProofRecord, code: str | None, audit: AuditEvent
 ) -> bool:
     """Store the proof, its code and the audit event; False and nothing written if the
-    code is held by a proof that has not expired.
+    code is held by a proof that has not expired, or expired less than `CODE_HOLD_S` ago.
 
     "Now" is the proof's `issued_at`: the store never reads the clock itself.
     """
@@ -68,10 +69,12 @@ def save_proof(
         except sqlite3.IntegrityError:
             if code is None:
                 raise
-            # the code is held by another proof (1 chance in 10^10 per live code): an
-            # expired holder gives it up, a live one keeps it and the caller draws again
+            # the code is held by another proof (1 chance in 10^10 per held code): a
+            # holder past its hold gives it up, any other keeps it and the caller draws
+            # again
             freed = conn.execute(
-                "UPDATE proofs SET code = NULL WHERE code = ? AND expires_us <= ?", (code, now_us)
+                "UPDATE proofs SET code = NULL WHERE code = ? AND expires_us <= ?",
+                (code, now_us - CODE_HOLD_US),
             ).rowcount
             if not freed:
                 return False
@@ -91,7 +94,8 @@ _SAVE_PROOF = (
 
 def _purge_proofs(conn: sqlite3.Connection, now_us: int) -> None:
     # proofs outlive their expiry by a grace period (late checks still find the
-    # subject); their codes go with them, or to a new proof that draws one before
+    # subject, an expired code still finds its proof); their codes go with them, or to
+    # a new proof that draws one once it is no longer held
     conn.execute(
         "DELETE FROM proofs WHERE jti IN (SELECT jti FROM proofs WHERE expires_us <= ? LIMIT ?)",
         (now_us - PROOF_GRACE_S * 1_000_000, _PURGE_BATCH),
@@ -99,9 +103,11 @@ def _purge_proofs(conn: sqlite3.Connection, now_us: int) -> None:
 
 
 def get_proof_by_code(conn: sqlite3.Connection, code: str, now: datetime) -> ProofRecord | None:
-    """The proof holding `code` at `now`; None when unknown or expired."""
+    """The proof holding `code` at `now` (live, or expired less than `CODE_HOLD_S` ago);
+    None when no proof holds it."""
     row = conn.execute(
-        "SELECT data FROM proofs WHERE code = ? AND expires_us > ?", (code, to_us(now))
+        "SELECT data FROM proofs WHERE code = ? AND expires_us > ?",
+        (code, to_us(now) - CODE_HOLD_US),
     ).fetchone()
     return _proof_decoder.decode(row[0]) if row else None
 

@@ -1,7 +1,9 @@
-"""Numeric codes, over HTTP on every store (issue 19, item 3).
+"""Numeric codes and failed lookups, over HTTP on every store (issue 19, items 3, 4).
 
 * A code answers what its proof's token answers once the proof's signing key is
   withdrawn (`unknown_key`), and stays valid while a rotated key is still published.
+* An expired code answers `expired` for `CODE_HOLD_S` after its proof ends, then
+  `unknown_code`; the store keeps it bound to its proof until then.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import pytest
 from app_on_loop import BACKENDS, backend_settings, granted_proof, worker
 
 from app.config import Settings
+from app.domain.ports import CODE_HOLD_S
 from app.keyring import retire_key, rotate_key
+from app.tokens import new_code
 from tests.integration.api.conftest import Api, FrozenClock
 
 
@@ -59,3 +63,41 @@ async def test_withdrawn_key_stops_the_codes_of_its_proofs(settings: Settings) -
         # a proof signed by the new key is untouched
         fresh = await granted_proof(api)
         assert verdict(await api.verify(museum, code=fresh["code"])) == ("valid", None)
+
+
+# -- item 4: an expired code says so, for a day ------------------------------------------
+async def test_expired_code_answers_expired_for_the_hold_then_unknown(settings: Settings) -> None:
+    async with worker(settings, FrozenClock()) as api:
+        museum = await api.client("verifier", ["social_tariff"])
+        proof = await granted_proof(api)
+        lifetime = api.settings.default_proof_lifetime_s
+
+        api.clock.advance(lifetime - 1)
+        assert verdict(await api.verify(museum, code=proof["code"])) == ("valid", None)
+        api.clock.advance(1)  # the proof's exp: the service's own clock, no leeway
+        expired = await api.verify(museum, code=proof["code"])
+        assert verdict(expired) == ("invalid", "expired")
+        assert expired["entitlement"]["type"] == "social_tariff"
+        assert expired["valid_until"] == proof["expires_at"].replace("+00:00", "Z")
+        # a guess that hits one of the day's expired codes learns nobody's name
+        assert expired["holder"] is None and expired["attributes"] is None
+
+        api.clock.advance(CODE_HOLD_S - 1)
+        assert verdict(await api.verify(museum, code=proof["code"])) == ("invalid", "expired")
+        api.clock.advance(1)
+        assert verdict(await api.verify(museum, code=proof["code"])) == ("invalid", "unknown_code")
+
+
+async def test_expired_codes_do_not_count_as_guesses(settings: Settings) -> None:
+    """An expired code was found: it does not use up the verifier's guess limit."""
+    async with worker(settings, FrozenClock()) as api:
+        museum = await api.client("verifier", ["social_tariff"])
+        proof = await granted_proof(api)
+        api.clock.advance(api.settings.default_proof_lifetime_s)
+        for _ in range(api.settings.lookup_failures_per_window + 5):
+            assert (await api.verify(museum, code=proof["code"]))["reason"] == "expired"
+        assert (await api.verify(museum, code=unknown_codes(1)[0]))["reason"] == "unknown_code"
+
+
+def unknown_codes(count: int) -> list[str]:
+    return [new_code(lambda n, i=i: (i * 7_919_111 + 13) % n) for i in range(count)]
