@@ -10,11 +10,11 @@ from litestar.params import JSONBody
 
 from app.api.answer import JSONAnswer
 from app.api.deps import client_of, require_json, services
-from app.api.metrics import VERIFICATIONS
+from app.api.metrics import LOOKUPS_LIMITED, VERIFICATIONS
 from app.api.openapi import VERIFIER, problems
 from app.api.routes_citizens import _lang
 from app.api.schemas import CardCheckRequest, ClientView, VerifyRequest
-from app.errors import InvalidInput
+from app.errors import InvalidInput, RateLimited
 from app.tokens import VerificationResult
 
 __all__ = ["check_card", "verify", "whoami"]
@@ -54,7 +54,11 @@ async def verify(request: Request[Any, Any, Any], data: JSONBody[VerifyRequest])
         result = await svc.verification.verify_token(client, data.token, now, _lang(request))
     else:
         assert data.code is not None
-        result = await svc.verification.verify_code(client, data.code, now, _lang(request))
+        try:
+            result = await svc.verification.verify_code(client, data.code, now, _lang(request))
+        except RateLimited:
+            LOOKUPS_LIMITED.inc("code")
+            raise
     kind = "token" if data.token is not None else "code"
     VERIFICATIONS.inc(kind, result.result, result.reason or "")
     return JSONAnswer(result)
@@ -81,9 +85,13 @@ async def check_card(
 ) -> JSONAnswer:
     svc = services(request)
     client = await client_of(request)
-    result = await svc.verification.check_card(
-        client, data.card_number, svc.clock.now(), _lang(request)
-    )
+    try:
+        result = await svc.verification.check_card(
+            client, data.card_number, svc.clock.now(), _lang(request)
+        )
+    except RateLimited:
+        LOOKUPS_LIMITED.inc("card")
+        raise
     VERIFICATIONS.inc("card", result.result, result.reason or "")
     return JSONAnswer(result)
 

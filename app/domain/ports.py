@@ -144,7 +144,14 @@ class Store(Protocol):
         distinct `org`s within `seen_window_s`, then count this check."""
 
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
-        """Count one hit in the fixed window containing `now`; return the count so far."""
+        """Count one hit in the fixed window containing `now`; return the count so far.
+
+        Atomic across workers: concurrent hits each get a count of their own, so a
+        limit compared with the returned count holds however many arrive at once."""
+
+    async def undo_hit(self, key: str, window_s: int, now: datetime) -> None:
+        """Take back one hit that `hit_rate` counted at the same `now` (a lookup that
+        reserved a place under the limit and then found what it looked for)."""
 
     async def rate_count(self, key: str, window_s: int, now: datetime) -> int:
         """The count in the current window, without counting a hit."""

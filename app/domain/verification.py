@@ -58,6 +58,11 @@ def verdict(check: TokenCheck, status: int) -> tuple[str, str | None]:
     return "invalid", "suspended" if status == SUSPENDED else "revoked"
 
 
+def _lookup_key(client: ClientRecord) -> str:
+    """The rate counter of a client's code and card lookups."""
+    return f"lookup:{client.id}"
+
+
 def normalize_card_number(value: str) -> str:
     """Ten ASCII digits; spaces, dots and dashes as typed on a card are ignored."""
     digits = value.replace(" ", "").replace("-", "").replace(".", "")
@@ -103,10 +108,11 @@ class VerificationService:
     ) -> VerificationResult:
         require_scope(client, "verifier")
         digits = normalize_code(code)  # typos stop here, before any lookup
-        # the limit and the lookup are asked at once (one round trip of latency on
-        # Redis); the limit still decides before anything about the code is answered
+        # the place under the guess limit and the lookup are asked at once (one round
+        # trip of latency on Redis); the place decides before anything about the code
+        # is answered
         _, proof = await asyncio.gather(
-            self._guard_lookups(client, now),
+            self._take_lookup(client, now, "verify"),
             self._store.get_proof_by_code(code_digest(digits, self._code_key), now),
         )
         if proof is None:
@@ -124,7 +130,12 @@ class VerificationService:
             check = TokenCheck(claims=self._claims(proof, disclose=False), failure="expired")
         else:
             check = TokenCheck(claims=self._claims(proof, disclose=True), failure=None)
-        return await self._conclude(client, check, now, lang, action="verify")
+        # found: the place goes back (only unknown codes count), beside the check
+        result, _ = await asyncio.gather(
+            self._conclude(client, check, now, lang, action="verify"),
+            self._give_back_lookup(client, now),
+        )
+        return result
 
     def _claims(self, proof: ProofRecord, *, disclose: bool) -> ProofClaims:
         return ProofClaims(
@@ -158,7 +169,7 @@ class VerificationService:
             )
             raise Forbidden("this client may not check parking cards")
         _, cards = await asyncio.gather(
-            self._guard_lookups(client, now), self._store.get_cards([digits])
+            self._take_lookup(client, now, "card_check"), self._store.get_cards([digits])
         )
         if not cards:
             return await self._lookup_failed(client, now, lang, "unknown_card", "card_check")
@@ -193,17 +204,21 @@ class VerificationService:
             failure = out_of_time if status not in (INVALID, SUSPENDED) else None
             return TokenCheck(claims=claims, failure=failure)
 
-        return await self._record(
-            client,
-            card.status_ref,
-            None,
-            card.subject,
-            card_check,
-            now,
-            "card_check",
-            "parking_card",
-            lang,
+        result, _ = await asyncio.gather(
+            self._record(
+                client,
+                card.status_ref,
+                None,
+                card.subject,
+                card_check,
+                now,
+                "card_check",
+                "parking_card",
+                lang,
+            ),
+            self._give_back_lookup(client, now),
         )
+        return result
 
     # -- shared steps -------------------------------------------------------------
     async def _conclude(
@@ -306,20 +321,45 @@ class VerificationService:
             return None
         return StatusRef(list_id=list_id, idx=claims.idx)
 
-    async def _guard_lookups(self, client: ClientRecord, now: datetime) -> None:
-        """Numbers cannot be walked: failed lookups per client are limited per window."""
-        window = self._settings.lookup_window_s
-        used = await self._store.rate_count(f"lookup:{client.id}", window, now)
-        if used >= self._settings.lookup_failures_per_window:
-            retry = window - int(now.timestamp()) % window
-            raise RateLimited(
-                "too many unknown codes or card numbers; wait and retry", retry_after=max(1, retry)
+    async def _take_lookup(self, client: ClientRecord, now: datetime, action: str) -> None:
+        """Take a place under the client's guess limit for one lookup, or refuse it.
+
+        Numbers cannot be walked: a verifier's unknown codes and card numbers are limited
+        per window. Every lookup takes its place with one atomic increment before its
+        answer is known, so concurrent lookups, from any number of workers, each get a
+        place of their own, and no more than the limit are answered in a window. A
+        lookup that finds what it looked for gives its place back: only failures stay.
+
+        Raises:
+            RateLimited: the window's places are taken; the first refusal of a window
+                is audited (one record per burst; the metrics count every one).
+        """
+        window, limit = self._settings.lookup_window_s, self._settings.lookup_failures_per_window
+        count = await self._store.hit_rate(_lookup_key(client), window, now)
+        if count <= limit:
+            return
+        if count == limit + 1:
+            await self._store.append_audit(
+                AuditEvent(
+                    at=now,
+                    actor=client.id,
+                    action="rate_limited",
+                    type="parking_card" if action == "card_check" else None,
+                    result="refused",
+                    org=client.name,
+                )
             )
+        retry = window - int(now.timestamp()) % window
+        raise RateLimited(
+            "too many unknown codes or card numbers; wait and retry", retry_after=max(1, retry)
+        )
+
+    async def _give_back_lookup(self, client: ClientRecord, now: datetime) -> None:
+        await self._store.undo_hit(_lookup_key(client), self._settings.lookup_window_s, now)
 
     async def _lookup_failed(
         self, client: ClientRecord, now: datetime, lang: str, reason: str, action: str
     ) -> VerificationResult:
-        await self._store.hit_rate(f"lookup:{client.id}", self._settings.lookup_window_s, now)
         result = build_result(
             TokenCheck(claims=None, failure=reason),
             status=None,

@@ -40,6 +40,7 @@ __all__ = [
     "hit_rate",
     "rate_count",
     "save_proof",
+    "undo_hit",
 ]
 
 #: rate windows are kept this long after they end, in case workers' clocks disagree
@@ -222,6 +223,11 @@ async def hit_rate(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:
         "HIT_RATE", [Layout.rate_key(key, start)], [window_s + _RATE_GRACE_S]
     )
     return int(count)
+
+
+async def undo_hit(ctx: Ctx, key: str, window_s: int, now: datetime) -> None:
+    """DECR in a script that leaves a counter that is gone (or at zero) alone."""
+    await ctx.scripts.run("UNDO_HIT", [Layout.rate_key(key, window_start(now, window_s))], [])
 
 
 async def rate_count(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:

@@ -42,6 +42,7 @@ __all__ = [
     "SAVE_PROOF_WITH_CODE",
     "SET_STATUS",
     "TRIM_ARCHIVED",
+    "UNDO_HIT",
     "VERIF_CAP",
 ]
 
@@ -220,6 +221,14 @@ HIT_RATE = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
+"""
+
+#: undo_hit: one hit taken back. KEYS[1] counter. A counter that is gone stays gone
+#: (DECR would create it without a TTL).
+UNDO_HIT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then redis.call('DECR', KEYS[1]) end
+return 0
 """
 
 #: add_client. KEYS[3] clients hash, KEYS[4] key-hash index; ARGV[6] id, ARGV[7] key

@@ -31,6 +31,7 @@ __all__ = [
     "hit_rate",
     "rate_count",
     "save_proof",
+    "undo_hit",
 ]
 
 #: rows deleted at most per purge: bounded work per write
@@ -210,6 +211,16 @@ def hit_rate(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -
                 (start - _RATE_GRACE_S, _PURGE_BATCH),
             )
     return int(count)
+
+
+def undo_hit(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -> None:
+    """Take back one hit of the window holding `now` (never below zero)."""
+    with immediate(conn):
+        conn.execute(
+            "UPDATE rate_hits SET count = count - 1"
+            " WHERE key = ? AND window_start = ? AND count > 0",
+            (key, window_start(now, window_s)),
+        )
 
 
 def rate_count(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -> int:

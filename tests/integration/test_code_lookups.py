@@ -1,16 +1,22 @@
-"""Numeric codes and failed lookups, over HTTP on every store (issue 19, items 3, 4).
+"""Numeric codes and failed lookups, over HTTP on every store (issue 19, items 3, 4, 6).
 
 * A code answers what its proof's token answers once the proof's signing key is
   withdrawn (`unknown_key`), and stays valid while a rotated key is still published.
 * An expired code answers `expired` for `CODE_HOLD_S` after its proof ends, then
   `unknown_code`; the store keeps it bound to its proof until then.
+* The guess limit per verifier holds under hundreds of concurrent wrong codes or card
+  numbers sent through two workers (two apps, each with its own store connection).
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from app_on_loop import BACKENDS, backend_settings, granted_proof, worker
 
@@ -18,7 +24,7 @@ from app.config import Settings
 from app.domain.ports import CODE_HOLD_S
 from app.keyring import retire_key, rotate_key
 from app.tokens import new_code
-from tests.integration.api.conftest import Api, FrozenClock
+from tests.integration.api.conftest import Api, FrozenClock, auth
 
 
 @pytest.fixture(params=BACKENDS)
@@ -99,5 +105,77 @@ async def test_expired_codes_do_not_count_as_guesses(settings: Settings) -> None
         assert (await api.verify(museum, code=unknown_codes(1)[0]))["reason"] == "unknown_code"
 
 
+# -- item 6: the guess limit holds under concurrency, across workers ---------------------
 def unknown_codes(count: int) -> list[str]:
     return [new_code(lambda n, i=i: (i * 7_919_111 + 13) % n) for i in range(count)]
+
+
+def limited_count(metrics: str, kind: str) -> int:
+    found = re.search(
+        rf'^statuspass_lookups_rate_limited_total\{{kind="{kind}"\}} (\S+)$', metrics, re.M
+    )
+    return int(float(found.group(1))) if found else 0
+
+
+@pytest.mark.parametrize("kind", ["code", "card"])
+async def test_guess_limit_holds_for_concurrent_wrong_numbers_on_two_workers(
+    settings: Settings, kind: str
+) -> None:
+    clock = FrozenClock()
+    async with AsyncExitStack() as stack:
+        one = await stack.enter_async_context(worker(settings, clock))
+        two = await stack.enter_async_context(worker(settings, clock))
+        types = ["social_tariff"] if kind == "code" else ["parking_card"]
+        key = await one.client("verifier", types, name="Walker")
+        limit = settings.lookup_failures_per_window
+        attempts = 300
+        if kind == "code":
+            path, bodies = "/v1/verify", [{"code": c} for c in unknown_codes(attempts)]
+        else:
+            path = "/v1/parking-cards/check"
+            bodies = [{"card_number": f"{9_000_000_000 + i}"} for i in range(attempts)]
+        before = limited_count((await one.http.get("/metrics")).text, kind)
+
+        answers: list[httpx.Response] = await asyncio.gather(
+            *(
+                (one if i % 2 else two).http.post(path, headers=auth(key), json=body)
+                for i, body in enumerate(bodies)
+            )
+        )
+
+        statuses = [r.status_code for r in answers]
+        answered = [r.json()["reason"] for r in answers if r.status_code == 200]
+        refused = [r for r in answers if r.status_code == 429]
+        assert len(answered) + len(refused) == attempts, statuses
+        assert len(answered) == limit
+        assert set(answered) == {"unknown_code" if kind == "code" else "unknown_card"}
+        for r in refused:
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert 1 <= int(r.headers["retry-after"]) <= settings.lookup_window_s
+        after = limited_count((await one.http.get("/metrics")).text, kind)
+        assert after - before == len(refused)  # both workers count in this one process
+        # the audit: one record for the burst, naming the verifier
+        records = [r async for r in one.services.store.iter_audit()]
+        limited = [r.event for r in records if r.event.action == "rate_limited"]
+        assert len(limited) == 1
+        assert limited[0].org == "Walker" and limited[0].result == "refused"
+
+
+async def test_found_codes_give_their_place_back(settings: Settings) -> None:
+    """Only unknown codes count: a busy verifier's valid codes, ten at a time, leave the
+    whole allowance of unknown ones. (Every lookup holds a place while it runs, so more
+    lookups at once than places left can see a 429: the price of a limit that never
+    depends on what the lookup found.)"""
+    async with worker(settings, FrozenClock()) as api:
+        museum = await api.client("verifier", ["social_tariff"])
+        proof = await granted_proof(api)
+        limit = api.settings.lookup_failures_per_window
+        for _ in range(limit // 10 + 2):
+            valid = await asyncio.gather(
+                *(api.verify(museum, code=proof["code"]) for _ in range(10))
+            )
+            assert {a["result"] for a in valid} == {"valid"}
+        for code in unknown_codes(limit):
+            assert (await api.verify(museum, code=code))["reason"] == "unknown_code"
+        r = await api.http.post("/v1/verify", headers=auth(museum), json={"code": proof["code"]})
+        assert r.status_code == 429  # the allowance is spent: even a good code waits

@@ -431,6 +431,21 @@ async def test_hit_rate_counts_each_hit_once(store: Store) -> None:
     assert await store.hit_rate("k", 60, at(60)) == 1
 
 
+async def test_undo_hit_takes_back_hits_of_its_window_only(store: Store) -> None:
+    counts = await asyncio.gather(*(store.hit_rate("k", 60, at(5)) for _ in range(50)))
+    assert sorted(counts) == list(range(1, 51))
+    await asyncio.gather(*(store.undo_hit("k", 60, at(6)) for _ in range(20)))
+    assert await store.rate_count("k", 60, at(7)) == 30
+    assert await store.hit_rate("k", 60, at(8)) == 31
+    # another window, or a counter never hit: nothing to take back, never below zero
+    await store.undo_hit("k", 60, at(60))
+    await store.undo_hit("never", 60, at(5))
+    assert await store.rate_count("k", 60, at(60)) == 0
+    assert await store.rate_count("never", 60, at(5)) == 0
+    assert await store.hit_rate("never", 60, at(5)) == 1
+    assert await store.rate_count("k", 60, at(9)) == 31
+
+
 # -- audit ------------------------------------------------------------------------------
 async def test_audit_chain_links(store: Store) -> None:
     for i in range(5):
