@@ -15,6 +15,7 @@ from datetime import datetime
 from app.config import Settings
 from app.domain.clients import require_scope
 from app.domain.dates import epoch_floor
+from app.domain.guess_limit import GuessLimit
 from app.domain.ids import random_hex
 from app.domain.ports import Store
 from app.domain.records import (
@@ -28,7 +29,7 @@ from app.domain.records import (
 )
 from app.domain.registry import Registry
 from app.domain.validity import card_attributes
-from app.errors import Forbidden, InvalidInput, RateLimited
+from app.errors import Forbidden, InvalidInput
 from app.tokens import (
     LAST_EPOCH,
     ProofClaims,
@@ -58,11 +59,6 @@ def verdict(check: TokenCheck, status: int) -> tuple[str, str | None]:
     return "invalid", "suspended" if status == SUSPENDED else "revoked"
 
 
-def _lookup_key(client: ClientRecord) -> str:
-    """The rate counter of a client's code and card lookups."""
-    return f"lookup:{client.id}"
-
-
 def normalize_card_number(value: str) -> str:
     """Ten ASCII digits; spaces, dots and dashes as typed on a card are ignored."""
     digits = value.replace(" ", "").replace("-", "").replace(".", "")
@@ -85,6 +81,7 @@ class VerificationService:
         self._settings = settings
         self._keys = keys
         self._code_key = code_key
+        self._limit = GuessLimit(store, settings)
         self._list_base = settings.status_list_base
 
     # -- entry points -------------------------------------------------------------
@@ -112,7 +109,7 @@ class VerificationService:
         # trip of latency on Redis); the place decides before anything about the code
         # is answered
         _, proof = await asyncio.gather(
-            self._take_lookup(client, now, "verify"),
+            self._limit.take(client, now, "verify"),
             self._store.get_proof_by_code(code_digest(digits, self._code_key), now),
         )
         if proof is None:
@@ -133,7 +130,7 @@ class VerificationService:
         # found: the place goes back (only unknown codes count), beside the check
         result, _ = await asyncio.gather(
             self._conclude(client, check, now, lang, action="verify"),
-            self._give_back_lookup(client, now),
+            self._limit.give_back(client, now),
         )
         return result
 
@@ -169,7 +166,7 @@ class VerificationService:
             )
             raise Forbidden("this client may not check parking cards")
         _, cards = await asyncio.gather(
-            self._take_lookup(client, now, "card_check"), self._store.get_cards([digits])
+            self._limit.take(client, now, "card_check"), self._store.get_cards([digits])
         )
         if not cards:
             return await self._lookup_failed(client, now, lang, "unknown_card", "card_check")
@@ -216,7 +213,7 @@ class VerificationService:
                 "parking_card",
                 lang,
             ),
-            self._give_back_lookup(client, now),
+            self._limit.give_back(client, now),
         )
         return result
 
@@ -321,45 +318,10 @@ class VerificationService:
             return None
         return StatusRef(list_id=list_id, idx=claims.idx)
 
-    async def _take_lookup(self, client: ClientRecord, now: datetime, action: str) -> None:
-        """Take a place under the client's guess limit for one lookup, or refuse it.
-
-        Numbers cannot be walked: a verifier's unknown codes and card numbers are limited
-        per window. Every lookup takes its place with one atomic increment before its
-        answer is known, so concurrent lookups, from any number of workers, each get a
-        place of their own, and no more than the limit are answered in a window. A
-        lookup that finds what it looked for gives its place back: only failures stay.
-
-        Raises:
-            RateLimited: the window's places are taken; the first refusal of a window
-                is audited (one record per burst; the metrics count every one).
-        """
-        window, limit = self._settings.lookup_window_s, self._settings.lookup_failures_per_window
-        count = await self._store.hit_rate(_lookup_key(client), window, now)
-        if count <= limit:
-            return
-        if count == limit + 1:
-            await self._store.append_audit(
-                AuditEvent(
-                    at=now,
-                    actor=client.id,
-                    action="rate_limited",
-                    type="parking_card" if action == "card_check" else None,
-                    result="refused",
-                    org=client.name,
-                )
-            )
-        retry = window - int(now.timestamp()) % window
-        raise RateLimited(
-            "too many unknown codes or card numbers; wait and retry", retry_after=max(1, retry)
-        )
-
-    async def _give_back_lookup(self, client: ClientRecord, now: datetime) -> None:
-        await self._store.undo_hit(_lookup_key(client), self._settings.lookup_window_s, now)
-
     async def _lookup_failed(
         self, client: ClientRecord, now: datetime, lang: str, reason: str, action: str
     ) -> VerificationResult:
+        await self._limit.failed(client, now)
         result = build_result(
             TokenCheck(claims=None, failure=reason),
             status=None,
