@@ -1,7 +1,9 @@
 """The guess limit: numeric codes and card numbers cannot be walked.
 
-A verifier may look up at most `lookup_failures_per_window` codes or card numbers that
-turn out unknown per window. Two properties make that a limit rather than a hint:
+A verifier organisation (all its credentials together: one per counter or officer
+would otherwise multiply the allowance) may look up at most `lookup_failures_per_window`
+codes or card numbers that turn out unknown per window. Two properties make that a
+limit rather than a hint:
 
 * it holds under any concurrency, on any number of workers: every lookup takes a
   *place* with the store's atomic increment before its answer is known, and at most
@@ -49,7 +51,7 @@ class GuessLimit:
             RateLimited: `client` failed `limit` lookups in this window, or its running
                 lookups kept every place taken for as long as a lookup may wait.
         """
-        places, failures = f"lookup:{client.id}", f"lookup-failed:{client.id}"
+        places, failures = f"lookup:{client.org_id}", f"lookup-failed:{client.org_id}"
         for _ in range(_TRIES):
             if await self._store.hit_rate(places, self._window, now) <= self._limit:
                 return
@@ -68,15 +70,15 @@ class GuessLimit:
 
     async def give_back(self, client: ClientRecord, now: datetime) -> None:
         """The lookup found what it looked for: its place is free again."""
-        await self._store.undo_hit(f"lookup:{client.id}", self._window, now)
+        await self._store.undo_hit(f"lookup:{client.org_id}", self._window, now)
 
     async def failed(self, client: ClientRecord, now: datetime) -> None:
         """The lookup found nothing: it keeps its place, and counts as a failure."""
-        await self._store.hit_rate(f"lookup-failed:{client.id}", self._window, now)
+        await self._store.hit_rate(f"lookup-failed:{client.org_id}", self._window, now)
 
     async def _refused(self, client: ClientRecord, now: datetime, action: str) -> None:
         """Count a refusal; the window's first is audited."""
-        refusals = await self._store.hit_rate(f"lookup-refused:{client.id}", self._window, now)
+        refusals = await self._store.hit_rate(f"lookup-refused:{client.org_id}", self._window, now)
         if refusals == 1:
             await self._store.append_audit(
                 AuditEvent(

@@ -21,6 +21,7 @@ import pytest
 from app_on_loop import BACKENDS, backend_settings, granted_proof, worker
 
 from app.config import Settings
+from app.domain import clients as client_ops
 from app.domain.ports import CODE_HOLD_S
 from app.keyring import retire_key, rotate_key
 from app.tokens import new_code
@@ -177,3 +178,25 @@ async def test_found_codes_give_their_place_back(settings: Settings) -> None:
             assert (await api.verify(museum, code=code))["reason"] == "unknown_code"
         r = await api.http.post("/v1/verify", headers=auth(museum), json={"code": proof["code"]})
         assert r.status_code == 429  # the allowance is spent: even a good code waits
+
+
+async def test_credentials_of_one_organisation_share_its_allowance(settings: Settings) -> None:
+    """One credential per counter must not multiply the organisation's guesses."""
+    async with worker(settings, FrozenClock()) as api:
+        store, registry, now = api.services.store, api.services.registry, api.clock.now()
+        museum, first = await client_ops.create_client(
+            store, registry, name="Museum", role="verifier", types=["social_tariff"], now=now
+        )
+        _, second = await client_ops.add_credential(
+            store, registry, museum.id, label="Counter 2", now=now
+        )
+        limit = api.settings.lookup_failures_per_window
+        codes = unknown_codes(limit + 1)
+        for i, code in enumerate(codes[:limit]):
+            key = first if i % 2 else second
+            assert (await api.verify(key, code=code))["reason"] == "unknown_code"
+        for key in (first, second):
+            r = await api.http.post("/v1/verify", headers=auth(key), json={"code": codes[-1]})
+            assert r.status_code == 429
+        other = await api.client("verifier", ["social_tariff"], name="Another museum")
+        assert (await api.verify(other, code=codes[-1]))["reason"] == "unknown_code"
