@@ -18,7 +18,7 @@ FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 statuspass
 COPY --from=build /install /usr/local
 WORKDIR /srv/statuspass
-RUN mkdir -p keys var && chown -R statuspass:statuspass /srv/statuspass && chmod 700 keys
+RUN mkdir -p keys var && chown -R statuspass:statuspass /srv/statuspass && chmod 700 keys var
 USER statuspass
 ENV STATUSPASS_KEYS_DIR=/srv/statuspass/keys \
     STATUSPASS_STORE_URL=sqlite:////srv/statuspass/var/statuspass.sqlite3 \

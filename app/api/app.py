@@ -68,7 +68,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own = store is None
         the_store = store or await open_store(
-            settings.store_url, timeout_s=settings.store_timeout_s
+            settings.store_url, timeout_s=settings.store_timeout_s, production=settings.production
         )
         try:
             if settings.store_url.startswith(("redis", "rediss")):

@@ -15,6 +15,7 @@ from app.domain.registry import Registry, load_registry
 from app.domain.statuslists import StatusListPublisher
 from app.domain.verification import VerificationService
 from app.keys import AuditKeys, KeyringHolder, audit_keys_for, keyring_for
+from app.tokens import code_digest_key
 
 __all__ = ["Services", "build_services"]
 
@@ -42,6 +43,7 @@ def build_services(settings: Settings, store: Store, *, clock: Clock | None = No
     keys = KeyringHolder(settings, keyring)
     audit_keys = audit_keys_for(settings)
     entitlements = EntitlementService(store, registry, keyring.pseudonym_secret)
+    code_key = code_digest_key(keyring.pseudonym_secret)
     return Services(
         settings=settings,
         registry=registry,
@@ -51,8 +53,10 @@ def build_services(settings: Settings, store: Store, *, clock: Clock | None = No
         clients=ClientDirectory(store),
         entitlements=entitlements,
         bulk=BulkUpserter(store, entitlements),
-        proofs=ProofService(store, registry, settings, keys.signing_key),
-        verification=VerificationService(store, registry, settings, keys.verification_keys),
+        proofs=ProofService(store, registry, settings, keys.signing_key, code_key),
+        verification=VerificationService(
+            store, registry, settings, keys.verification_keys, code_key
+        ),
         status_lists=StatusListPublisher(store, settings, keys.signing_key),
         citizens=CitizenAuthenticator(settings, keyring.pseudonym_secret),
         audit_keys=audit_keys,

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 def with_store(settings: Settings, fn: Callable[[Store], Awaitable[T]]) -> T:
     async def go() -> T:
-        store = await open_store(settings.store_url, timeout_s=settings.store_timeout_s)
+        store = await open_store(
+            settings.store_url, timeout_s=settings.store_timeout_s, production=settings.production
+        )
         try:
             return await fn(store)
         finally:

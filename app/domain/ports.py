@@ -21,10 +21,15 @@ from app.domain.records import (
     StoredAudit,
 )
 
-__all__ = ["STATUS_LIST_SIZE", "Clock", "Store", "SystemClock"]
+__all__ = ["CODE_HOLD_S", "STATUS_LIST_SIZE", "Clock", "Store", "SystemClock"]
 
 #: entries per status list: 2**20, so one fetch says nothing about who is being checked
 STATUS_LIST_SIZE = 1 << 20
+#: a numeric code stays bound to its proof this long after the proof expired: a counter
+#: typing yesterday's code is told "expired" (the citizen should renew) rather than
+#: "unknown", and no other proof can draw the code meanwhile, so that answer is never
+#: about someone else's proof
+CODE_HOLD_S = 86_400
 
 
 class Clock(Protocol):
@@ -112,10 +117,14 @@ class Store(Protocol):
 
     # -- proofs, codes, checks ------------------------------------------------------
     async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
-        """Store the proof (and its numeric code until the proof expires) with its audit.
-        False, and nothing written, if the code is already taken."""
+        """Store the proof with its audit, and its numeric code (the keyed digest the
+        domain computed, never the digits) until `CODE_HOLD_S` after the proof expires.
+        False, and nothing written, if another proof holds the code until later than
+        this proof's `issued_at`."""
 
-    async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None: ...
+    async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
+        """The proof holding `code` at `now`: live, or expired less than `CODE_HOLD_S`
+        ago (the caller tells those apart); None when no proof holds it."""
 
     async def check_and_record(
         self,
@@ -135,7 +144,14 @@ class Store(Protocol):
         distinct `org`s within `seen_window_s`, then count this check."""
 
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
-        """Count one hit in the fixed window containing `now`; return the count so far."""
+        """Count one hit in the fixed window containing `now`; return the count so far.
+
+        Atomic across workers: concurrent hits each get a count of their own, so a
+        limit compared with the returned count holds however many arrive at once."""
+
+    async def undo_hit(self, key: str, window_s: int, now: datetime) -> None:
+        """Take back one hit that `hit_rate` counted at the same `now` (a lookup that
+        reserved a place under the limit and then found what it looked for)."""
 
     async def rate_count(self, key: str, window_s: int, now: datetime) -> int:
         """The count in the current window, without counting a hit."""

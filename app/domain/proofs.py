@@ -21,7 +21,7 @@ from app.domain.records import VALID, AuditEvent, ProofRecord
 from app.domain.registry import Registry
 from app.domain.validity import proof_attributes
 from app.errors import Conflict, InvalidInput, NotFound, StoreError
-from app.tokens import SigningKey, encode_proof, format_code, new_code, render_qr
+from app.tokens import SigningKey, code_digest, encode_proof, format_code, new_code, render_qr
 
 __all__ = ["IssuedProof", "ProofService", "citizen_actor"]
 
@@ -50,11 +50,13 @@ class ProofService:
         registry: Registry,
         settings: Settings,
         signing_key: Callable[[], SigningKey],
+        code_key: bytes,
     ) -> None:
         self._store = store
         self._registry = registry
         self._settings = settings
         self._signing_key = signing_key
+        self._code_key = code_key  # the store gets a code's keyed digest, never its digits
 
     async def issue(
         self,
@@ -147,9 +149,9 @@ class ProofService:
         if not with_code:
             await self._store.save_proof(record, None, audit)
             return None
-        # 10^10 codes: a collision with a live code is rare; draw again rather than fail.
+        # 10^10 codes: a collision with a held code is rare; draw again rather than fail.
         for _ in range(8):
             code = new_code()
-            if await self._store.save_proof(record, code, audit):
+            if await self._store.save_proof(record, code_digest(code, self._code_key), audit):
                 return code
         raise StoreError("could not allocate a free numeric code")

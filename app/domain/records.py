@@ -119,9 +119,9 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
 
     at: datetime
     actor: str  # client id, "citizen:<pseudonym prefix>" or "operator"
-    action: (
-        str  # grant, update, revoke, suspend, reinstate, issue, verify, card_check, key_*, client_*
-    )
+    # grant, update, revoke, suspend, reinstate, issue, verify, card_check, rate_limited,
+    # key_*, client_*
+    action: str
     type: str | None = None
     jti: str | None = None
     result: str = "ok"

@@ -15,12 +15,21 @@ from datetime import datetime
 from app.config import Settings
 from app.domain.clients import require_scope
 from app.domain.dates import epoch_floor
+from app.domain.guess_limit import GuessLimit
 from app.domain.ids import random_hex
 from app.domain.ports import Store
-from app.domain.records import INVALID, SUSPENDED, VALID, AuditEvent, ClientRecord, StatusRef
+from app.domain.records import (
+    INVALID,
+    SUSPENDED,
+    VALID,
+    AuditEvent,
+    ClientRecord,
+    ProofRecord,
+    StatusRef,
+)
 from app.domain.registry import Registry
 from app.domain.validity import card_attributes
-from app.errors import Forbidden, InvalidInput, RateLimited
+from app.errors import Forbidden, InvalidInput
 from app.tokens import (
     LAST_EPOCH,
     ProofClaims,
@@ -30,6 +39,7 @@ from app.tokens import (
     VerificationResult,
     build_result,
     check_token,
+    code_digest,
     epoch,
     normalize_code,
 )
@@ -64,11 +74,14 @@ class VerificationService:
         registry: Registry,
         settings: Settings,
         keys: Callable[[datetime], Mapping[str, PublicKey]],
+        code_key: bytes,
     ) -> None:
         self._store = store
         self._registry = registry
         self._settings = settings
         self._keys = keys
+        self._code_key = code_key
+        self._limit = GuessLimit(store, settings)
         self._list_base = settings.status_list_base
 
     # -- entry points -------------------------------------------------------------
@@ -92,29 +105,47 @@ class VerificationService:
     ) -> VerificationResult:
         require_scope(client, "verifier")
         digits = normalize_code(code)  # typos stop here, before any lookup
-        # the limit and the lookup are asked at once (one round trip of latency on
-        # Redis); the limit still decides before anything about the code is answered
+        # the place under the guess limit and the lookup are asked at once (one round
+        # trip of latency on Redis); the place decides before anything about the code
+        # is answered
         _, proof = await asyncio.gather(
-            self._guard_lookups(client, now), self._store.get_proof_by_code(digits, now)
+            self._limit.take(client, now, "verify"),
+            self._store.get_proof_by_code(code_digest(digits, self._code_key), now),
         )
         if proof is None:
             return await self._lookup_failed(client, now, lang, "unknown_code", "verify")
-        claims = ProofClaims(
+        if proof.kid not in self._keys(now):
+            # the key that signed the proof was withdrawn (`keys retire`: it leaked, say):
+            # the proof's code stops with its token, for the same reason
+            check = TokenCheck(claims=None, failure="unknown_key")
+        elif proof.type not in client.types:
+            check = TokenCheck(claims=None, failure="not_permitted")
+        elif now >= proof.expires_at:
+            # A code is answered "expired" for CODE_HOLD_S after its proof ends, so far
+            # more codes answer than live ones: a guess that hits one learns the type
+            # and the end, never who (no name, no attributes).
+            check = TokenCheck(claims=self._claims(proof, disclose=False), failure="expired")
+        else:
+            check = TokenCheck(claims=self._claims(proof, disclose=True), failure=None)
+        # found: the place goes back (only unknown codes count), beside the check
+        result, _ = await asyncio.gather(
+            self._conclude(client, check, now, lang, action="verify"),
+            self._limit.give_back(client, now),
+        )
+        return result
+
+    def _claims(self, proof: ProofRecord, *, disclose: bool) -> ProofClaims:
+        return ProofClaims(
             jti=proof.jti,
             kid=proof.kid,
             type=proof.type,
-            name=proof.name,
+            name=proof.name if disclose else None,
             iat=int(proof.issued_at.timestamp()),
             exp=int(proof.expires_at.timestamp()),
             list_uri=self._list_base + proof.status_ref.list_id,
             idx=proof.status_ref.idx,
-            attributes=dict(proof.attributes),
+            attributes=dict(proof.attributes) if disclose else {},
         )
-        if proof.type not in client.types:
-            check = TokenCheck(claims=None, failure="not_permitted")
-        else:
-            check = TokenCheck(claims=claims, failure=None)
-        return await self._conclude(client, check, now, lang, action="verify")
 
     async def check_card(
         self, client: ClientRecord, number: str, now: datetime, lang: str = "en"
@@ -135,7 +166,7 @@ class VerificationService:
             )
             raise Forbidden("this client may not check parking cards")
         _, cards = await asyncio.gather(
-            self._guard_lookups(client, now), self._store.get_cards([digits])
+            self._limit.take(client, now, "card_check"), self._store.get_cards([digits])
         )
         if not cards:
             return await self._lookup_failed(client, now, lang, "unknown_card", "card_check")
@@ -170,17 +201,21 @@ class VerificationService:
             failure = out_of_time if status not in (INVALID, SUSPENDED) else None
             return TokenCheck(claims=claims, failure=failure)
 
-        return await self._record(
-            client,
-            card.status_ref,
-            None,
-            card.subject,
-            card_check,
-            now,
-            "card_check",
-            "parking_card",
-            lang,
+        result, _ = await asyncio.gather(
+            self._record(
+                client,
+                card.status_ref,
+                None,
+                card.subject,
+                card_check,
+                now,
+                "card_check",
+                "parking_card",
+                lang,
+            ),
+            self._limit.give_back(client, now),
         )
+        return result
 
     # -- shared steps -------------------------------------------------------------
     async def _conclude(
@@ -283,20 +318,10 @@ class VerificationService:
             return None
         return StatusRef(list_id=list_id, idx=claims.idx)
 
-    async def _guard_lookups(self, client: ClientRecord, now: datetime) -> None:
-        """Numbers cannot be walked: failed lookups per client are limited per window."""
-        window = self._settings.lookup_window_s
-        used = await self._store.rate_count(f"lookup:{client.id}", window, now)
-        if used >= self._settings.lookup_failures_per_window:
-            retry = window - int(now.timestamp()) % window
-            raise RateLimited(
-                "too many unknown codes or card numbers; wait and retry", retry_after=max(1, retry)
-            )
-
     async def _lookup_failed(
         self, client: ClientRecord, now: datetime, lang: str, reason: str, action: str
     ) -> VerificationResult:
-        await self._store.hit_rate(f"lookup:{client.id}", self._settings.lookup_window_s, now)
+        await self._limit.failed(client, now)
         result = build_result(
             TokenCheck(claims=None, failure=reason),
             status=None,

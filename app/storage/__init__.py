@@ -9,13 +9,13 @@ redis+cluster://host:port            Redis Cluster, from one seed node
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from app.domain.ports import Store
 from app.errors import ConfigError
 from app.storage.sqlite import SqliteStore
 from app.storage.sqlite_db import Synchronous
+from app.storage.sqlite_files import prepare_private_files
 
 __all__ = ["SqliteStore", "open_store", "redact_url"]
 
@@ -23,14 +23,16 @@ _SQLITE_PREFIX = "sqlite:///"
 _SECRET_PARAMS = frozenset({"password", "pass", "pwd", "secret", "token"})
 
 
-async def open_store(url: str, *, timeout_s: float = 2.0) -> Store:
+async def open_store(url: str, *, timeout_s: float = 2.0, production: bool = False) -> Store:
     """Open the store named by `url`.
 
     Args:
         url: `sqlite:///path` (relative to the working directory) or `sqlite:////path`
-            (absolute); the parent directory is created. `redis://host:port/db`,
-            `rediss://…` or `redis+cluster://host:port` (see `redis_conn.parse_url`).
+            (absolute); the parent directory is created (0700, the file 0600: see
+            `sqlite_files`). `redis://host:port/db`, `rediss://…` or
+            `redis+cluster://host:port` (see `redis_conn.parse_url`).
         timeout_s: how long an operation may wait on the store before `StoreUnavailable`.
+        production: refuse, rather than warn about, SQLite files open to other users.
 
     Raises:
         ConfigError: unknown scheme, or a URL this store cannot use.
@@ -38,7 +40,7 @@ async def open_store(url: str, *, timeout_s: float = 2.0) -> Store:
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme == "sqlite":
         path, synchronous = _parse_sqlite_url(url)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        prepare_private_files(path, production=production)
         return await SqliteStore.open(path, timeout_s=timeout_s, synchronous=synchronous)
     if scheme in ("redis", "rediss", "redis+cluster"):
         # imported here: an embedded installation never loads redis-py

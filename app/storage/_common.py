@@ -9,11 +9,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from app.audit.format import VERIFICATION_ACTIONS
-from app.domain.ports import STATUS_LIST_SIZE
+from app.domain.ports import CODE_HOLD_S, STATUS_LIST_SIZE
 
 __all__ = [
     "AUDIT_CHAIN",
     "CHECK_RETENTION_S",
+    "CODE_HOLD_US",
     "MAX_LIST_ID",
     "PROOF_GRACE_S",
     "STATUS_BYTES",
@@ -29,8 +30,11 @@ AUDIT_CHAIN = "main"
 #: bytes of one packed status list: 2 bits per entry
 STATUS_BYTES = STATUS_LIST_SIZE // 4
 #: expired proofs are kept this long, so a late check (clock skew, retries) can still
-#: name the subject in its audit event
-PROOF_GRACE_S = 86_400
+#: name the subject in its audit event, and at least as long as their codes are held
+#: (the answer to an expired code is read from its proof)
+PROOF_GRACE_S = max(86_400, CODE_HOLD_S)
+#: the hold in µs, as the stores compare it with their µs timestamps
+CODE_HOLD_US = CODE_HOLD_S * 1_000_000
 #: check rows are kept this long beyond the "seen" window: nothing reads them after that,
 #: because a proof never lives that long
 CHECK_RETENTION_S = 86_400

@@ -22,7 +22,13 @@ from app.domain.records import (
     Seen,
     StatusRef,
 )
-from app.storage._common import CHECK_RETENTION_S, PROOF_GRACE_S, to_us, window_start
+from app.storage._common import (
+    CHECK_RETENTION_S,
+    CODE_HOLD_US,
+    PROOF_GRACE_S,
+    to_us,
+    window_start,
+)
 from app.storage.redis_audit import Arg, prepare
 from app.storage.redis_conn import as_bytes
 from app.storage.redis_ctx import Ctx, decoders, encoder
@@ -34,6 +40,7 @@ __all__ = [
     "hit_rate",
     "rate_count",
     "save_proof",
+    "undo_hit",
 ]
 
 #: rate windows are kept this long after they end, in case workers' clocks disagree
@@ -50,6 +57,9 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
     waits for one fsync, not two). On a cluster the code key has a slot of its own, so it
     is claimed first; if the second step fails after the first, the code points at a
     proof that is not there and reads as unknown until it expires.
+
+    The code is held until `CODE_HOLD_S` after the proof's expiry (its key's TTL, and
+    the claim refuses a code whose holder expired less than that before `now`).
     """
     label = ctx.layout.shard_of_list(proof.status_ref.list_id)
     now_us, expires_us = to_us(proof.issued_at), to_us(proof.expires_at)
@@ -58,7 +68,8 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
     extra: list[Arg] = [proof.subject, encoder.encode(proof), life_ms + PROOF_GRACE_S * 1000]
     script = "SAVE_PROOF"
     if code is not None:
-        claim: list[Arg] = [now_us, f"{expires_us} {label} {proof.jti}", life_ms]
+        hold_ms = life_ms + CODE_HOLD_US // 1000
+        claim: list[Arg] = [now_us - CODE_HOLD_US, f"{expires_us} {label} {proof.jti}", hold_ms]
         if ctx.single_node:
             script = "SAVE_PROOF_WITH_CODE"
             keys.append(Layout.code_key(code))
@@ -78,8 +89,9 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
 
 
 async def get_proof_by_code(ctx: Ctx, code: str, now: datetime) -> ProofRecord | None:
-    """The live proof a code stands for: one round trip on a single node (the proof read
-    by the same script), two on a cluster (the code's slot, then the proof's)."""
+    """The proof a code stands for, live or within its hold after expiry: one round
+    trip on a single node (the proof read by the same script), two on a cluster (the
+    code's slot, then the proof's)."""
     key = Layout.code_key(code)
     if ctx.single_node:
         reply = await ctx.scripts.run("READ_PROOF_BY_CODE", [key], ctx.layout.proof_around)
@@ -102,9 +114,10 @@ async def get_proof_by_code(ctx: Ctx, code: str, now: datetime) -> ProofRecord |
 
 
 def _live_code(held: Any, now: datetime) -> tuple[str, str] | None:
-    """(shard label, jti) of a code's value "<expires µs> <label> <jti>", None once expired."""
+    """(shard label, jti) of a code's value "<expires µs> <label> <jti>", None once the
+    hold after expiry is over."""
     expires, label, jti = as_bytes(held).decode().split(" ", 2)
-    return (label, jti) if int(expires) > to_us(now) else None
+    return (label, jti) if int(expires) > to_us(now) - CODE_HOLD_US else None
 
 
 # -- online checks ------------------------------------------------------------------------
@@ -210,6 +223,11 @@ async def hit_rate(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:
         "HIT_RATE", [Layout.rate_key(key, start)], [window_s + _RATE_GRACE_S]
     )
     return int(count)
+
+
+async def undo_hit(ctx: Ctx, key: str, window_s: int, now: datetime) -> None:
+    """DECR in a script that leaves a counter that is gone (or at zero) alone."""
+    await ctx.scripts.run("UNDO_HIT", [Layout.rate_key(key, window_start(now, window_s))], [])
 
 
 async def rate_count(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import CardRecord, ClientRecord, Entitlement
-from app.storage._common import PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
+from app.storage._common import CODE_HOLD_US, PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
 from app.storage._copy import ProofEntry, RawAudit, StatusEntry
 from app.storage.redis_audit import pointer
 from app.storage.redis_conn import as_bytes, guarded, unavailable
@@ -22,6 +22,7 @@ from app.storage.redis_ctx import Ctx, decoders, encoder
 from app.storage.redis_keys import GLOBAL, Layout, encode_chain_record
 from app.storage.redis_scripts import VERIF_CAP
 from app.storage.redis_store import RedisStore
+from app.tokens.codes import CODE_LENGTH
 
 __all__ = ["RedisCopier"]
 
@@ -124,9 +125,12 @@ class RedisCopier:
         codes: dict[str, str] = {}
         async for key in self._scan("{spc:*}"):
             held = await unavailable(ctx.client.get(key))
-            if held is not None:
+            code = key.decode()[len("{spc:") : -1]
+            # a code in clear, of a release before the digests: it answers nothing any
+            # more and expires within minutes; it is not carried over
+            if held is not None and not (len(code) == CODE_LENGTH and code.isdigit()):
                 jti = as_bytes(held).decode().split(" ", 2)[2]
-                codes[jti] = key.decode()[len("{spc:") : -1]
+                codes[jti] = code
         async for key in self._scan("{sp:*}:proof:*"):
             data = await unavailable(ctx.client.hget(key, "d"))
             if data is not None:
@@ -218,9 +222,10 @@ class RedisCopier:
             key = ctx.layout.proof_key(label, proof.jti)
             cmds.append(("HSET", key, "s", proof.subject, "d", encoder.encode(proof)))
             cmds.append(("PEXPIRE", key, life_ms + PROOF_GRACE_S * 1000))
-            if code is not None and life_ms > 0:
+            hold_ms = life_ms + CODE_HOLD_US // 1000
+            if code is not None and hold_ms > 0:
                 value = f"{expires_us} {label} {proof.jti}"
-                cmds.append(("SET", Layout.code_key(code), value, "PX", life_ms))
+                cmds.append(("SET", Layout.code_key(code), value, "PX", hold_ms))
         await self._pipe(cmds)
 
     async def put_audit(self, batch: Sequence[RawAudit]) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "SAVE_PROOF_WITH_CODE",
     "SET_STATUS",
     "TRIM_ARCHIVED",
+    "UNDO_HIT",
     "VERIF_CAP",
 ]
 
@@ -130,9 +131,10 @@ return {'O'}
 """
 )
 
-#: the code half of save_proof, on the code's own slot. KEYS[1] code key; ARGV[1] now
-#: (µs), ARGV[2] value "<expires µs> <shard> <jti>", ARGV[3] TTL (ms) for garbage
-#: collection only: expiry is decided by comparing with the caller's `now`.
+#: the code half of save_proof, on the code's own slot. KEYS[1] code key; ARGV[1] the
+#: caller's now less the hold (µs): a code whose proof expired before that is free;
+#: ARGV[2] value "<expires µs> <shard> <jti>", ARGV[3] TTL (ms) for garbage collection
+#: only: whether a code is held is decided by comparing with the caller's `now`.
 CLAIM_CODE = """
 local held = redis.call('GET', KEYS[1])
 if held then
@@ -159,8 +161,8 @@ return {'O'}
 #: save_proof with its code on a single node, where every key is on the one server: the
 #: code claim (as CLAIM_CODE) and the proof (as SAVE_PROOF) in one atomic write, one
 #: durable round trip instead of two. KEYS[3] proof hash, KEYS[4] code key; ARGV[6..8]
-#: as SAVE_PROOF, ARGV[9] now (µs), ARGV[10] the code's value, ARGV[11] its TTL (ms).
-#: {'X'} when a live proof holds the code (nothing written).
+#: as SAVE_PROOF, ARGV[9] now less the hold (µs), ARGV[10] the code's value, ARGV[11]
+#: its TTL (ms). {'X'} when another proof holds the code (nothing written).
 SAVE_PROOF_WITH_CODE = (
     HEAD
     + """
@@ -219,6 +221,14 @@ HIT_RATE = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
+"""
+
+#: undo_hit: one hit taken back. KEYS[1] counter. A counter that is gone stays gone
+#: (DECR would create it without a TTL).
+UNDO_HIT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then redis.call('DECR', KEYS[1]) end
+return 0
 """
 
 #: add_client. KEYS[3] clients hash, KEYS[4] key-hash index; ARGV[6] id, ARGV[7] key

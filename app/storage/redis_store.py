@@ -228,6 +228,9 @@ class RedisStore:
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
         return await checks.hit_rate(await self.context(), key, window_s, now)
 
+    async def undo_hit(self, key: str, window_s: int, now: datetime) -> None:
+        await checks.undo_hit(await self.context(), key, window_s, now)
+
     async def rate_count(self, key: str, window_s: int, now: datetime) -> int:
         return await checks.rate_count(await self.context(), key, window_s, now)
 

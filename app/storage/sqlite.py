@@ -334,6 +334,9 @@ class SqliteStore:
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
         return await self._write(check_ops.hit_rate, key, window_s, now)
 
+    async def undo_hit(self, key: str, window_s: int, now: datetime) -> None:
+        await self._write(check_ops.undo_hit, key, window_s, now)
+
     async def rate_count(self, key: str, window_s: int, now: datetime) -> int:
         return self._read(check_ops.rate_count, key, window_s, now)
 

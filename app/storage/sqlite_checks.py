@@ -16,6 +16,7 @@ import msgspec
 from app.domain.records import AuditEvent, CheckOutcome, ProofRecord, Seen, StatusRef
 from app.storage._common import (
     CHECK_RETENTION_S,
+    CODE_HOLD_US,
     PROOF_GRACE_S,
     to_us,
     window_start,
@@ -30,6 +31,7 @@ __all__ = [
     "hit_rate",
     "rate_count",
     "save_proof",
+    "undo_hit",
 ]
 
 #: rows deleted at most per purge: bounded work per write
@@ -56,7 +58,7 @@ def save_proof(
     conn: sqlite3.Connection, proof: ProofRecord, code: str | None, audit: AuditEvent
 ) -> bool:
     """Store the proof, its code and the audit event; False and nothing written if the
-    code is held by a proof that has not expired.
+    code is held by a proof that has not expired, or expired less than `CODE_HOLD_S` ago.
 
     "Now" is the proof's `issued_at`: the store never reads the clock itself.
     """
@@ -68,10 +70,12 @@ def save_proof(
         except sqlite3.IntegrityError:
             if code is None:
                 raise
-            # the code is held by another proof (1 chance in 10^10 per live code): an
-            # expired holder gives it up, a live one keeps it and the caller draws again
+            # the code is held by another proof (1 chance in 10^10 per held code): a
+            # holder past its hold gives it up, any other keeps it and the caller draws
+            # again
             freed = conn.execute(
-                "UPDATE proofs SET code = NULL WHERE code = ? AND expires_us <= ?", (code, now_us)
+                "UPDATE proofs SET code = NULL WHERE code = ? AND expires_us <= ?",
+                (code, now_us - CODE_HOLD_US),
             ).rowcount
             if not freed:
                 return False
@@ -91,7 +95,8 @@ _SAVE_PROOF = (
 
 def _purge_proofs(conn: sqlite3.Connection, now_us: int) -> None:
     # proofs outlive their expiry by a grace period (late checks still find the
-    # subject); their codes go with them, or to a new proof that draws one before
+    # subject, an expired code still finds its proof); their codes go with them, or to
+    # a new proof that draws one once it is no longer held
     conn.execute(
         "DELETE FROM proofs WHERE jti IN (SELECT jti FROM proofs WHERE expires_us <= ? LIMIT ?)",
         (now_us - PROOF_GRACE_S * 1_000_000, _PURGE_BATCH),
@@ -99,9 +104,11 @@ def _purge_proofs(conn: sqlite3.Connection, now_us: int) -> None:
 
 
 def get_proof_by_code(conn: sqlite3.Connection, code: str, now: datetime) -> ProofRecord | None:
-    """The proof holding `code` at `now`; None when unknown or expired."""
+    """The proof holding `code` at `now` (live, or expired less than `CODE_HOLD_S` ago);
+    None when no proof holds it."""
     row = conn.execute(
-        "SELECT data FROM proofs WHERE code = ? AND expires_us > ?", (code, to_us(now))
+        "SELECT data FROM proofs WHERE code = ? AND expires_us > ?",
+        (code, to_us(now) - CODE_HOLD_US),
     ).fetchone()
     return _proof_decoder.decode(row[0]) if row else None
 
@@ -204,6 +211,16 @@ def hit_rate(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -
                 (start - _RATE_GRACE_S, _PURGE_BATCH),
             )
     return int(count)
+
+
+def undo_hit(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -> None:
+    """Take back one hit of the window holding `now` (never below zero)."""
+    with immediate(conn):
+        conn.execute(
+            "UPDATE rate_hits SET count = count - 1"
+            " WHERE key = ? AND window_start = ? AND count > 0",
+            (key, window_start(now, window_s)),
+        )
 
 
 def rate_count(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -> int:

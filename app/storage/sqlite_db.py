@@ -31,7 +31,7 @@ LOOP_LOCK_WAIT_S = 0.005
 #: lets the next write start the WAL afresh); the copying is done off the loop before
 LOOP_AUTOCHECKPOINT_PAGES = 16_384
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -146,6 +146,16 @@ _SCHEMA_V4 = (
         hash TEXT NOT NULL,
         before_us INTEGER NOT NULL) WITHOUT ROWID""",
 )
+
+
+# v5: a numeric code is stored as its keyed digest (`app.tokens.code_digest`), never in
+# clear. This store cannot compute digests (the secret is the domain's), and a code of
+# schema 3 or 4 lives minutes: those are dropped rather than kept in clear. Their proofs
+# stay (tokens keep verifying); a code handed out before the upgrade answers
+# `unknown_code`.
+# `secure_delete` (set around this step) zeroes the freed bytes instead of leaving the
+# digits in free space of the pages.
+_SCHEMA_V5 = ("UPDATE proofs SET code = NULL WHERE code IS NOT NULL",)
 
 
 @contextmanager
@@ -315,6 +325,20 @@ def _user_version(conn: sqlite3.Connection) -> int:
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
     if _user_version(conn) == SCHEMA_VERSION:
         return
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        found = _migrate_locked(conn, path)
+    finally:
+        conn.execute("PRAGMA secure_delete = OFF")
+    if 0 < found < 5:
+        # the pages that held clear codes are in the WAL until it is checkpointed and
+        # restarted: done once, at the upgrade (a reader elsewhere may keep it; then
+        # the WAL's next restart overwrites them)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def _migrate_locked(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the schema up to date under the write lock; the version found there."""
     with immediate(conn):
         # re-read under the write lock: another worker may have migrated meanwhile
         version = _user_version(conn)
@@ -335,5 +359,9 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
         if version < 4:
             for statement in _SCHEMA_V4:
                 conn.execute(statement)
-        # future versions: `if version < 5: ...` here, each step idempotent
+        if version < 5:
+            for statement in _SCHEMA_V5:
+                conn.execute(statement)
+        # future versions: `if version < 6: ...` here, each step idempotent
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return version

@@ -9,7 +9,7 @@ docs/verifier-sdk.md shows how.
 
 from __future__ import annotations
 
-from app.tokens.codes import format_code, new_code, normalize_code
+from app.tokens.codes import code_digest, code_digest_key, format_code, new_code, normalize_code
 from app.tokens.errors import DomainError, InvalidInput, JoseError, StatuspassError, UnknownType
 from app.tokens.jose import decode_verified, sign
 from app.tokens.jwk import PublicKey, SigningKey, jwks_document, kid_for, parse_jwks
@@ -76,6 +76,8 @@ __all__ = [
     "VerificationResult",
     "build_result",
     "check_token",
+    "code_digest",
+    "code_digest_key",
     "decode_lst",
     "decode_verified",
     "encode_lst",

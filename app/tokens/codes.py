@@ -4,19 +4,38 @@ Ten random digits plus two mod-97 check digits (``97 - n % 97``, so 01..97). Mod
 catches every single-digit substitution and every adjacent transposition, so a typo
 is refused before any lookup — it neither costs the verifier a rate-limit attempt nor
 reaches the store.
+
+The store never sees the digits: a code is stored and looked up under a keyed digest
+(`code_digest`), as API keys are stored as hashes. With only 10^10 codes, a plain hash
+would be reversed by enumeration; without the server's secret, a copy of the database
+or of a Redis dump does not give the codes of the live proofs it holds.
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections.abc import Callable
 
 from app.tokens.errors import InvalidInput
 
-__all__ = ["CODE_LENGTH", "format_code", "new_code", "normalize_code"]
+__all__ = [
+    "CODE_DIGEST_LENGTH",
+    "CODE_LENGTH",
+    "code_digest",
+    "code_digest_key",
+    "format_code",
+    "new_code",
+    "normalize_code",
+]
 
 CODE_LENGTH = 12
+#: hex characters of a stored code digest (128 bits)
+CODE_DIGEST_LENGTH = 32
 _DIGITS = frozenset("0123456789")
+#: what the code key is derived for: a key of its own, so that a code digest is never
+#: comparable with anything else keyed by the same secret (the NRN pseudonyms)
+_CODE_KEY_LABEL = b"statuspass numeric code digest v1"
 
 
 def _check(first10: str) -> str:
@@ -56,3 +75,25 @@ def normalize_code(value: str) -> str:
 def format_code(code: str) -> str:
     """Format 12 digits for display as three groups of four: ``1234 5678 9012``."""
     return f"{code[0:4]} {code[4:8]} {code[8:12]}"
+
+
+def code_digest_key(secret: bytes) -> bytes:
+    """The key of `code_digest`, derived from the server's pseudonymisation secret.
+
+    Args:
+        secret: the pseudonymisation secret (``pseudonym.key`` under the keys folder).
+    """
+    return hmac.digest(secret, _CODE_KEY_LABEL, "sha256")
+
+
+def code_digest(code: str, key: bytes) -> str:
+    """What the store keeps of a code: HMAC-SHA-256 of its 12 digits, first 128 bits, hex.
+
+    128 bits keep Redis's code keys short, and collisions among the 10^10 possible
+    codes out of reach (about 10^-19 for all of them together).
+
+    Args:
+        code: 12 digits as `new_code` or `normalize_code` return them.
+        key: from `code_digest_key`.
+    """
+    return hmac.digest(key, code.encode("ascii"), "sha256")[: CODE_DIGEST_LENGTH // 2].hex()

@@ -256,10 +256,11 @@ async def test_reopen_keeps_data_and_refuses_newer_schema(tmp_path: Path) -> Non
         await open_store(f"sqlite:///{path}")
 
 
-async def test_a_schema_2_file_keeps_its_live_codes(tmp_path: Path) -> None:
-    """Schema 3 moved the numeric codes into the proofs table: a file written by the
-    previous release answers the codes it had handed out, and still refuses to hand a
-    live one out twice."""
+@pytest.mark.parametrize("schema", [2, 3, 4])
+async def test_older_schemas_drop_their_clear_codes(tmp_path: Path, schema: int) -> None:
+    """Schema 5 keeps a code's keyed digest only: the numeric codes a file of schema 2
+    (a table of their own), 3 or 4 (a column of the proof) holds in clear are dropped,
+    down to their bytes on disk; the proofs stay, and new codes are stored as given."""
     import msgspec
 
     from app.domain.records import StatusRef
@@ -268,34 +269,55 @@ async def test_a_schema_2_file_keeps_its_live_codes(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     live = make_proof("jti-live", StatusRef("1", 7), issued_at=T0, lifetime_s=600)
     old = make_proof("jti-old", StatusRef("1", 8), issued_at=T0, lifetime_s=60)
+    clear = {"jti-live": "111111111111", "jti-old": "222222222222"}
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
-        for statement in sqlite_db._SCHEMA_V1 + sqlite_db._SCHEMA_V2:
+        steps = (
+            sqlite_db._SCHEMA_V1,
+            sqlite_db._SCHEMA_V2,
+            sqlite_db._SCHEMA_V3,
+            sqlite_db._SCHEMA_V4,
+        )
+        for statement in (s for step in steps[:schema] for s in step):
             conn.execute(statement)
-        for proof, code in ((live, "111111111111"), (old, "222222222222")):
+        for proof in (live, old):
             expires = int(proof.expires_at.timestamp() * 1_000_000)
             conn.execute(
                 "INSERT INTO proofs (jti, subject, expires_us, data) VALUES (?, ?, ?, ?)",
                 (proof.jti, proof.subject, expires, msgspec.json.encode(proof)),
             )
-            conn.execute("INSERT INTO codes VALUES (?, ?, ?)", (code, proof.jti, expires))
-        conn.execute("PRAGMA user_version = 2")
+            if schema == 2:
+                conn.execute(
+                    "INSERT INTO codes VALUES (?, ?, ?)", (clear[proof.jti], proof.jti, expires)
+                )
+            else:
+                conn.execute(
+                    "UPDATE proofs SET code = ? WHERE jti = ?", (clear[proof.jti], proof.jti)
+                )
+        conn.execute(f"PRAGMA user_version = {schema}")
 
     store = await open_store(f"sqlite:///{path}")
     try:
         now = T0 + timedelta(seconds=120)
-        assert await store.get_proof_by_code("111111111111", now) == live
-        assert await store.get_proof_by_code("222222222222", now) is None  # expired
-        clash = make_proof("jti-new", StatusRef("1", 9), issued_at=now)
-        assert not await store.save_proof(clash, "111111111111", make_event("issue"))
-        assert await store.save_proof(clash, "222222222222", make_event("issue"))
-        assert await store.get_proof_by_code("222222222222", now) == clash
+        assert await store.get_proof_by_code("111111111111", now) is None
+        fresh = make_proof("jti-new", StatusRef("1", 9), issued_at=now)
+        assert await store.save_proof(fresh, "a-digest", make_event("issue"))
+        assert await store.get_proof_by_code("a-digest", now) == fresh
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_db.SCHEMA_VERSION,)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert "codes" not in tables
+        rows = dict(conn.execute("SELECT jti, code FROM proofs").fetchall())
+    assert rows == {"jti-live": None, "jti-old": None, "jti-new": "a-digest"}
+    on_disk = _bytes_of(path)
+    assert b"111111111111" not in on_disk and b"222222222222" not in on_disk
+
+
+def _bytes_of(db: Path) -> bytes:
+    """Everything SQLite keeps on disk for `db`: the file, its WAL and shared memory."""
+    return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
 
 
 async def test_lock_wait_fails_without_blocking_the_loop(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from factories import (
 )
 
 from app.audit.format import decode_event_strict, record_hash
-from app.domain.ports import STATUS_LIST_SIZE, Store
+from app.domain.ports import CODE_HOLD_S, STATUS_LIST_SIZE, Store
 from app.domain.records import (
     GENESIS_HASH,
     INVALID,
@@ -283,7 +283,7 @@ async def test_cards_upserted_and_fetched(store: Store) -> None:
 
 
 # -- proofs and codes -------------------------------------------------------------------
-async def test_codes_unique_while_unexpired(store: Store) -> None:
+async def test_codes_held_until_a_day_after_expiry(store: Store) -> None:
     ref = await store.allocate_status_ref("subj-a")
     first = make_proof("jti-1", ref, lifetime_s=300)
     assert await store.save_proof(first, "123456", make_event("issue", jti="jti-1"))
@@ -295,11 +295,19 @@ async def test_codes_unique_while_unexpired(store: Store) -> None:
     assert await store.get_proof_by_code("123456", at(101)) == first
     assert [r.event.jti for r in await audit_records(store)] == ["jti-1"]
 
-    # expired: gone, and the code can be handed out again
-    assert await store.get_proof_by_code("123456", at(300)) is None
-    reuse = make_proof("jti-3", ref, issued_at=at(400))
-    assert await store.save_proof(reuse, "123456", make_event("issue", jti="jti-3"))
-    assert await store.get_proof_by_code("123456", at(401)) == reuse
+    # expired: still bound to its proof for CODE_HOLD_S (a check answers "expired"),
+    # and no other proof can draw it meanwhile
+    assert await store.get_proof_by_code("123456", at(300)) == first
+    released = 300 + CODE_HOLD_S
+    assert await store.get_proof_by_code("123456", at(released - 1)) == first
+    late = make_proof("jti-3", ref, issued_at=at(released - 1))
+    assert not await store.save_proof(late, "123456", make_event("issue", jti="jti-3"))
+
+    # then released: unknown, and free for a new proof
+    assert await store.get_proof_by_code("123456", at(released)) is None
+    reuse = make_proof("jti-4", ref, issued_at=at(released))
+    assert await store.save_proof(reuse, "123456", make_event("issue", jti="jti-4"))
+    assert await store.get_proof_by_code("123456", at(released + 1)) == reuse
 
 
 async def test_proof_without_code(store: Store) -> None:
@@ -421,6 +429,21 @@ async def test_hit_rate_counts_each_hit_once(store: Store) -> None:
     assert await store.hit_rate("k", 60, at(59)) == 101
     assert await store.rate_count("k", 60, at(60)) == 0
     assert await store.hit_rate("k", 60, at(60)) == 1
+
+
+async def test_undo_hit_takes_back_hits_of_its_window_only(store: Store) -> None:
+    counts = await asyncio.gather(*(store.hit_rate("k", 60, at(5)) for _ in range(50)))
+    assert sorted(counts) == list(range(1, 51))
+    await asyncio.gather(*(store.undo_hit("k", 60, at(6)) for _ in range(20)))
+    assert await store.rate_count("k", 60, at(7)) == 30
+    assert await store.hit_rate("k", 60, at(8)) == 31
+    # another window, or a counter never hit: nothing to take back, never below zero
+    await store.undo_hit("k", 60, at(60))
+    await store.undo_hit("never", 60, at(5))
+    assert await store.rate_count("k", 60, at(60)) == 0
+    assert await store.rate_count("never", 60, at(5)) == 0
+    assert await store.hit_rate("never", 60, at(5)) == 1
+    assert await store.rate_count("k", 60, at(9)) == 31
 
 
 # -- audit ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from prometheus_client.core import REGISTRY, CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["ISSUED", "VERIFICATIONS", "LabelledCount"]
+__all__ = ["ISSUED", "LOOKUPS_LIMITED", "VERIFICATIONS", "LabelledCount"]
 
 
 class LabelledCount(Collector):
@@ -41,5 +41,13 @@ VERIFICATIONS = LabelledCount(
     ["kind", "result", "reason"],
 )
 ISSUED = LabelledCount("statuspass_proofs_issued", "Proofs issued, by entitlement type", ["type"])
+#: every refusal counted (the audit has one record per burst): a verifier walking codes
+#: or card numbers shows here as it happens
+LOOKUPS_LIMITED = LabelledCount(
+    "statuspass_lookups_rate_limited",
+    "Code and card lookups refused by the per-verifier guess limit, by kind (code, card)",
+    ["kind"],
+)
 REGISTRY.register(VERIFICATIONS)
 REGISTRY.register(ISSUED)
+REGISTRY.register(LOOKUPS_LIMITED)

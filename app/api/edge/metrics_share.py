@@ -36,7 +36,7 @@ from prometheus_client.core import REGISTRY, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from app.api.edge.httpmetrics import HTTP_STATS, HttpStats
-from app.api.edge.metrics import ISSUED, VERIFICATIONS, LabelledCount
+from app.api.edge.metrics import ISSUED, LOOKUPS_LIMITED, VERIFICATIONS, LabelledCount
 
 __all__ = ["SharedMetrics", "install"]
 
@@ -65,7 +65,7 @@ class SharedMetrics(Collector):
         self,
         folder: Path,
         http: HttpStats = HTTP_STATS,
-        counters: Sequence[LabelledCount] = (VERIFICATIONS, ISSUED),
+        counters: Sequence[LabelledCount] = (VERIFICATIONS, ISSUED, LOOKUPS_LIMITED),
         *,
         interval_s: float = 5.0,
         worker: str | None = None,

@@ -10,10 +10,10 @@ from litestar.params import JSONBody
 
 from app.api.deps import client_of, lang_of, require_json, services
 from app.api.edge.answer import JSONAnswer
-from app.api.edge.metrics import VERIFICATIONS
+from app.api.edge.metrics import LOOKUPS_LIMITED, VERIFICATIONS
 from app.api.openapi import VERIFIER, problems
 from app.api.schemas import CardCheckRequest, ClientView, VerifyRequest
-from app.errors import InvalidInput
+from app.errors import InvalidInput, RateLimited
 from app.tokens import VerificationResult
 
 __all__ = ["check_card", "verify", "whoami"]
@@ -53,7 +53,11 @@ async def verify(request: Request[Any, Any, Any], data: JSONBody[VerifyRequest])
         result = await svc.verification.verify_token(client, data.token, now, lang_of(request))
     else:
         assert data.code is not None
-        result = await svc.verification.verify_code(client, data.code, now, lang_of(request))
+        try:
+            result = await svc.verification.verify_code(client, data.code, now, lang_of(request))
+        except RateLimited:
+            LOOKUPS_LIMITED.inc("code")
+            raise
     kind = "token" if data.token is not None else "code"
     VERIFICATIONS.inc(kind, result.result, result.reason or "")
     return JSONAnswer(result)
@@ -80,9 +84,13 @@ async def check_card(
 ) -> JSONAnswer:
     svc = services(request)
     client = await client_of(request)
-    result = await svc.verification.check_card(
-        client, data.card_number, svc.clock.now(), lang_of(request)
-    )
+    try:
+        result = await svc.verification.check_card(
+            client, data.card_number, svc.clock.now(), lang_of(request)
+        )
+    except RateLimited:
+        LOOKUPS_LIMITED.inc("card")
+        raise
     VERIFICATIONS.inc("card", result.result, result.reason or "")
     return JSONAnswer(result)
 
