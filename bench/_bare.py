@@ -13,7 +13,7 @@ so that the measured endpoints and this one differ only in what the handler does
 * ``POST /verify-store`` — with ``BENCH_BARE_REDIS=URL``: ``/verify``, then the least
   an online check needs from the store: one ``EVALSHA`` that reads the token's status
   bit and appends a record of about an audit record's size to a list (durable as the
-  server's AOF settings make it), over `app.storage.redis_mux` (the service's own
+  server's AOF settings make it), over `app.storage.redis.mux` (the service's own
   Redis client). No auth, no audit chain, no counters: the floor of "verify + one
   store round trip" on this machine.
 * ``POST /sign-store`` — with ``BENCH_BARE_REDIS=URL``: ``/sign`` between the two round
@@ -52,8 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.cli.serve import resolve_server, uvicorn_options, uvicorn_worker
 from app.cli.workers import Supervisor
-from app.storage.redis_conn import parse_url
-from app.storage.redis_mux import MuxScripts
+from app.storage.redis.conn import parse_url
+from app.storage.redis.mux import MuxScripts
 from app.tokens import PROOF_TYP, JoseError, SigningKey, decode_verified, sign
 
 ISSUER = os.environ.get("BENCH_BARE_ISSUER", "https://statuspass.example.org")

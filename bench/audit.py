@@ -31,7 +31,7 @@ from app.audit.service import sign_checkpoint, verify_audit
 from app.domain.records import GENESIS_HASH, AuditEvent, AuditRecord, encode_event
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
-from app.storage._copy import SqliteCopier
+from app.storage.copy import SqliteCopier
 from app.storage.sqlite import SqliteStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -213,7 +213,7 @@ async def fill(
         return
     import redis
 
-    from app.storage.redis_keys import Layout
+    from app.storage.redis.keys import Layout
 
     layout = Layout(16)
     place = layout.list_place(list_id)

@@ -74,7 +74,7 @@ def create_app(
             if settings.store_url.startswith(("redis", "rediss")):
                 # refuse (production) or warn (development) on settings that can lose or
                 # evict acknowledged writes; imported here so SQLite never loads redis-py
-                from app.storage.redis_durability import check_store_durability
+                from app.storage.redis.durability import check_store_durability
 
                 await check_store_durability(the_store, production=settings.production)
             services: Services = build_services(settings, the_store, clock=clock)

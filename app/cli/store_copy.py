@@ -27,7 +27,7 @@ from app.domain.ports import Store
 from app.errors import ConfigError
 from app.keys.audit import public_keys, read_entries
 from app.storage import open_store, redact_url
-from app.storage._copy import Copier, SqliteCopier
+from app.storage.copy import Copier, SqliteCopier
 from app.storage.sqlite import SqliteStore
 
 __all__ = ["add_parser", "copy_store", "run"]
@@ -113,8 +113,8 @@ def _remove_database(path: Path, made_dirs: list[Path]) -> bool:
 def copier_for(store: Store) -> Copier:
     if isinstance(store, SqliteStore):
         return SqliteCopier(store)
-    from app.storage.redis_copy import RedisCopier
-    from app.storage.redis_store import RedisStore
+    from app.storage.redis.copy import RedisCopier
+    from app.storage.redis.store import RedisStore
 
     if isinstance(store, RedisStore):
         return RedisCopier(store)

@@ -1,8 +1,8 @@
 """Stores behind `app.domain.ports.Store`, chosen by URL through the one factory, `open_store`.
 
 sqlite:///relative/path.sqlite3      embedded default (add ?synchronous=full for
-sqlite:////absolute/path.sqlite3     durability across power loss, see sqlite_db)
-redis://host:port/db[?shards=16]     Redis (see app.storage.redis_store)
+sqlite:////absolute/path.sqlite3     durability across power loss, see sqlite.db)
+redis://host:port/db[?shards=16]     Redis (see app.storage.redis.store)
 rediss://…                           the same over TLS
 redis+cluster://host:port            Redis Cluster, from one seed node
 """
@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 from app.domain.ports import Store
 from app.errors import ConfigError
 from app.storage.sqlite import SqliteStore
-from app.storage.sqlite_db import Synchronous
-from app.storage.sqlite_files import prepare_private_files
+from app.storage.sqlite.db import Synchronous
+from app.storage.sqlite.files import prepare_private_files
 
 __all__ = ["SqliteStore", "open_store", "redact_url"]
 
@@ -29,8 +29,8 @@ async def open_store(url: str, *, timeout_s: float = 2.0, production: bool = Fal
     Args:
         url: `sqlite:///path` (relative to the working directory) or `sqlite:////path`
             (absolute); the parent directory is created (0700, the file 0600: see
-            `sqlite_files`). `redis://host:port/db`, `rediss://…` or
-            `redis+cluster://host:port` (see `redis_conn.parse_url`).
+            `sqlite.files`). `redis://host:port/db`, `rediss://…` or
+            `redis+cluster://host:port` (see `redis.conn.parse_url`).
         timeout_s: how long an operation may wait on the store before `StoreUnavailable`.
         production: refuse, rather than warn about, SQLite files open to other users.
 
@@ -44,7 +44,7 @@ async def open_store(url: str, *, timeout_s: float = 2.0, production: bool = Fal
         return await SqliteStore.open(path, timeout_s=timeout_s, synchronous=synchronous)
     if scheme in ("redis", "rediss", "redis+cluster"):
         # imported here: an embedded installation never loads redis-py
-        from app.storage.redis_store import RedisStore
+        from app.storage.redis.store import RedisStore
 
         return await RedisStore.open(url, timeout_s=timeout_s)
     raise ConfigError(f"unknown store URL scheme in {redact_url(url)!r}")

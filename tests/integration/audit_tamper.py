@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import redis
 from redis.cluster import RedisCluster
 
-from app.storage.redis_keys import Layout
+from app.storage.redis.keys import Layout
 
 #: one stored record: seq, prev, hash, event bytes, and (SQLite) its copied columns
 Row = tuple[int, str, str, bytes, tuple[Any, ...]]

@@ -36,13 +36,14 @@ from app.domain.records import (
     StatusRef,
 )
 from app.errors import ConfigError
-from app.storage import open_store, redis_mux
-from app.storage.redis_audit import LANES
-from app.storage.redis_ctx import LATE_CHECK_S
-from app.storage.redis_durability import check_store_durability, durability_report
-from app.storage.redis_keys import Layout
-from app.storage.redis_scripts import VERIF_CAP
-from app.storage.redis_store import RedisStore
+from app.storage import open_store
+from app.storage.redis import mux as redis_mux
+from app.storage.redis.audit import LANES
+from app.storage.redis.ctx import LATE_CHECK_S
+from app.storage.redis.durability import check_store_durability, durability_report
+from app.storage.redis.keys import Layout
+from app.storage.redis.scripts import VERIF_CAP
+from app.storage.redis.store import RedisStore
 
 pytestmark = pytest.mark.cluster
 T = TypeVar("T")
@@ -601,7 +602,7 @@ async def test_bulk_allocation_fills_a_list_to_its_limit_then_opens_the_next(
     """A status list is only ever filled to its limit (half of it in production, so a
     holder hides in a crowd): one bulk call that crosses the limit moves on to a new
     list, and the counts it leaves behind let the next allocation carry on from there."""
-    from app.storage import redis_bulk
+    from app.storage.redis import bulk as redis_bulk
 
     monkeypatch.setattr(redis_bulk, "_FILL_LIMIT", 5)
     subjects = [f"{i:07x}0" + "0" * 56 for i in range(1, 13)]  # all in shard 0

@@ -264,7 +264,7 @@ async def test_older_schemas_drop_their_clear_codes(tmp_path: Path, schema: int)
     import msgspec
 
     from app.domain.records import StatusRef
-    from app.storage import sqlite_db
+    from app.storage.sqlite import db as sqlite_db
 
     path = tmp_path / "s.sqlite3"
     live = make_proof("jti-live", StatusRef("1", 7), issued_at=T0, lifetime_s=600)

@@ -12,8 +12,8 @@ import pytest
 from app.audit.service import verify_audit
 from app.errors import VersionConflict
 from app.storage import open_store
-from app.storage import sqlite as sqlite_store
-from app.storage.sqlite_db import LOOP_AUTOCHECKPOINT_PAGES
+from app.storage.sqlite import store as sqlite_store
+from app.storage.sqlite.db import LOOP_AUTOCHECKPOINT_PAGES
 from tests.integration.factories import at, make_entitlement, make_event
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from app.cli import main
 from app.cli.store_copy import Progress
-from app.storage._copy import SqliteCopier
+from app.storage.copy import SqliteCopier
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -9,7 +9,7 @@ stream of five-minute counter proofs.
 
 from __future__ import annotations
 
-from app.storage.redis_ctx import LATE_CHECK_S, SubjectCache
+from app.storage.redis.ctx import LATE_CHECK_S, SubjectCache
 
 S = 1_000_000  # µs
 LATE = LATE_CHECK_S * S

@@ -29,10 +29,10 @@ from app.storage._common import (
     to_us,
     window_start,
 )
-from app.storage.redis_audit import Arg, prepare
-from app.storage.redis_conn import as_bytes
-from app.storage.redis_ctx import Ctx, decoders, encoder
-from app.storage.redis_keys import GLOBAL, Layout
+from app.storage.redis.audit import Arg, prepare
+from app.storage.redis.conn import as_bytes
+from app.storage.redis.ctx import Ctx, decoders, encoder
+from app.storage.redis.keys import GLOBAL, Layout
 
 __all__ = [
     "check_and_record",

@@ -268,7 +268,7 @@ return redis.call('HGET', KEYS[1], id)
 
 
 # Plain reads on the hot paths (issuance, code and card checks) as one-command scripts:
-# scripts are what the multiplexed connections carry (`redis_mux`), and there a call
+# scripts are what the multiplexed connections carry (`mux`), and there a call
 # costs the worker ~13 µs instead of redis-py's ~50-70 µs command path; redis-server
 # spends a few µs more on EVALSHA than on the bare command.
 

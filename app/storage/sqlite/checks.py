@@ -21,9 +21,9 @@ from app.storage._common import (
     to_us,
     window_start,
 )
-from app.storage.sqlite_audit import append_audit_tx
-from app.storage.sqlite_db import immediate
-from app.storage.sqlite_records import read_status_tx
+from app.storage.sqlite.audit import append_audit_tx
+from app.storage.sqlite.db import immediate
+from app.storage.sqlite.records import read_status_tx
 
 __all__ = [
     "check_and_record",

@@ -1,8 +1,8 @@
 """`app.domain.ports.Store` on Redis or a Redis Cluster.
 
-Layout and sharding: `redis_keys`. Atomic writes: `redis_scripts` (one Lua script per
-write, on one shard = one cluster slot). Audit chains: `redis_audit`. Durability
-settings: `redis_durability`.
+Layout and sharding: `keys`. Atomic writes: `scripts` (one Lua script per
+write, on one shard = one cluster slot). Audit chains: `audit`. Durability
+settings: `durability`.
 
 Connecting is lazy enough to survive a Redis that is down at start-up: `open` tries to
 read the shard count, and if Redis cannot be reached, the first operation tries again
@@ -30,11 +30,9 @@ from app.domain.records import (
     StoredAudit,
 )
 from app.errors import ConfigError, StoreUnavailable
-from app.storage import redis_bulk as bulk
-from app.storage import redis_checks as checks
-from app.storage import redis_records as records
-from app.storage.redis_audit import Chains
-from app.storage.redis_conn import (
+from app.storage.redis import bulk, checks, records
+from app.storage.redis.audit import Chains
+from app.storage.redis.conn import (
     Client,
     RedisUrl,
     ScriptRunner,
@@ -45,10 +43,10 @@ from app.storage.redis_conn import (
     parse_url,
     unavailable,
 )
-from app.storage.redis_ctx import SCRIPTS, Ctx
-from app.storage.redis_keys import DEFAULT_SHARDS, GLOBAL, Layout
-from app.storage.redis_mux import MuxScripts
-from app.storage.redis_scripts import VERIF_CAP
+from app.storage.redis.ctx import SCRIPTS, Ctx
+from app.storage.redis.keys import DEFAULT_SHARDS, GLOBAL, Layout
+from app.storage.redis.mux import MuxScripts
+from app.storage.redis.scripts import VERIF_CAP
 
 __all__ = ["RedisStore"]
 
@@ -250,7 +248,7 @@ class RedisStore:
     async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
         return await (await self.context()).chains.verifications_for(subject, limit)
 
-    #: the verification index is a list per subject beside the chains (`redis_audit`),
+    #: the verification index is a list per subject beside the chains (`audit`),
     #: which `audit verify` compares with the records
     separate_verification_index = True
     verification_cap: int | None = VERIF_CAP

@@ -1,9 +1,9 @@
-"""The Lua scripts of the bulk forms (batch ingest); see redis_scripts for the shared
+"""The Lua scripts of the bulk forms (batch ingest); see `scripts` for the shared
 head and the conventions."""
 
 from __future__ import annotations
 
-from app.storage.redis_scripts import HEAD, SET_STATUS
+from app.storage.redis.scripts import HEAD, SET_STATUS
 
 __all__ = ["ALLOCATE_MANY", "GET_MANY", "SAVE_MANY"]
 

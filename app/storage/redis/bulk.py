@@ -11,11 +11,11 @@ from typing import Any
 
 from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import Entitlement, EntitlementWrite, StatusRef
-from app.storage.redis_audit import Arg, Prepared, prepare
-from app.storage.redis_conn import unavailable
-from app.storage.redis_ctx import Ctx, decoders, encoder
-from app.storage.redis_keys import Layout
-from app.storage.redis_records import status_triples
+from app.storage.redis.audit import Arg, Prepared, prepare
+from app.storage.redis.conn import unavailable
+from app.storage.redis.ctx import Ctx, decoders, encoder
+from app.storage.redis.keys import Layout
+from app.storage.redis.records import status_triples
 
 __all__ = ["allocate_status_refs", "get_entitlements", "save_entitlements"]
 

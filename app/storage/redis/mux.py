@@ -33,7 +33,7 @@ from typing import Any, cast
 import hiredis
 
 from app.errors import StoreUnavailable
-from app.storage.redis_conn import RedisUrl
+from app.storage.redis.conn import RedisUrl
 
 __all__ = ["MuxScripts"]
 

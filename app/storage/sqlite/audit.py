@@ -16,7 +16,7 @@ import msgspec
 from app.audit.format import covered_event, record_hash
 from app.domain.records import GENESIS_HASH, AuditEvent, AuditRecord, StoredAudit, encode_event
 from app.storage._common import AUDIT_CHAIN
-from app.storage.sqlite_db import immediate
+from app.storage.sqlite.db import immediate
 
 __all__ = [
     "add_checkpoint",

@@ -24,8 +24,8 @@ from app.domain.records import (
 )
 from app.errors import VersionConflict
 from app.storage._common import canonical_list_id, pack_status_list
-from app.storage.sqlite_audit import append_audit_tx
-from app.storage.sqlite_db import immediate
+from app.storage.sqlite.audit import append_audit_tx
+from app.storage.sqlite.db import immediate
 
 __all__ = [
     "add_client",

@@ -1,5 +1,5 @@
-"""Redis operations on clients, entitlements, status lists and cards (see redis_keys for
-the layout and redis_scripts for the atomic writes)."""
+"""Redis operations on clients, entitlements, status lists and cards (see `keys` for
+the layout and `scripts` for the atomic writes)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from app.domain.records import (
 )
 from app.errors import VersionConflict
 from app.storage._common import STATUS_BYTES
-from app.storage.redis_audit import Arg, prepare
-from app.storage.redis_conn import as_bytes, guarded, unavailable
-from app.storage.redis_ctx import Ctx, decoders, encoder
-from app.storage.redis_keys import GLOBAL, Layout, redis_to_ietf
+from app.storage.redis.audit import Arg, prepare
+from app.storage.redis.conn import as_bytes, guarded, unavailable
+from app.storage.redis.ctx import Ctx, decoders, encoder
+from app.storage.redis.keys import GLOBAL, Layout, redis_to_ietf
 
 __all__ = [
     "add_client",

@@ -47,8 +47,8 @@ from app.domain.records import (
 )
 from app.errors import StoreUnavailable
 from app.storage._common import VERIFICATION_ACTIONS
-from app.storage.redis_conn import Client, ScriptRunner, as_bytes, guarded, unavailable
-from app.storage.redis_keys import (
+from app.storage.redis.conn import Client, ScriptRunner, as_bytes, guarded, unavailable
+from app.storage.redis.keys import (
     GLOBAL,
     Layout,
     decode_chain_record,

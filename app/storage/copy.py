@@ -16,9 +16,9 @@ import msgspec
 
 from app.domain.records import AuditRecord, CardRecord, ClientRecord, Entitlement, ProofRecord
 from app.storage._common import PROOF_GRACE_S, to_us
-from app.storage.redis_keys import event_decoder
+from app.storage.redis.keys import event_decoder
 from app.storage.sqlite import SqliteStore
-from app.storage.sqlite_db import immediate
+from app.storage.sqlite.db import immediate
 
 __all__ = ["Copier", "ProofEntry", "SqliteCopier", "StatusEntry"]
 

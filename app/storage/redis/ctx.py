@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 import msgspec
 
 from app.domain.records import VALID, CardRecord, ClientRecord, Entitlement, ProofRecord
-from app.storage import redis_scripts, redis_scripts_bulk
-from app.storage.redis_audit import Chains
-from app.storage.redis_conn import Client, ScriptRunner
-from app.storage.redis_keys import Layout
+from app.storage.redis import scripts as redis_scripts
+from app.storage.redis import scripts_bulk as redis_scripts_bulk
+from app.storage.redis.audit import Chains
+from app.storage.redis.conn import Client, ScriptRunner
+from app.storage.redis.keys import Layout
 
 __all__ = [
     "LATE_CHECK_S",

@@ -20,7 +20,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from app.errors import ConfigError, StoreUnavailable
-from app.storage.redis_keys import DEFAULT_SHARDS
+from app.storage.redis.keys import DEFAULT_SHARDS
 
 _hiredis: Any
 try:

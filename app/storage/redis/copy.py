@@ -1,4 +1,4 @@
-"""The `store copy` adapter of the Redis store (see `app.storage._copy.Copier`).
+"""The `store copy` adapter of the Redis store (see `app.storage.copy.Copier`).
 
 Imports are plain pipelined writes, not the atomic scripts: the destination is empty and
 nothing else uses it during a copy. Refs keep their list ids, so a ref must land in the
@@ -15,13 +15,13 @@ from typing import Any
 from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import CardRecord, ClientRecord, Entitlement
 from app.storage._common import CODE_HOLD_US, PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
-from app.storage._copy import ProofEntry, RawAudit, StatusEntry
-from app.storage.redis_audit import pointer
-from app.storage.redis_conn import as_bytes, guarded, unavailable
-from app.storage.redis_ctx import Ctx, decoders, encoder
-from app.storage.redis_keys import GLOBAL, Layout, encode_chain_record
-from app.storage.redis_scripts import VERIF_CAP
-from app.storage.redis_store import RedisStore
+from app.storage.copy import ProofEntry, RawAudit, StatusEntry
+from app.storage.redis.audit import pointer
+from app.storage.redis.conn import as_bytes, guarded, unavailable
+from app.storage.redis.ctx import Ctx, decoders, encoder
+from app.storage.redis.keys import GLOBAL, Layout, encode_chain_record
+from app.storage.redis.scripts import VERIF_CAP
+from app.storage.redis.store import RedisStore
 from app.tokens.codes import CODE_LENGTH
 
 __all__ = ["RedisCopier"]

@@ -5,7 +5,7 @@ calls block (a lock wait lasts up to busy_timeout), and running them on the even
 would stall every request of the worker. One thread, one connection: no locking of our
 own, and the connection is never shared across threads.
 
-Writes are `BEGIN IMMEDIATE` transactions (`sqlite_db.immediate`), which is what makes the
+Writes are `BEGIN IMMEDIATE` transactions (`db.immediate`), which is what makes the
 store safe across processes: whatever a write reads to decide (a version, a code, the audit
 head) cannot change before it commits.
 """
@@ -35,10 +35,10 @@ from app.domain.records import (
     StoredAudit,
 )
 from app.errors import StoreUnavailable
-from app.storage import sqlite_audit as audit_ops
-from app.storage import sqlite_checks as check_ops
-from app.storage import sqlite_records as record_ops
-from app.storage.sqlite_db import (
+from app.storage.sqlite import audit as audit_ops
+from app.storage.sqlite import checks as check_ops
+from app.storage.sqlite import records as record_ops
+from app.storage.sqlite.db import (
     Synchronous,
     checkpoint,
     connect,

@@ -34,8 +34,8 @@ from redis.exceptions import RedisError
 
 from app.domain.ports import Store
 from app.errors import ConfigError
-from app.storage.redis_conn import unavailable
-from app.storage.redis_store import RedisStore
+from app.storage.redis.conn import unavailable
+from app.storage.redis.store import RedisStore
 
 __all__ = ["DurabilityReport", "check_store_durability", "durability_report"]
 
