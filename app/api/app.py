@@ -31,7 +31,7 @@ from app.api.routes.dev_idp import dev_idp_router, open_dev_idp
 from app.api.state import Services, build_services
 from app.config import Settings
 from app.domain.ports import Clock, Store
-from app.storage import open_store
+from app.storage import check_durability, open_store
 from app.web import web_app_handlers
 
 __all__ = ["create_app"]
@@ -71,12 +71,9 @@ def create_app(
             settings.store_url, timeout_s=settings.store_timeout_s, production=settings.production
         )
         try:
-            if settings.store_url.startswith(("redis", "rediss")):
-                # refuse (production) or warn (development) on settings that can lose or
-                # evict acknowledged writes; imported here so SQLite never loads redis-py
-                from app.storage.redis.durability import check_store_durability
-
-                await check_store_durability(the_store, production=settings.production)
+            # refuse (production) or warn (development) on settings that can lose or
+            # evict acknowledged writes
+            await check_durability(the_store, production=settings.production)
             services: Services = build_services(settings, the_store, clock=clock)
             app.state.services = services
             if settings.dev_idp:

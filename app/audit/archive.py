@@ -41,10 +41,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.audit.format import ARCHIVE_GROUP, record_hash
 from app.audit.service import sign_checkpoint
+from app.domain.dates import to_us
 from app.domain.ports import Store
 from app.domain.records import StoredAudit
 from app.errors import ConfigError
-from app.storage._common import to_us
 
 __all__ = ["ArchiveRead", "ArchiveResult", "archive_audit", "archive_checkpoints", "read_archive"]
 

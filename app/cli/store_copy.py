@@ -26,9 +26,7 @@ from app.config import load_settings
 from app.domain.ports import Store
 from app.errors import ConfigError
 from app.keys.audit import public_keys, read_entries
-from app.storage import open_store, redact_url
-from app.storage.copy import Copier, SqliteCopier
-from app.storage.sqlite import SqliteStore
+from app.storage import copier_for, open_store, redact_url
 
 __all__ = ["add_parser", "copy_store", "run"]
 
@@ -108,17 +106,6 @@ def _remove_database(path: Path, made_dirs: list[Path]) -> bool:
         with contextlib.suppress(OSError):  # not empty: something else is in it now
             folder.rmdir()
     return existed
-
-
-def copier_for(store: Store) -> Copier:
-    if isinstance(store, SqliteStore):
-        return SqliteCopier(store)
-    from app.storage.redis.copy import RedisCopier
-    from app.storage.redis.store import RedisStore
-
-    if isinstance(store, RedisStore):
-        return RedisCopier(store)
-    raise ConfigError(f"cannot copy a {type(store).__name__}")
 
 
 class Progress:

@@ -30,6 +30,7 @@ __all__ = [
     "last_day",
     "parse_date",
     "parse_instant",
+    "to_us",
 ]
 
 #: the first instant, and the first instant past the end, that a source may send
@@ -122,3 +123,21 @@ def epoch_floor(moment: datetime) -> int:
     end would move past the instant it stands for.
     """
     return (moment - _EPOCH) // _SECOND
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_us(at: datetime) -> int:
+    """Microseconds since the epoch: exact (no float rounding) and ordered like instants.
+
+    Args:
+        at: a timezone-aware datetime.
+
+    Raises:
+        ValueError: on a naive datetime, which would silently mean local time.
+    """
+    if at.tzinfo is None:
+        raise ValueError("naive datetime: stores and archives take timezone-aware times only")
+    return (at - _EPOCH) // _MICROSECOND

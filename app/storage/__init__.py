@@ -5,10 +5,16 @@ sqlite:////absolute/path.sqlite3     durability across power loss, see sqlite.db
 redis://host:port/db[?shards=16]     Redis (see app.storage.redis.store)
 rediss://…                           the same over TLS
 redis+cluster://host:port            Redis Cluster, from one seed node
+
+This module is the only place that knows which backends exist: opening a store, its
+start-up checks (`check_durability`) and its side of `statuspass store copy`
+(`copier_for`) are asked here, never of a backend by name. The Redis package is
+imported only for a Redis store, so an embedded installation never loads redis-py.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from app.domain.ports import Store
@@ -17,7 +23,16 @@ from app.storage.sqlite import SqliteStore
 from app.storage.sqlite.db import Synchronous
 from app.storage.sqlite.files import prepare_private_files
 
-__all__ = ["SqliteStore", "open_store", "redact_url"]
+if TYPE_CHECKING:
+    from app.storage.copy import Copier
+
+__all__ = [
+    "SqliteStore",
+    "check_durability",
+    "copier_for",
+    "open_store",
+    "redact_url",
+]
 
 _SQLITE_PREFIX = "sqlite:///"
 _SECRET_PARAMS = frozenset({"password", "pass", "pwd", "secret", "token"})
@@ -48,6 +63,41 @@ async def open_store(url: str, *, timeout_s: float = 2.0, production: bool = Fal
 
         return await RedisStore.open(url, timeout_s=timeout_s)
     raise ConfigError(f"unknown store URL scheme in {redact_url(url)!r}")
+
+
+async def check_durability(store: Store, *, production: bool) -> None:
+    """Refuse (production) or warn (development) about server settings that can lose or
+    evict acknowledged writes: a Redis store's persistence and eviction settings. The
+    SQLite store checks its own file when it opens (`open_store`).
+
+    Raises:
+        ConfigError: production and unsafe settings.
+        StoreUnavailable: the store cannot be reached to read them.
+    """
+    if isinstance(store, SqliteStore):
+        return
+    from app.storage.redis.durability import check_store_durability
+
+    await check_store_durability(store, production=production)
+
+
+def copier_for(store: Store) -> Copier:
+    """The `store copy` adapter of an open store (`app.storage.copy`).
+
+    Raises:
+        ConfigError: a store of no backend known here.
+    """
+    # imported here: the service itself never copies
+    from app.storage.copy import SqliteCopier
+
+    if isinstance(store, SqliteStore):
+        return SqliteCopier(store)
+    from app.storage.redis.copy import RedisCopier
+    from app.storage.redis.store import RedisStore
+
+    if isinstance(store, RedisStore):
+        return RedisCopier(store)
+    raise ConfigError(f"cannot copy a {type(store).__name__}")
 
 
 def _parse_sqlite_url(url: str) -> tuple[str, Synchronous]:

@@ -6,9 +6,10 @@ Kept free of any backend so the Redis stores compute exactly the same keys and b
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from app.audit.format import VERIFICATION_ACTIONS
+from app.domain.dates import to_us
 from app.domain.ports import CODE_HOLD_S, STATUS_LIST_SIZE
 
 __all__ = [
@@ -41,23 +42,6 @@ CHECK_RETENTION_S = 86_400
 #: the largest status-list id: SQLite's largest INTEGER. A larger one in a URL used to
 #: reach the query and fail there (`OverflowError`, a 500); it names no list of ours.
 MAX_LIST_ID = 2**63 - 1
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def to_us(at: datetime) -> int:
-    """Microseconds since the epoch: exact (no float rounding) and ordered like instants.
-
-    Args:
-        at: a timezone-aware datetime.
-
-    Raises:
-        ValueError: on a naive datetime, which would silently mean local time.
-    """
-    if at.tzinfo is None:
-        raise ValueError("naive datetime: the store only takes timezone-aware times")
-    return (at - _EPOCH) // _MICROSECOND
 
 
 def window_start(now: datetime, window_s: int) -> int:
