@@ -42,21 +42,12 @@ from app.tokens import (
     code_digest,
     epoch,
     normalize_code,
+    verdict,
 )
 
-__all__ = ["VerificationService", "normalize_card_number", "verdict"]
+__all__ = ["VerificationService", "normalize_card_number"]
 
 _STATUSES = (VALID, INVALID, SUSPENDED, -1)
-
-
-def verdict(check: TokenCheck, status: int) -> tuple[str, str | None]:
-    """(result, reason) of a genuine, time-valid check at a status: what `build_result`
-    decides, without building the result (the audit needs one per possible status)."""
-    if check.failure is not None:
-        return "invalid", check.failure
-    if status == VALID:
-        return "valid", None
-    return "invalid", "suspended" if status == SUSPENDED else "revoked"
 
 
 def normalize_card_number(value: str) -> str:
@@ -223,26 +214,8 @@ class VerificationService:
     ) -> VerificationResult:
         claims = check.claims
         if claims is None or check.failure is not None:
-            result = build_result(
-                check,
-                status=None,
-                now=now,
-                registry=self._registry,
-                revocation_checked="none",
-                lang=lang,
-                verification_id=self._new_id(),
-            )
-            await self._store.append_audit(
-                self._event(
-                    client,
-                    now,
-                    action,
-                    result,
-                    claims.type if claims else None,
-                    claims.jti if claims else None,
-                )
-            )
-            return result
+            type_id, jti = (claims.type, claims.jti) if claims else (None, None)
+            return await self._unchecked(client, check, now, lang, action, type_id, jti)
         ref = self._ref_for(claims)
         if ref is None:  # a genuine signature over a list we do not publish: never "valid"
             check = TokenCheck(claims=None, failure="malformed")
@@ -322,8 +295,24 @@ class VerificationService:
         self, client: ClientRecord, now: datetime, lang: str, reason: str, action: str
     ) -> VerificationResult:
         await self._limit.failed(client, now)
+        check = TokenCheck(claims=None, failure=reason)
+        type_id = "parking_card" if action == "card_check" else None
+        return await self._unchecked(client, check, now, lang, action, type_id, None)
+
+    async def _unchecked(
+        self,
+        client: ClientRecord,
+        check: TokenCheck,
+        now: datetime,
+        lang: str,
+        action: str,
+        type_id: str | None,
+        jti: str | None,
+    ) -> VerificationResult:
+        """An answer decided before any status is read (a failed check, an unknown code
+        or card): built, audited and returned."""
         result = build_result(
-            TokenCheck(claims=None, failure=reason),
+            check,
             status=None,
             now=now,
             registry=self._registry,
@@ -331,16 +320,7 @@ class VerificationService:
             lang=lang,
             verification_id=self._new_id(),
         )
-        await self._store.append_audit(
-            self._event(
-                client,
-                now,
-                action,
-                result,
-                "parking_card" if action == "card_check" else None,
-                None,
-            )
-        )
+        await self._store.append_audit(self._event(client, now, action, result, type_id, jti))
         return result
 
     @staticmethod
