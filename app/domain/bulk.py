@@ -20,7 +20,7 @@ from app.domain.entitlements import (
     next_version,
     same_content,
 )
-from app.domain.ports import Store
+from app.domain.ports import EntitlementStore
 from app.domain.records import (
     AuditEvent,
     ClientRecord,
@@ -36,7 +36,7 @@ _Prepared = tuple[int, EntitlementType, str, UpsertInput]
 
 
 class BulkUpserter:
-    def __init__(self, store: Store, service: EntitlementService) -> None:
+    def __init__(self, store: EntitlementStore, service: EntitlementService) -> None:
         self._store = store
         self._service = service
 

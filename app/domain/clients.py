@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from app.domain.ports import Store
+from app.domain.ports import ClientStore
 from app.domain.records import AuditEvent, ClientRecord
 from app.domain.registry import Registry
 from app.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -36,7 +36,7 @@ def hash_api_key(api_key: str) -> str:
 
 
 async def create_client(
-    store: Store,
+    store: ClientStore,
     registry: Registry,
     *,
     name: str,
@@ -85,7 +85,7 @@ async def create_client(
 
 
 async def add_credential(
-    store: Store, registry: Registry, client_id: str, *, label: str | None, now: datetime
+    store: ClientStore, registry: Registry, client_id: str, *, label: str | None, now: datetime
 ) -> tuple[ClientRecord, str]:
     """A further credential of the organisation `client_id` belongs to: its own key and
     id (so it is revoked on its own), the organisation's name, role and types.
@@ -109,7 +109,7 @@ async def add_credential(
     )
 
 
-async def revoke_client(store: Store, client_id: str, now: datetime) -> None:
+async def revoke_client(store: ClientStore, client_id: str, now: datetime) -> None:
     ok = await store.revoke_client(
         client_id, now, AuditEvent(at=now, actor="operator", action="client_revoke")
     )
@@ -132,7 +132,7 @@ class ClientDirectory:
     (`ttl_s`, a few seconds) in exchange for one store round trip less per request.
     """
 
-    def __init__(self, store: Store, *, ttl_s: float = 5.0) -> None:
+    def __init__(self, store: ClientStore, *, ttl_s: float = 5.0) -> None:
         self._store = store
         self._ttl = ttl_s
         self._cache: dict[str, tuple[float, ClientRecord | None]] = {}

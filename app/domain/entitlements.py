@@ -13,7 +13,7 @@ from datetime import datetime
 import msgspec
 
 from app.domain.clients import require_scope
-from app.domain.ports import Store
+from app.domain.ports import EntitlementStore
 from app.domain.records import (
     INVALID,
     SUSPENDED,
@@ -120,7 +120,7 @@ def same_content(old: Entitlement, data: UpsertInput) -> bool:
 
 
 class EntitlementService:
-    def __init__(self, store: Store, registry: Registry, secret: bytes) -> None:
+    def __init__(self, store: EntitlementStore, registry: Registry, secret: bytes) -> None:
         self._store = store
         self._registry = registry
         self._secret = secret

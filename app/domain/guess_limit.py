@@ -27,7 +27,7 @@ import asyncio
 from datetime import datetime
 
 from app.config import Settings
-from app.domain.ports import Store
+from app.domain.ports import GuessStore
 from app.domain.records import AuditEvent, ClientRecord
 from app.errors import RateLimited
 
@@ -39,7 +39,7 @@ _PAUSE_S = 0.004
 
 
 class GuessLimit:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: GuessStore, settings: Settings) -> None:
         self._store = store
         self._window = settings.lookup_window_s
         self._limit = settings.lookup_failures_per_window

@@ -1,5 +1,9 @@
 """The Protocols the domain needs from the outside world. Implementations live in
 `app.storage` (SQLite, Redis, Redis Cluster); the domain never imports them.
+
+The store is cut by concern (clients, entitlements, status lists, proofs and checks,
+rate counters, audit log, audit evidence) so that a service states the part it uses;
+`Store` is all of them, as every backend implements it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,21 @@ from app.domain.records import (
     StoredAudit,
 )
 
-__all__ = ["CODE_HOLD_S", "STATUS_LIST_SIZE", "Clock", "Store", "SystemClock"]
+__all__ = [
+    "CODE_HOLD_S",
+    "STATUS_LIST_SIZE",
+    "AuditEvidence",
+    "AuditLog",
+    "ClientStore",
+    "Clock",
+    "EntitlementStore",
+    "GuessStore",
+    "ProofStore",
+    "RateCounter",
+    "StatusLists",
+    "Store",
+    "SystemClock",
+]
 
 #: entries per status list: 2**20, so one fetch says nothing about who is being checked
 STATUS_LIST_SIZE = 1 << 20
@@ -41,20 +59,9 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class Store(Protocol):
-    """Persistence of Statuspass. Every method may raise `StoreUnavailable`.
+class ClientStore(Protocol):
+    """API clients: added, looked up by key hash, listed, revoked."""
 
-    Writes that are acknowledged (the coroutine returned) survive a crash of the process.
-    Each write that carries an `audit` event appends it to the hash-chained audit log in
-    the same atomic step: either both are stored, or neither.
-    """
-
-    async def ping(self) -> None:
-        """Raise `StoreUnavailable` unless the store answers now."""
-
-    async def close(self) -> None: ...
-
-    # -- API clients ---------------------------------------------------------------
     async def add_client(self, client: ClientRecord, audit: AuditEvent) -> None: ...
 
     async def get_client_by_key_hash(self, key_hash: str) -> ClientRecord | None: ...
@@ -66,7 +73,11 @@ class Store(Protocol):
     async def revoke_client(self, client_id: str, at: datetime, audit: AuditEvent) -> bool:
         """Mark revoked; False if no such client or already revoked."""
 
-    # -- entitlements and status lists --------------------------------------------
+
+class EntitlementStore(Protocol):
+    """Entitlements and cards, with their places in the status lists; the bulk forms
+    for batch ingest take one round trip / one transaction per chunk."""
+
     async def allocate_status_ref(self, subject: str) -> StatusRef:
         """Reserve a random, never-used index in a status list (new list when full) for
         an entitlement or card of `subject`. A sharded store allocates in the subject's
@@ -106,6 +117,10 @@ class Store(Protocol):
 
     async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]: ...
 
+
+class StatusLists(Protocol):
+    """The status lists as the issuer publishes them."""
+
     async def get_status(self, ref: StatusRef) -> int: ...
 
     async def status_list_ids(self) -> list[str]: ...
@@ -115,7 +130,10 @@ class Store(Protocol):
         entry 0 in the least significant bits of byte 0), STATUS_LIST_SIZE/4 bytes, or
         None if no such list exists."""
 
-    # -- proofs, codes, checks ------------------------------------------------------
+
+class ProofStore(Protocol):
+    """Issued proofs, their numeric codes, and the live step of an online check."""
+
     async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
         """Store the proof with its audit, and its numeric code (the keyed digest the
         domain computed, never the digits) until `CODE_HOLD_S` after the proof expires.
@@ -143,6 +161,10 @@ class Store(Protocol):
         and, when `jti` is given, return how often it was verified before and by how many
         distinct `org`s within `seen_window_s`, then count this check."""
 
+
+class RateCounter(Protocol):
+    """Counters in fixed time windows (the guess limit on code and card lookups)."""
+
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
         """Count one hit in the fixed window containing `now`; return the count so far.
 
@@ -156,7 +178,10 @@ class Store(Protocol):
     async def rate_count(self, key: str, window_s: int, now: datetime) -> int:
         """The count in the current window, without counting a hit."""
 
-    # -- audit ----------------------------------------------------------------------
+
+class AuditLog(Protocol):
+    """The hash-chained audit log: appended to, read back, and what concerns a citizen."""
+
     async def append_audit(self, event: AuditEvent) -> None: ...
 
     def iter_audit(self) -> AsyncIterator[AuditRecord]:
@@ -165,7 +190,11 @@ class Store(Protocol):
     async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
         """Verification and card-check events concerning `subject`, newest first."""
 
-    # -- audit evidence -------------------------------------------------------------
+
+class AuditEvidence(Protocol):
+    """What proves the audit log whole: records as stored, chain heads, signed
+    checkpoints, and what was moved to the archive."""
+
     #: whether the verification index is kept apart from the records (and so must be
     #: compared with them), and how many entries it keeps per subject (None: all)
     separate_verification_index: bool
@@ -200,3 +229,31 @@ class Store(Protocol):
         """Drop records 1..`upto` of `chain`, already in an archive segment on disk, and
         remember it; only if record `upto` still hashes to `digest` (else False). A trim
         done before returns True."""
+
+
+class Store(
+    ClientStore,
+    EntitlementStore,
+    StatusLists,
+    ProofStore,
+    RateCounter,
+    AuditLog,
+    AuditEvidence,
+    Protocol,
+):
+    """Persistence of Statuspass: every port above, on one backend. Every method may
+    raise `StoreUnavailable`.
+
+    Writes that are acknowledged (the coroutine returned) survive a crash of the process.
+    Each write that carries an `audit` event appends it to the hash-chained audit log in
+    the same atomic step: either both are stored, or neither.
+    """
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers now."""
+
+    async def close(self) -> None: ...
+
+
+class GuessStore(RateCounter, AuditLog, Protocol):
+    """What the guess limit needs: its counters, and the audit for the refusals it logs."""

@@ -26,7 +26,7 @@ from datetime import datetime
 import msgspec
 
 from app.config import Settings
-from app.domain.ports import Store
+from app.domain.ports import StatusLists
 from app.tokens import SigningKey, sign_status_list
 
 __all__ = ["PublishedList", "StatusListPublisher"]
@@ -41,7 +41,7 @@ class PublishedList(msgspec.Struct, frozen=True):
 
 class StatusListPublisher:
     def __init__(
-        self, store: Store, settings: Settings, signing_key: Callable[[], SigningKey]
+        self, store: StatusLists, settings: Settings, signing_key: Callable[[], SigningKey]
     ) -> None:
         self._store = store
         self._settings = settings
