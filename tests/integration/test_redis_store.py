@@ -566,36 +566,6 @@ async def test_store_copy_redis_to_cluster(
 
 
 # -- bulk ingest --------------------------------------------------------------------------
-@pytest.mark.parametrize("backend", ["redis", "cluster"])
-async def test_bulk_forms(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    from conftest import store_url
-
-    store = await open_store(store_url(request, backend, tmp_path))
-    try:
-        subjects = [f"{i:08x}" * 8 for i in range(40)]
-        refs = await store.allocate_status_refs(subjects)
-        assert len({(r.list_id, r.idx) for r in refs}) == 40
-        writes = [
-            EntitlementWrite(
-                ent=make_entitlement(ref, subject=s, status=SUSPENDED if i % 3 else VALID),
-                expected_version=None,
-                audit=make_event("grant", subject=s),
-            )
-            for i, (s, ref) in enumerate(zip(subjects, refs, strict=True))
-        ]
-        assert await store.save_entitlements(writes[:10]) == [True] * 10
-        # the first 10 exist now: their creations conflict, the other 30 go through
-        assert await store.save_entitlements(writes) == [False] * 10 + [True] * 30
-        got = await store.get_entitlements([("parking", s) for s in subjects] + [("x", "y")])
-        assert got == [w.ent for w in writes] + [None]
-        for w in writes:
-            assert await store.get_status(w.ent.status_ref) == w.ent.status
-        report = await verify_audit(store)
-        assert report.ok and report.records == 40
-    finally:
-        await store.close()
-
-
 async def test_bulk_allocation_fills_a_list_to_its_limit_then_opens_the_next(
     rstore: RedisStore, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,5 +1,9 @@
 """The one contract suite of `app.domain.ports.Store`, run on every backend of `store`.
 
+Every operation of the Protocol is exercised here (`test_every_store_operation_is_in_the_
+suite` keeps it so); what only one backend has (Redis lanes, SQLite group commit, round
+trips) is tested beside its backend.
+
 Written against the Protocol only: nothing here may know how a backend stores things.
 """
 
@@ -9,6 +13,7 @@ import asyncio
 import itertools
 from collections.abc import Mapping
 
+import msgspec
 import pytest
 from factories import (
     T0,
@@ -21,6 +26,7 @@ from factories import (
 )
 
 from app.audit.format import decode_event_strict, record_hash
+from app.audit.service import verify_audit
 from app.domain.ports import CODE_HOLD_S, STATUS_LIST_SIZE, Store
 from app.domain.records import (
     GENESIS_HASH,
@@ -30,6 +36,7 @@ from app.domain.records import (
     AuditEvent,
     AuditRecord,
     CheckOutcome,
+    EntitlementWrite,
     Seen,
     StatusRef,
     encode_event,
@@ -518,3 +525,159 @@ async def test_checkpoints_are_kept_in_order_and_only_on_the_expected_count(stor
     assert await store.add_checkpoint(b"second", 1)
     assert await store.checkpoints() == [b"first", b"second"]
     assert await store.latest_checkpoint() == (2, b"second")
+
+
+# -- bulk forms (batch ingest) ------------------------------------------------------
+SUBJECTS = [f"{i:02x}" * 32 for i in range(1, 41)]  # like real pseudonyms (hex HMACs)
+
+
+async def test_bulk_allocate_save_and_read_back(store: Store) -> None:
+    refs = await store.allocate_status_refs(SUBJECTS)
+    assert len(refs) == len(SUBJECTS)
+    assert len({(r.list_id, r.idx) for r in refs}) == len(SUBJECTS)
+    writes = [
+        EntitlementWrite(
+            ent=make_entitlement(ref, subject=s, status=INVALID if i % 2 else VALID),
+            expected_version=None,
+            audit=make_event("grant", subject=s),
+        )
+        for i, (s, ref) in enumerate(zip(SUBJECTS, refs, strict=True))
+    ]
+    assert await store.save_entitlements(writes) == [True] * len(writes)
+    got = await store.get_entitlements([("parking", s) for s in SUBJECTS] + [("parking", "ff")])
+    assert got[:-1] == [w.ent for w in writes] and got[-1] is None
+    for i, ref in enumerate(refs):
+        assert await store.get_status(ref) == (INVALID if i % 2 else VALID)
+    actions = [r.event.action async for r in store.iter_audit()]
+    assert actions.count("grant") == len(SUBJECTS)
+
+
+async def test_bulk_save_skips_only_the_conflicting_writes(store: Store) -> None:
+    a, b, c = SUBJECTS[:3]
+    ref_a, ref_b, ref_c = await store.allocate_status_refs([a, b, c])
+    first = [
+        EntitlementWrite(
+            ent=make_entitlement(r, subject=s),
+            expected_version=None,
+            audit=make_event("grant", subject=s),
+        )
+        for s, r in ((a, ref_a), (b, ref_b))
+    ]
+    assert await store.save_entitlements(first) == [True, True]
+    second = [
+        # stale: a is at version 1, this claims it is new
+        EntitlementWrite(
+            ent=make_entitlement(ref_a, subject=a, version=2),
+            expected_version=None,
+            audit=make_event("update", subject=a),
+        ),
+        EntitlementWrite(
+            ent=make_entitlement(ref_b, subject=b, version=2, status=INVALID),
+            expected_version=1,
+            audit=make_event("revoke", subject=b),
+        ),
+        EntitlementWrite(
+            ent=make_entitlement(ref_c, subject=c),
+            expected_version=None,
+            audit=make_event("grant", subject=c),
+        ),
+    ]
+    assert await store.save_entitlements(second) == [False, True, True]
+    got_a, got_b, got_c = await store.get_entitlements(
+        [("parking", a), ("parking", b), ("parking", c)]
+    )
+    assert got_a is not None and got_a.version == 1
+    assert got_b is not None and got_b.status == INVALID and got_b.version == 2
+    assert got_c == second[2].ent
+    assert await store.get_status(ref_b) == INVALID
+    actions = [r.event.action async for r in store.iter_audit()]
+    assert sorted(actions) == sorted(["grant", "grant", "revoke", "grant"])  # no "update"
+    assert msgspec.json.encode(got_c)  # round-trips as a record
+
+
+async def test_bulk_forms_conflicts_status_and_audit(store: Store) -> None:
+    """The bulk forms as batch ingest uses them: distinct refs, creations that conflict
+    skipped and the others applied, records and status bits read back, and the audit
+    chain whole (this ran on Redis only before; every store keeps this contract)."""
+    subjects = [f"{i:08x}" * 8 for i in range(40)]
+    refs = await store.allocate_status_refs(subjects)
+    assert len({(r.list_id, r.idx) for r in refs}) == 40
+    writes = [
+        EntitlementWrite(
+            ent=make_entitlement(ref, subject=s, status=SUSPENDED if i % 3 else VALID),
+            expected_version=None,
+            audit=make_event("grant", subject=s),
+        )
+        for i, (s, ref) in enumerate(zip(subjects, refs, strict=True))
+    ]
+    assert await store.save_entitlements(writes[:10]) == [True] * 10
+    # the first 10 exist now: their creations conflict, the other 30 go through
+    assert await store.save_entitlements(writes) == [False] * 10 + [True] * 30
+    got = await store.get_entitlements([("parking", s) for s in subjects] + [("x", "y")])
+    assert got == [w.ent for w in writes] + [None]
+    for w in writes:
+        assert await store.get_status(w.ent.status_ref) == w.ent.status
+    report = await verify_audit(store)
+    assert report.ok and report.records == 40
+
+
+# -- archive and evidence ---------------------------------------------------------------
+async def test_trim_archived_drops_the_head_of_a_chain_only_if_it_is_unchanged(
+    store: Store,
+) -> None:
+    for _ in range(3):  # one subject, one writer: one chain on every backend
+        await store.append_audit(make_event("grant", subject="ef" * 32))
+    records = await audit_records(store)
+    chain = records[-1].chain
+    mine = [r for r in records if r.chain == chain]
+    assert [r.seq for r in mine] == [1, 2, 3]
+    second = mine[1]
+    assert await store.audit_archived() == {}
+    # the digest must still be record 2's: an edited log is never trimmed
+    assert not await store.trim_archived(chain, 2, "0" * 64, 1_000)
+    assert await store.trim_archived(chain, 2, second.hash, 1_000)
+    assert await store.audit_archived() == {chain: (2, second.hash, 1_000)}
+    left = [r for r in await audit_records(store) if r.chain == chain]
+    assert [r.seq for r in left] == [r.seq for r in mine[2:]]
+    assert await store.trim_archived(chain, 2, second.hash, 1_000)  # done before: True
+    assert await store.audit_archived() == {chain: (2, second.hash, 1_000)}
+
+
+async def test_verification_pointers_list_the_checks_of_a_subject(store: Store) -> None:
+    subject = "ab" * 32
+    await store.append_audit(make_event("grant", subject=subject))
+    await store.append_audit(make_event("verify", subject=subject, org="Museum"))
+    stored = [r async for r in store.iter_audit_stored()]
+    checks = [r for r in stored if b'"verify"' in r.data]
+    assert len(checks) == 1
+    pointers = await store.verification_pointers(checks[0].group, [subject, "cd" * 32])
+    if store.separate_verification_index:
+        assert pointers == [[(checks[0].chain, checks[0].seq)], []]
+    else:  # the records are the index: nothing kept apart to compare
+        assert pointers == [[], []]
+
+
+async def test_close_is_final_and_may_be_repeated(store: Store) -> None:
+    await store.close()
+    await store.close()  # the fixture closes it once more: never an error
+
+
+# -- the suite covers the whole port ------------------------------------------------------
+def test_every_store_operation_is_in_the_suite() -> None:
+    """Each member of `Store` (every port it is made of) is used by a test of this file,
+    so a new store operation cannot ship with a contract tested on one backend only."""
+    import inspect
+    from pathlib import Path
+
+    members = {
+        name
+        for port in Store.__mro__
+        if port.__module__ == "app.domain.ports"
+        for name in vars(port)
+        if not name.startswith("_")
+    } | set(Store.__annotations__)
+    source = Path(__file__).read_text("utf-8")
+    this_test = inspect.getsource(test_every_store_operation_is_in_the_suite)
+    source = source.replace(this_test, "")
+    missing = sorted(m for m in members if f"store.{m}" not in source)
+    assert members and not missing, f"store operations no contract test uses: {missing}"
