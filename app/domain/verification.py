@@ -14,9 +14,9 @@ from datetime import datetime
 
 from app.config import Settings
 from app.domain.clients import require_scope
-from app.domain.dates import epoch_floor
 from app.domain.guess_limit import GuessLimit
 from app.domain.ids import random_hex
+from app.domain.lookups import card_check_for, normalize_card_number, proof_claims
 from app.domain.ports import Store
 from app.domain.records import (
     INVALID,
@@ -24,14 +24,11 @@ from app.domain.records import (
     VALID,
     AuditEvent,
     ClientRecord,
-    ProofRecord,
     StatusRef,
 )
 from app.domain.registry import Registry
-from app.domain.validity import card_attributes
-from app.errors import Forbidden, InvalidInput
+from app.errors import Forbidden
 from app.tokens import (
-    LAST_EPOCH,
     ProofClaims,
     PublicKey,
     SeenInfo,
@@ -40,22 +37,13 @@ from app.tokens import (
     build_result,
     check_token,
     code_digest,
-    epoch,
     normalize_code,
     verdict,
 )
 
-__all__ = ["VerificationService", "normalize_card_number"]
+__all__ = ["VerificationService", "normalize_card_number"]  # the card rule, re-exported
 
 _STATUSES = (VALID, INVALID, SUSPENDED, -1)
-
-
-def normalize_card_number(value: str) -> str:
-    """Ten ASCII digits; spaces, dots and dashes as typed on a card are ignored."""
-    digits = value.replace(" ", "").replace("-", "").replace(".", "")
-    if len(digits) != 10 or not (digits.isascii() and digits.isdigit()):
-        raise InvalidInput("a parking card number is 10 digits", field="card_number")
-    return digits
 
 
 class VerificationService:
@@ -115,28 +103,19 @@ class VerificationService:
             # A code is answered "expired" for CODE_HOLD_S after its proof ends, so far
             # more codes answer than live ones: a guess that hits one learns the type
             # and the end, never who (no name, no attributes).
-            check = TokenCheck(claims=self._claims(proof, disclose=False), failure="expired")
+            check = TokenCheck(
+                claims=proof_claims(proof, self._list_base, disclose=False), failure="expired"
+            )
         else:
-            check = TokenCheck(claims=self._claims(proof, disclose=True), failure=None)
+            check = TokenCheck(
+                claims=proof_claims(proof, self._list_base, disclose=True), failure=None
+            )
         # found: the place goes back (only unknown codes count), beside the check
         result, _ = await asyncio.gather(
             self._conclude(client, check, now, lang, action="verify"),
             self._limit.give_back(client, now),
         )
         return result
-
-    def _claims(self, proof: ProofRecord, *, disclose: bool) -> ProofClaims:
-        return ProofClaims(
-            jti=proof.jti,
-            kid=proof.kid,
-            type=proof.type,
-            name=proof.name if disclose else None,
-            iat=int(proof.issued_at.timestamp()),
-            exp=int(proof.expires_at.timestamp()),
-            list_uri=self._list_base + proof.status_ref.list_id,
-            idx=proof.status_ref.idx,
-            attributes=dict(proof.attributes) if disclose else {},
-        )
 
     async def check_card(
         self, client: ClientRecord, number: str, now: datetime, lang: str = "en"
@@ -162,36 +141,7 @@ class VerificationService:
         if not cards:
             return await self._lookup_failed(client, now, lang, "unknown_card", "card_check")
         card = cards[0]
-        # The dates and claims a proof of this card carries (`proof_attributes`): typing
-        # the number and scanning the card's QR give the same answer. A card stored
-        # before dates were checked at input may end past what a result can show (year
-        # 9999 in UTC): it is then valid until 9999-12-31T23:59:59Z, never a crash.
-        expiry = min(epoch_floor(card.valid_until), LAST_EPOCH)
-        claims = ProofClaims(
-            jti="",
-            kid="",
-            type="parking_card",
-            name=None,
-            iat=0,
-            exp=expiry,
-            list_uri=self._list_base + card.status_ref.list_id,
-            idx=card.status_ref.idx,
-            attributes=card_attributes(self._registry.get("parking_card"), card),
-        )
-        now_s = epoch(now)
-        if now_s >= expiry:
-            out_of_time: str | None = "expired"
-        elif card.valid_from is not None and now < card.valid_from:
-            out_of_time = "not_yet_valid"
-        else:
-            out_of_time = None
-
-        def card_check(status: int) -> TokenCheck:
-            # A revoked or suspended card says so even when it is also out of its dates:
-            # the officer needs the stronger reason.
-            failure = out_of_time if status not in (INVALID, SUSPENDED) else None
-            return TokenCheck(claims=claims, failure=failure)
-
+        card_check = card_check_for(card, self._list_base, self._registry, now)
         result, _ = await asyncio.gather(
             self._record(
                 client,
