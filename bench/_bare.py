@@ -54,7 +54,7 @@ from app.cli.serve import resolve_server, uvicorn_options, uvicorn_worker
 from app.cli.workers import Supervisor
 from app.storage.redis.conn import parse_url
 from app.storage.redis.mux import MuxScripts
-from app.tokens import PROOF_TYP, JoseError, SigningKey, decode_verified, sign
+from app.tokens import PROOF_TYP, JoseError, SigningKey, decode_verified, encode_proof
 
 ISSUER = os.environ.get("BENCH_BARE_ISSUER", "https://statuspass.example.org")
 
@@ -111,16 +111,19 @@ class VerifyResponse(msgspec.Struct, frozen=True):
 def _signed(data: SignRequest) -> SignResponse:
     now = int(time.time())
     jti = secrets.token_urlsafe(12)
-    claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "iat": now,
-        "exp": now + 300,
-        "jti": jti,
-        "ent": data.type,
-        "nam": "J. PEETERS",
-        "status": {"status_list": {"idx": secrets.randbelow(1 << 20), "uri": LIST_URI}},
-    }
-    return SignResponse(token=sign(claims, KEY, typ=PROOF_TYP), jti=jti)
+    token = encode_proof(
+        KEY,
+        issuer=ISSUER,
+        iat=now,
+        exp=now + 300,
+        jti=jti,
+        type_id=data.type,
+        name="J. PEETERS",
+        list_uri=LIST_URI,
+        idx=secrets.randbelow(1 << 20),
+        attributes={},
+    )
+    return SignResponse(token=token, jti=jti)
 
 
 @post("/sign", status_code=201)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from app.tokens import PROOF_TYP, SigningKey, render_qr, sign
+from app.tokens import SigningKey, encode_proof, render_qr
 from app.tokens._qrencode import encode_matrix, fits
 from app.tokens.qr import QUIET_ZONE, svg_from_matrix
 
@@ -80,17 +80,20 @@ def decode(img: Image.Image) -> list[str]:
 
 
 def social_tariff_token() -> str:
-    key = SigningKey.generate("ES256")
-    claims = {
-        "iss": ISS,
-        "iat": 1748779200,
-        "exp": 1748779500,
-        "jti": "Q2xvdWRzQW5kUmFp",
-        "ent": "social_tariff",
-        "nam": "J. PEETERS",
-        "status": {"status_list": {"idx": 1048575, "uri": ISS + "/v1/status-lists/1"}},
-    }
-    return sign(claims, key, typ=PROOF_TYP)
+    """A social_tariff proof as issuance writes it (`encode_proof`): the pinned QR sizes
+    follow any claim the issuer adds."""
+    return encode_proof(
+        SigningKey.generate("ES256"),
+        issuer=ISS,
+        iat=1748779200,
+        exp=1748779500,
+        jti="Q2xvdWRzQW5kUmFp",
+        type_id="social_tariff",
+        name="J. PEETERS",
+        list_uri=ISS + "/v1/status-lists/1",
+        idx=1048575,
+        attributes={},
+    )
 
 
 def test_png_decodes_to_the_exact_token() -> None:
