@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException
 from app.api.state import Services
 from app.domain.records import ClientRecord
 
-__all__ = ["bearer", "client_of", "lang_of", "require_json", "services"]
+__all__ = ["bearer", "citizen_of", "client_of", "lang_of", "require_json", "services"]
 
 
 def services(request: Request[Any, Any, Any]) -> Services:
@@ -27,7 +27,13 @@ def bearer(request: Request[Any, Any, Any]) -> str | None:
 
 
 async def client_of(request: Request[Any, Any, Any]) -> ClientRecord:
+    """The API client whose key the request carries (sources and verifiers)."""
     return await services(request).clients.authenticate(bearer(request))
+
+
+async def citizen_of(request: Request[Any, Any, Any]) -> str:
+    """The subject (pseudonym) of the citizen whose ID token the request carries."""
+    return await services(request).citizens.subject(bearer(request))
 
 
 def _media_type(request: Request[Any, Any, Any]) -> str:

@@ -10,7 +10,7 @@ from litestar import Request, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
 
-from app.api.deps import bearer, lang_of, require_json, services
+from app.api.deps import citizen_of, lang_of, require_json, services
 from app.api.edge.answer import JSONAnswer
 from app.api.edge.metrics import ISSUED
 from app.api.openapi import CITIZEN, problems
@@ -37,7 +37,7 @@ __all__ = ["my_entitlements", "my_proof", "my_verifications"]
 )
 async def my_entitlements(request: Request[Any, Any, Any]) -> EntitlementList:
     svc = services(request)
-    subject = await svc.citizens.subject(bearer(request))
+    subject = await citizen_of(request)
     now: datetime = svc.clock.now()
     lang = lang_of(request)
     rows = await svc.entitlements.for_subject(subject)
@@ -90,7 +90,7 @@ _PROOF = ResponseSpec(
 )
 async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]) -> JSONAnswer:
     svc = services(request)
-    subject = await svc.citizens.subject(bearer(request))
+    subject = await citizen_of(request)
     issued = await svc.proofs.issue(
         subject, data.type, lifetime_s=data.lifetime_s, qr=data.qr, now=svc.clock.now()
     )
@@ -118,7 +118,7 @@ async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]
 )
 async def my_verifications(request: Request[Any, Any, Any]) -> VerificationList:
     svc = services(request)
-    subject = await svc.citizens.subject(bearer(request))
+    subject = await citizen_of(request)
     events = await svc.store.verifications_for(subject, 200)
     archived = await svc.store.audit_archived()
     cut = max((before for _upto, _hash, before in archived.values()), default=None)
