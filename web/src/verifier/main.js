@@ -14,7 +14,7 @@ import de from "./strings/de.json";
 import en from "./strings/en.json";
 import fr from "./strings/fr.json";
 import nl from "./strings/nl.json";
-import { clearVerdict, showBusy, showVerdict, signal } from "./verdict.js";
+import { CLEAR_AFTER_MS, clearVerdict, showBusy, showVerdict, signal } from "./verdict.js";
 
 const REFRESH_EVERY_MS = 30_000;
 const $ = (id) => document.getElementById(id);
@@ -147,7 +147,7 @@ async function check(text) {
   if (input.kind === "unknown") return say("input-error", "input_unknown");
   showBusy(region, t);
   const result = await verdictFor(input);
-  lastVerdict = result;
+  lastVerdict = { ...result, clearAt: Date.now() + CLEAR_AFTER_MS };
   render();
   signal(result.result);
   // paint first, then mark: the bench reads the time from the frame to this mark
@@ -161,6 +161,11 @@ function render() {
     t,
     lang: i18n.lang,
     extra: { seconds: lastVerdict.retryAfter ?? "60", status: lastVerdict.status ?? "" },
+    clearAt: lastVerdict.clearAt,
+    // cleared on screen: the holder's data goes from memory too (a redraw would show it)
+    onCleared: () => {
+      lastVerdict = null;
+    },
   });
 }
 
