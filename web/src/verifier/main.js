@@ -128,12 +128,42 @@ async function verdictFor(input) {
       return { ...undetermined("offline_needs_network", now), offline: true };
     }
     if (!(exc instanceof ApiError)) throw exc;
-    if (exc.status === 401) return undetermined("unauthenticated", now);
+    // revoked or replaced: this key will never work again here (see keyRejected)
+    if (exc.status === 401) return { ...undetermined("unauthenticated", now), keyRejected: true };
     if (exc.status === 403) return { ...undetermined("not_permitted", now), result: "invalid" };
-    if (exc.status === 429) return { ...undetermined("rate_limited", now), retryAfter: exc.retryAfter };
-    if (exc.status >= 500 && input.kind === "token") return offlineVerdict(input.value);
+    const busy = exc.status === 429 || exc.status >= 500;
+    // The service cannot answer now: a proof is checked on the device if it can be,
+    // else the counter learns why, and only the guess limit is called "unknown codes".
+    if (busy && input.kind === "token") {
+      await loaded;
+      if (data.ready) return offlineVerdict(input.value);
+    }
+    const retryAfter = secondsOf(exc.retryAfter);
+    if (exc.status === 429) {
+      const guesses = String(exc.problem?.type ?? "").endsWith("/rate-limited");
+      return { ...undetermined(guesses ? "rate_limited" : "busy", now), retryAfter };
+    }
     return { ...undetermined("service", now), status: exc.status };
   }
+}
+
+/** Retry-After in whole seconds: delay-seconds or an HTTP-date (RFC 9110 10.2.3). */
+function secondsOf(header) {
+  if (!header) return null;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(1, Math.ceil((at - Date.now()) / 1000));
+}
+
+/** The service refused the device's key: drop it and ask for the new one at once. */
+function keyRejected() {
+  scanner?.stop();
+  forgetDevice();
+  device = null;
+  lastVerdict = null;
+  clearVerdict($("verdict"), t);
+  showDevice();
+  say("setup-error", "setup_key_rejected");
 }
 
 async function check(text) {
@@ -147,6 +177,7 @@ async function check(text) {
   if (input.kind === "unknown") return say("input-error", "input_unknown");
   showBusy(region, t);
   const result = await verdictFor(input);
+  if (result.keyRejected) return keyRejected();
   lastVerdict = { ...result, clearAt: Date.now() + CLEAR_AFTER_MS };
   render();
   signal(result.result);
