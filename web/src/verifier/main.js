@@ -186,9 +186,16 @@ async function check(text) {
   showNet();
 }
 
+/** The right's label in the language shown now (the service named it in the one asked). */
+function relabelled(result) {
+  const kind = result.entitlement ? data.registry?.get(result.entitlement.type) : undefined;
+  const label = kind?.labels?.[i18n.lang] || kind?.labels?.en;
+  return label ? { ...result, entitlement: { ...result.entitlement, label } } : result;
+}
+
 function render() {
   if (!lastVerdict) return;
-  showVerdict($("verdict"), lastVerdict, {
+  showVerdict($("verdict"), relabelled(lastVerdict), {
     t,
     lang: i18n.lang,
     extra: { seconds: lastVerdict.retryAfter ?? "60", status: lastVerdict.status ?? "" },
