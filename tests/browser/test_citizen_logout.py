@@ -25,3 +25,23 @@ def test_a_proof_answered_after_logout_is_not_kept(stack: Stack, browser: Browse
     stored = page.evaluate("() => Object.keys(sessionStorage)")
     assert stored == [], stored
     page.context.close()
+
+
+def test_who_checked_me_answered_after_logout_is_not_kept(
+    stack: Stack, browser: Browser
+) -> None:
+    page = citizen_page(browser, stack)
+    log_in(page, stack.grant("social_tariff"))
+    held: list[Route] = []
+    page.route("**/v1/me/verifications", lambda route: held.append(route))
+    page.get_by_role("link", name="Who checked me").click()
+    while not held:
+        page.wait_for_timeout(50)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
+    held[0].continue_()
+    page.wait_for_timeout(1500)
+    assert page.evaluate("() => Object.keys(sessionStorage)") == []
+    assert page.locator("#checks-list li").count() == 0
+    expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
+    page.context.close()
