@@ -4,7 +4,7 @@ brings the holder's name or right back."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 from verifier_app import check, open_verifier
 from webstack import Stack
 
@@ -29,4 +29,33 @@ def test_a_cleared_verdict_does_not_come_back_with_a_language_switch(
     expect(page.locator("#verdict")).to_have_text("Prêt à contrôler.")
     expect(page.locator("#verdict")).not_to_contain_text(holder)
     assert page.locator("#verdict").get_attribute("data-result") is None
+    context.close()
+
+
+def test_a_late_answer_for_the_previous_proof_never_shows_for_the_next(
+    stack: Stack, browser: Browser
+) -> None:
+    first = stack.proof(stack.grant())
+    nrn = stack.grant()
+    second = stack.proof(nrn)
+    stack.revoke(nrn)
+    context, page = open_verifier(browser, stack, stack.museum_key)
+    held: list[Route] = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/v1/verify", hold_the_first)
+    page.locator("#input").fill(first["code"])
+    page.locator("#check-submit").click()
+    while not held:
+        page.wait_for_timeout(50)
+    region = check(page, second["code"])  # the next holder, while the first one hangs
+    expect(region).to_have_attribute("data-reason", "revoked")
+    held[0].continue_()
+    page.wait_for_timeout(1500)
+    expect(page.locator("#verdict")).to_have_attribute("data-reason", "revoked")
     context.close()

@@ -25,6 +25,7 @@ let device = loadDevice();
 let scanner = null;
 let lastVerdict = null; // re-rendered when the language changes, dropped on the next check
 let loaded = null; // what an earlier visit stored, being read
+let checks = 0; // counts checks started: only the latest one's answer is shown
 
 function say(id, key, vars) {
   const node = $(id);
@@ -84,6 +85,7 @@ async function forget() {
   if (!window.confirm(t("forget_confirm"))) return;
   scanner?.stop();
   forgetDevice();
+  checks += 1;
   await data.clear();
   device = null;
   lastVerdict = null;
@@ -168,6 +170,7 @@ function keyRejected() {
 
 async function check(text) {
   const region = $("verdict");
+  const mine = ++checks;
   lastVerdict = null;
   clearVerdict(region, t); // whatever comes next, the last holder's data goes now
   say("input-error", null);
@@ -177,6 +180,8 @@ async function check(text) {
   if (input.kind === "unknown") return say("input-error", "input_unknown");
   showBusy(region, t);
   const result = await verdictFor(input);
+  // a later check (or Forget) came meanwhile: this answer is about someone else
+  if (mine !== checks) return;
   if (result.keyRejected) return keyRejected();
   lastVerdict = { ...result, clearAt: Date.now() + CLEAR_AFTER_MS };
   render();
