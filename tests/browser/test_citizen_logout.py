@@ -27,9 +27,7 @@ def test_a_proof_answered_after_logout_is_not_kept(stack: Stack, browser: Browse
     page.context.close()
 
 
-def test_who_checked_me_answered_after_logout_is_not_kept(
-    stack: Stack, browser: Browser
-) -> None:
+def test_who_checked_me_answered_after_logout_is_not_kept(stack: Stack, browser: Browser) -> None:
     page = citizen_page(browser, stack)
     log_in(page, stack.grant("social_tariff"))
     held: list[Route] = []
