@@ -4,19 +4,27 @@ arrives after the logout (the next person on a shared phone must never see it)."
 from __future__ import annotations
 
 from citizen_steps import citizen_page, log_in
-from playwright.sync_api import Browser, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 from webstack import Stack
 
 
+def _until_held(page: Page, held: list[Route]) -> None:
+    """Until the held request arrived (page.route sees it: service workers blocked)."""
+    for _ in range(200):
+        if held:
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("the request never came")
+
+
 def test_a_proof_answered_after_logout_is_not_kept(stack: Stack, browser: Browser) -> None:
-    page = citizen_page(browser, stack)
+    page = citizen_page(browser, stack, service_workers="block")
     log_in(page, stack.grant("social_tariff"))
     held: list[Route] = []
     page.route("**/v1/me/proofs", lambda route: held.append(route))  # answered later
     page.get_by_role("link", name="Show proof").first.click()
     page.wait_for_function("() => document.body.dataset.screen === 'proof'")
-    while not held:
-        page.wait_for_timeout(50)
+    _until_held(page, held)
     page.get_by_role("button", name="Close").click()
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
@@ -28,13 +36,12 @@ def test_a_proof_answered_after_logout_is_not_kept(stack: Stack, browser: Browse
 
 
 def test_who_checked_me_answered_after_logout_is_not_kept(stack: Stack, browser: Browser) -> None:
-    page = citizen_page(browser, stack)
+    page = citizen_page(browser, stack, service_workers="block")
     log_in(page, stack.grant("social_tariff"))
     held: list[Route] = []
     page.route("**/v1/me/verifications", lambda route: held.append(route))
     page.get_by_role("link", name="Who checked me").click()
-    while not held:
-        page.wait_for_timeout(50)
+    _until_held(page, held)
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
     held[0].continue_()

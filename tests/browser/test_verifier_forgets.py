@@ -39,7 +39,8 @@ def test_a_late_answer_for_the_previous_proof_never_shows_for_the_next(
     nrn = stack.grant()
     second = stack.proof(nrn)
     stack.revoke(nrn)
-    context, page = open_verifier(browser, stack, stack.museum_key)
+    # page.route sees the page's requests only with service workers blocked
+    context, page = open_verifier(browser, stack, stack.museum_key, service_workers="block")
     held: list[Route] = []
 
     def hold_the_first(route: Route) -> None:
@@ -51,8 +52,11 @@ def test_a_late_answer_for_the_previous_proof_never_shows_for_the_next(
     page.route("**/v1/verify", hold_the_first)
     page.locator("#input").fill(first["code"])
     page.locator("#check-submit").click()
-    while not held:
+    for _ in range(200):
+        if held:
+            break
         page.wait_for_timeout(50)
+    assert held, "the first check never reached the service"
     region = check(page, second["code"])  # the next holder, while the first one hangs
     expect(region).to_have_attribute("data-reason", "revoked")
     held[0].continue_()
