@@ -144,3 +144,16 @@ def test_a_device_set_up_with_a_counter_key_names_the_counter(
     set_up(page, second["api_key"])
     expect(page.locator("#device")).to_have_text("Musée · Guichet 2")
     context.close()
+
+
+def test_switching_language_also_renames_the_right_on_screen(
+    stack: Stack, browser: Browser
+) -> None:
+    proof = stack.proof(stack.grant())
+    context, page = open_verifier(browser, stack, stack.museum_key)
+    region = check(page, proof["token"])
+    expect(region).to_contain_text("Social tariff")
+    page.get_by_label("Language").select_option("nl")
+    expect(region.locator(".verdict-word")).to_have_text("GELDIG")
+    expect(region).to_contain_text("Sociaal tarief")
+    context.close()

@@ -95,6 +95,12 @@ def hs256_with_public_key(key: SigningKey) -> str:
     return f"{signing_input}.{b64url_encode(mac)}"
 
 
+def nested_claims(depth: int) -> str:
+    """The claims as JSON text with an unknown claim of lists `depth` levels deep
+    (as text: json.dumps itself gives up long before 1100 levels)."""
+    return json.dumps(claims(ext="@")).replace('"@"', "[" * depth + "]" * depth)
+
+
 def flip_last(data: bytes) -> bytes:
     """The same stream with its Adler-32 checksum broken."""
     return data[:-1] + bytes([data[-1] ^ 1])
@@ -457,6 +463,20 @@ def main() -> None:
         case(
             "claims_control_character",
             forge_text(json.dumps(hdr), json.dumps(claims()).replace("J. PEETERS", "J.\tX"), key),
+            "invalid",
+            "malformed",
+        ),
+        # Nesting: Python's parsers stop near its recursion limit (~1000 levels, less
+        # the caller's stack); an unknown claim well inside it is tolerated by both.
+        case(
+            "claims_nested_unknown_claim",
+            forge_text(json.dumps(hdr), nested_claims(600), key),
+            "valid",
+            None,
+        ),
+        case(
+            "claims_nested_beyond_the_parsers",
+            forge_text(json.dumps(hdr), nested_claims(1100), key),
             "invalid",
             "malformed",
         ),

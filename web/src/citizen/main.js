@@ -30,6 +30,7 @@ let config = null;
 let types = readJson(localStorage, TYPES) ?? {};
 let current = null; // the screen shown
 let inApp = false; // the reader moved inside the app, so "back" stays in it
+let session = 0; // counts logouts: an answer to a request made before one is dropped
 
 function readJson(storage, key) {
   try {
@@ -98,13 +99,15 @@ function show(name, { focus = false } = {}) {
 async function loadRights() {
   const cached = readJson(sessionStorage, RIGHTS);
   if (cached) drawRights(cached.rights);
+  const asked = session;
   try {
     const rights = await api.rights();
+    if (asked !== session) return; // logged out meanwhile: nothing of it is kept
     keep(sessionStorage, RIGHTS, { rights, at: Date.now() });
     drawRights(rights);
     notify(null);
   } catch (error) {
-    failed(error, cached);
+    if (asked === session) failed(error, cached);
   }
 }
 
@@ -116,13 +119,15 @@ function drawRights(rights) {
 async function loadChecks() {
   const cached = readJson(sessionStorage, CHECKS);
   if (cached) drawChecks(cached.data);
+  const asked = session;
   try {
     const data = await api.checks();
+    if (asked !== session) return; // logged out meanwhile: nothing of it is kept
     keep(sessionStorage, CHECKS, { data, at: Date.now() });
     drawChecks(data);
     notify(null);
   } catch (error) {
-    failed(error, cached);
+    if (asked === session) failed(error, cached);
   }
 }
 
@@ -182,6 +187,7 @@ function loginError(key) {
 }
 
 function logout(reason = "logged_out") {
+  session += 1;
   endSession();
   forgetProofs();
   sessionStorage.removeItem(RIGHTS);

@@ -69,6 +69,9 @@ export async function startLogin(config, lang) {
     client_id: config.client_id,
     redirect_uri: config.redirect_uri,
     token_endpoint: doc.token_endpoint,
+    // RFC 9207 2.4: a provider that says it sends iss must send it, or the answer is
+    // not trusted (a mix-up attack strips it)
+    iss_required: doc.authorization_response_iss_parameter_supported === true,
     state: randomString(16),
     nonce: randomString(16),
     verifier,
@@ -129,7 +132,7 @@ export async function finishLogin(config) {
     throw new LoginError("failed", "the login answer does not belong to this tab");
   }
   // RFC 9207: an answer from another provider than the one we sent the person to
-  if (params.has("iss") && params.get("iss") !== pending.issuer) {
+  if ((params.has("iss") || pending.iss_required) && params.get("iss") !== pending.issuer) {
     throw new LoginError("failed", "the login answer comes from another provider");
   }
   const error = params.get("error");

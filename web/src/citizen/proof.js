@@ -113,6 +113,8 @@ export function createProofScreen({ api, i18n, el, labelOf, onAuthLost }) {
     performance.mark("statuspass:proof-requested");
     try {
       const answer = await api.proof(wanted);
+      // closed, or logged out, meanwhile: the answer is not kept, even in this tab
+      if (type !== wanted) return;
       const lifetimeMs = lifetimeOf(answer.token);
       const next = {
         type: wanted,

@@ -14,7 +14,7 @@ import de from "./strings/de.json";
 import en from "./strings/en.json";
 import fr from "./strings/fr.json";
 import nl from "./strings/nl.json";
-import { clearVerdict, showBusy, showVerdict, signal } from "./verdict.js";
+import { CLEAR_AFTER_MS, clearVerdict, showBusy, showVerdict, signal } from "./verdict.js";
 
 const REFRESH_EVERY_MS = 30_000;
 const $ = (id) => document.getElementById(id);
@@ -25,6 +25,7 @@ let device = loadDevice();
 let scanner = null;
 let lastVerdict = null; // re-rendered when the language changes, dropped on the next check
 let loaded = null; // what an earlier visit stored, being read
+let checks = 0; // counts checks started: only the latest one's answer is shown
 
 function say(id, key, vars) {
   const node = $(id);
@@ -84,6 +85,7 @@ async function forget() {
   if (!window.confirm(t("forget_confirm"))) return;
   scanner?.stop();
   forgetDevice();
+  checks += 1;
   await data.clear();
   device = null;
   lastVerdict = null;
@@ -128,16 +130,47 @@ async function verdictFor(input) {
       return { ...undetermined("offline_needs_network", now), offline: true };
     }
     if (!(exc instanceof ApiError)) throw exc;
-    if (exc.status === 401) return undetermined("unauthenticated", now);
+    // revoked or replaced: this key will never work again here (see keyRejected)
+    if (exc.status === 401) return { ...undetermined("unauthenticated", now), keyRejected: true };
     if (exc.status === 403) return { ...undetermined("not_permitted", now), result: "invalid" };
-    if (exc.status === 429) return { ...undetermined("rate_limited", now), retryAfter: exc.retryAfter };
-    if (exc.status >= 500 && input.kind === "token") return offlineVerdict(input.value);
+    const busy = exc.status === 429 || exc.status >= 500;
+    // The service cannot answer now: a proof is checked on the device if it can be,
+    // else the counter learns why, and only the guess limit is called "unknown codes".
+    if (busy && input.kind === "token") {
+      await loaded;
+      if (data.ready) return offlineVerdict(input.value);
+    }
+    const retryAfter = secondsOf(exc.retryAfter);
+    if (exc.status === 429) {
+      const guesses = String(exc.problem?.type ?? "").endsWith("/rate-limited");
+      return { ...undetermined(guesses ? "rate_limited" : "busy", now), retryAfter };
+    }
     return { ...undetermined("service", now), status: exc.status };
   }
 }
 
+/** Retry-After in whole seconds: delay-seconds or an HTTP-date (RFC 9110 10.2.3). */
+function secondsOf(header) {
+  if (!header) return null;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(1, Math.ceil((at - Date.now()) / 1000));
+}
+
+/** The service refused the device's key: drop it and ask for the new one at once. */
+function keyRejected() {
+  scanner?.stop();
+  forgetDevice();
+  device = null;
+  lastVerdict = null;
+  clearVerdict($("verdict"), t);
+  showDevice();
+  say("setup-error", "setup_key_rejected");
+}
+
 async function check(text) {
   const region = $("verdict");
+  const mine = ++checks;
   lastVerdict = null;
   clearVerdict(region, t); // whatever comes next, the last holder's data goes now
   say("input-error", null);
@@ -147,7 +180,10 @@ async function check(text) {
   if (input.kind === "unknown") return say("input-error", "input_unknown");
   showBusy(region, t);
   const result = await verdictFor(input);
-  lastVerdict = result;
+  // a later check (or Forget) came meanwhile: this answer is about someone else
+  if (mine !== checks) return;
+  if (result.keyRejected) return keyRejected();
+  lastVerdict = { ...result, clearAt: Date.now() + CLEAR_AFTER_MS };
   render();
   signal(result.result);
   // paint first, then mark: the bench reads the time from the frame to this mark
@@ -155,12 +191,24 @@ async function check(text) {
   showNet();
 }
 
+/** The right's label in the language shown now (the service named it in the one asked). */
+function relabelled(result) {
+  const kind = result.entitlement ? data.registry?.get(result.entitlement.type) : undefined;
+  const label = kind?.labels?.[i18n.lang] || kind?.labels?.en;
+  return label ? { ...result, entitlement: { ...result.entitlement, label } } : result;
+}
+
 function render() {
   if (!lastVerdict) return;
-  showVerdict($("verdict"), lastVerdict, {
+  showVerdict($("verdict"), relabelled(lastVerdict), {
     t,
     lang: i18n.lang,
     extra: { seconds: lastVerdict.retryAfter ?? "60", status: lastVerdict.status ?? "" },
+    clearAt: lastVerdict.clearAt,
+    // cleared on screen: the holder's data goes from memory too (a redraw would show it)
+    onCleared: () => {
+      lastVerdict = null;
+    },
   });
 }
 

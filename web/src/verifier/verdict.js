@@ -10,7 +10,7 @@ const ICONS = {
 };
 const WORDS = { valid: "result_valid", invalid: "result_invalid", undetermined: "result_undetermined" };
 /** How long a verdict stays on screen when nobody checks anything else. */
-const CLEAR_AFTER_MS = 120_000;
+export const CLEAR_AFTER_MS = 120_000;
 let clearTimer = null;
 
 function el(tag, attrs = {}, text = null) {
@@ -77,9 +77,11 @@ function reasonText(reason, t, extra) {
 
 /**
  * Show `result` (the service's or the device's verification result).
- * `extra` fills reason texts ({seconds}, {status}).
+ * `extra` fills reason texts ({seconds}, {status}). The verdict is cleared at `clearAt`
+ * (epoch ms; a redraw in another language keeps the first deadline), and `onCleared`
+ * then lets the caller drop its own copy, so that nothing can draw it again.
  */
-export function showVerdict(region, result, { t, lang, extra = {} }) {
+export function showVerdict(region, result, { t, lang, extra = {}, clearAt = Date.now() + CLEAR_AFTER_MS, onCleared }) {
   reset(region);
   region.dataset.result = result.result;
   region.dataset.reason = result.reason ?? "";
@@ -108,7 +110,10 @@ export function showVerdict(region, result, { t, lang, extra = {} }) {
     how = t("how_offline", { minutes: Math.floor(result.status_list_age_s / 60), time: at });
   } else how = t("how_offline_none", { time: at });
   region.append(el("p", { class: "how" }, how));
-  clearTimer = setTimeout(() => clearVerdict(region, t), CLEAR_AFTER_MS);
+  clearTimer = setTimeout(() => {
+    clearVerdict(region, t);
+    onCleared?.();
+  }, Math.max(0, clearAt - Date.now()));
 }
 
 let audio = null;
