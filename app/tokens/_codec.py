@@ -97,6 +97,10 @@ def _strict_json_object(text: str) -> dict[str, Any]:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise CodecError("not JSON") from exc
+    except CodecError:
+        raise
+    except ValueError as exc:  # an integer past CPython's 4,300-digit conversion limit
+        raise CodecError("not JSON") from exc
     if not isinstance(value, dict):
         raise CodecError("not a JSON object")
     return value

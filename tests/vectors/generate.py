@@ -86,6 +86,21 @@ def raw_list(key: SigningKey, lst: str, *, bits: int = 2, sub: str = URI) -> str
     return sign(body, key, typ="statuslist+jwt")
 
 
+def list_with_integer(key: SigningKey, lst: str, digits: int) -> str:
+    """A status-list JWT with an unknown claim holding an integer of `digits` digits (as
+    text: Python will not turn an int of more than 4,300 digits into a string)."""
+    header = {"alg": key.alg, "kid": key.kid, "typ": "statuslist+jwt"}
+    body = {
+        "sub": URI,
+        "iat": NOW - 600,
+        "exp": NOW + 86400,
+        "ttl": 3600,
+        "ext": "@",
+        "status_list": {"bits": 2, "lst": lst},
+    }
+    return forge_text(json.dumps(header), json.dumps(body).replace('"@"', "9" * digits), key)
+
+
 def hs256_with_public_key(key: SigningKey) -> str:
     pem = key.private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     header = {"alg": "HS256", "kid": key.kid, "typ": TYP}
@@ -307,6 +322,22 @@ def main() -> None:
             "undetermined",
             "stale_status_list",
             lists=[raw_list(key, b64url_encode(b"this is not a zlib stream"))],
+        ),
+        # Integers: Python's json reads at most 4,300 digits (CPython's guard against
+        # quadratic int parsing); a list with a longer one is refused by both verifiers.
+        case(
+            "list_unknown_integer_of_4300_digits",
+            good,
+            "valid",
+            None,
+            lists=[list_with_integer(key, b64url_encode(zlib.compress(bytes(packed))), 4300)],
+        ),
+        case(
+            "list_unknown_integer_beyond_4300_digits",
+            good,
+            "undetermined",
+            "stale_status_list",
+            lists=[list_with_integer(key, b64url_encode(zlib.compress(bytes(packed))), 4301)],
         ),
         case(
             "list_truncated",

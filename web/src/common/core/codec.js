@@ -84,6 +84,7 @@ const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
 // Python's parsers give up at its recursion limit (1000 frames, less the caller's): a
 // depth Python reads must read here too (vectors: 600 read, 1100 refused by both).
 const MAX_DEPTH = 900;
+const MAX_INT_DIGITS = 4300;
 
 class Parser {
   constructor(text) {
@@ -125,6 +126,9 @@ class Parser {
     if (!m || m[0] === "" || m[0] === "-") this.fail();
     this.i += m[0].length;
     if (m[1] !== undefined || m[2] !== undefined) return new JsonFloat(Number(m[0]));
+    // Python's json refuses integers of more than 4,300 digits (CPython's conversion
+    // limit): so does this parser, or the two verifiers would disagree on such a claim
+    if (m[0].replace("-", "").length > MAX_INT_DIGITS) this.fail();
     const n = Number(m[0]);
     // beyond 2**53 a Number is not exact; such a value is only ever compared with times
     // and list sizes, where it is far beyond every bound either way
