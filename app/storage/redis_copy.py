@@ -16,6 +16,7 @@ from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import CardRecord, ClientRecord, Entitlement
 from app.storage._common import CODE_HOLD_US, PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
 from app.storage._copy import ProofEntry, RawAudit, StatusEntry
+from app.storage._lean import encode_card, encode_entitlement, encode_proof
 from app.storage.redis_audit import pointer
 from app.storage.redis_conn import as_bytes, guarded, unavailable
 from app.storage.redis_ctx import Ctx, decoders, encoder
@@ -197,7 +198,7 @@ class RedisCopier:
         for e in batch:
             self.check_ref(ctx, e.subject, e.status_ref.list_id, f"entitlement {e.type}")
             key = ctx.layout.subject_key(self.label_of_subject(ctx, e.subject), e.subject)
-            cmds.append(("HSET", key, e.type, encoder.encode(e), f"v:{e.type}", e.version))
+            cmds.append(("HSET", key, e.type, encode_entitlement(e), f"v:{e.type}", e.version))
         await self._pipe(cmds)
 
     async def put_cards(self, batch: Sequence[CardRecord]) -> None:
@@ -206,7 +207,7 @@ class RedisCopier:
         for c in batch:
             label = self.label_of_subject(ctx, c.subject)
             cmds.append(("HSET", Layout.CARD_DIR, c.number, label))
-            cmds.append(("SET", ctx.layout.card_key(label, c.number), encoder.encode(c)))
+            cmds.append(("SET", ctx.layout.card_key(label, c.number), encode_card(c)))
         await self._pipe(cmds)
 
     async def put_proofs(self, batch: Sequence[ProofEntry]) -> None:
@@ -220,7 +221,7 @@ class RedisCopier:
             if life_ms + PROOF_GRACE_S * 1000 <= 0:
                 continue  # past its grace period: the source would purge it too
             key = ctx.layout.proof_key(label, proof.jti)
-            cmds.append(("HSET", key, "s", proof.subject, "d", encoder.encode(proof)))
+            cmds.append(("HSET", key, "s", proof.subject, "d", encode_proof(proof)))
             cmds.append(("PEXPIRE", key, life_ms + PROOF_GRACE_S * 1000))
             hold_ms = life_ms + CODE_HOLD_US // 1000
             if code is not None and hold_ms > 0:
