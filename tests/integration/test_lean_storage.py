@@ -1,0 +1,132 @@
+"""Records of older releases (JSON) on a store that now writes compact ones: SQLite
+rewrites them at the schema 6 migration, Redis reads them as they are and
+`statuspass store copy` writes them compact."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import msgspec
+import pytest
+import redis
+from factories import T0, make_card, make_entitlement, make_event, make_proof
+from redis_servers import RedisServer
+
+from app.cli.store_copy import copy_store
+from app.domain.records import StatusRef
+from app.storage import open_store, sqlite_db
+from app.storage._common import to_us
+from app.storage.redis_keys import Layout
+from app.storage.redis_store import RedisStore
+
+pytestmark = pytest.mark.cluster
+
+SUBJECT = "9f2c1a0b5e6d7f80" * 4
+
+
+def _records() -> tuple:  # type: ignore[type-arg]
+    ref = StatusRef("1", 7)
+    ent = make_entitlement(ref, subject=SUBJECT)
+    card = make_card("1234567800", ref, subject=SUBJECT)
+    proof = make_proof("jti-1", ref, subject=SUBJECT, issued_at=T0, lifetime_s=600)
+    return ent, card, proof
+
+
+async def test_sqlite_schema_5_rows_are_rewritten_compact(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    ent, card, proof = _records()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        steps = (
+            sqlite_db._SCHEMA_V1,
+            sqlite_db._SCHEMA_V2,
+            sqlite_db._SCHEMA_V3,
+            sqlite_db._SCHEMA_V4,
+            sqlite_db._SCHEMA_V5,
+        )
+        for statement in (s for step in steps for s in step):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO entitlements VALUES (?, ?, ?, ?)",
+            (ent.type, ent.subject, ent.version, msgspec.json.encode(ent)),
+        )
+        conn.execute(
+            "INSERT INTO cards VALUES (?, ?, ?)",
+            (card.number, card.subject, msgspec.json.encode(card)),
+        )
+        conn.execute(
+            "INSERT INTO proofs (jti, subject, expires_us, data, code) VALUES (?, ?, ?, ?, ?)",
+            (proof.jti, proof.subject, to_us(proof.expires_at), msgspec.json.encode(proof), "a-dg"),
+        )
+        conn.execute("PRAGMA user_version = 5")
+
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        assert await store.get_entitlement(ent.type, SUBJECT) == ent
+        assert await store.get_cards([card.number]) == [card]
+        assert await store.get_proof_by_code("a-dg", T0) == proof
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (6,)
+        for table in ("entitlements", "cards", "proofs"):
+            (data,) = conn.execute(f"SELECT data FROM {table}").fetchone()
+            assert bytes(data)[:1] != b"{", table
+            assert b"valid_until" not in bytes(data), table
+
+
+async def test_redis_reads_json_records_and_copy_writes_them_compact(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    redis_server.flushall()
+    store = await open_store(redis_server.url)
+    try:  # a fresh store: its layout (shards) is written on first use
+        assert isinstance(store, RedisStore)
+        await store.ping()
+        assert store.shards is not None
+        layout = Layout(store.shards)
+    finally:
+        await store.close()
+    label = str(layout.shard_of_subject(SUBJECT))
+    ref = StatusRef(layout.list_id(int(label), 0), 7)
+    ent = make_entitlement(ref, subject=SUBJECT)
+    card = make_card("1234567800", ref, subject=SUBJECT)
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        raw.hset(
+            layout.subject_key(label, SUBJECT),
+            mapping={ent.type: msgspec.json.encode(ent), f"v:{ent.type}": ent.version},
+        )
+        raw.hset(Layout.CARD_DIR, card.number, label)
+        raw.set(layout.card_key(label, card.number), msgspec.json.encode(card))
+
+        store = await open_store(redis_server.url)
+        try:
+            assert await store.get_entitlement(ent.type, SUBJECT) == ent
+            assert await store.list_entitlements(SUBJECT) == [ent]
+            assert await store.get_cards([card.number]) == [card]
+            # a new write of the same entitlement is stored compact
+            newer = msgspec.structs.replace(ent, version=2)
+            await store.save_entitlement(
+                newer,
+                expected_version=1,
+                status_updates=[],
+                cards=[],
+                audit=make_event("update", subject=SUBJECT),
+            )
+            stored = raw.hget(layout.subject_key(label, SUBJECT), ent.type)
+            assert stored is not None and stored[:1] != b"{"
+            assert await store.get_entitlement(ent.type, SUBJECT) == newer
+        finally:
+            await store.close()
+    finally:
+        raw.close()
+
+    target = f"sqlite:///{tmp_path / 'copy.sqlite3'}"
+    await copy_store(redis_server.url, target, out=io.StringIO())
+    with closing(sqlite3.connect(tmp_path / "copy.sqlite3")) as conn:
+        rows = conn.execute("SELECT data FROM entitlements UNION ALL SELECT data FROM cards")
+        assert all(bytes(d)[:1] != b"{" for (d,) in rows)
