@@ -1,7 +1,8 @@
 """The audit record's hash and the strict reading of its stored bytes (pure, no I/O).
 
-A record is stored as the exact bytes of its event (canonical msgspec JSON) beside its
-place (chain, seq) and the hash of the record before it. Its hash covers all of them:
+A record is stored as the exact bytes of its event (canonical msgspec JSON, compact:
+one-letter keys, defaults left out; `records.encode_event`) beside its place (chain,
+seq) and the hash of the record before it. Its hash covers all of them:
 
     hash = SHA-256("statuspass-audit/2" LF chain LF seq LF prev LF event-bytes)   (hex)
 
@@ -13,7 +14,9 @@ another spelling of a value or trailing bytes (which a database's own JSON funct
 or another reader might interpret differently) are refused, not silently normalised.
 
 Records written before this format ("legacy") were hashed as SHA-256(prev LF event): a
-chain may begin with such records, which `legacy_hash` still checks.
+chain may begin with such records, which `legacy_hash` still checks. Events written
+before the compact form (every key by its full name) are read too, each held to the
+canonical encoding of its own form.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ import hashlib
 
 import msgspec
 
-from app.domain.records import AuditEvent, chain_hash, encode_event
+from app.domain.records import (
+    AuditEvent,
+    chain_hash,
+    decode_event,
+    encode_event,
+    encode_event_legacy,
+)
 
 __all__ = [
     "ARCHIVE_GROUP",
@@ -37,8 +46,6 @@ __all__ = [
 
 #: the domain separator of a record hash: a hash of another kind never collides with it
 RECORD_DOMAIN = b"statuspass-audit/2"
-
-_decoder = msgspec.json.Decoder(AuditEvent)
 
 #: the group of records read from archive segments (a store's groups are shard labels)
 ARCHIVE_GROUP = "(archive)"
@@ -71,10 +78,10 @@ def decode_event_strict(data: bytes) -> AuditEvent:
             trailing bytes).
     """
     try:
-        event = _decoder.decode(data)
+        event, compact = decode_event(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise NotCanonical(f"not an audit event ({exc})") from exc
-    if encode_event(event) != data:
+    if (encode_event(event) if compact else encode_event_legacy(event)) != data:
         raise NotCanonical("not in canonical form (a duplicate, unknown or respelt field)")
     return event
 

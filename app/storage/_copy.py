@@ -14,7 +14,14 @@ from typing import Any, Protocol
 
 import msgspec
 
-from app.domain.records import AuditRecord, CardRecord, ClientRecord, Entitlement, ProofRecord
+from app.domain.records import (
+    AuditRecord,
+    CardRecord,
+    ClientRecord,
+    Entitlement,
+    ProofRecord,
+    decode_event,
+)
 from app.storage._common import PROOF_GRACE_S, to_us
 from app.storage._lean import (
     decode_card,
@@ -24,7 +31,6 @@ from app.storage._lean import (
     encode_entitlement,
     encode_proof,
 )
-from app.storage.redis_keys import event_decoder
 from app.storage.sqlite import SqliteStore
 from app.storage.sqlite_db import immediate
 
@@ -186,7 +192,7 @@ class SqliteCopier:
                 record = AuditRecord(
                     chain=str(chain),
                     seq=int(str(seq)),
-                    event=event_decoder.decode(raw),
+                    event=decode_event(raw)[0],
                     prev=str(prev),
                     hash=str(digest),
                 )

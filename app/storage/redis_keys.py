@@ -21,9 +21,7 @@ import hashlib
 import re
 from collections.abc import Callable
 
-import msgspec
-
-from app.domain.records import AuditEvent, AuditRecord
+from app.domain.records import AuditRecord, decode_event
 from app.storage._common import canonical_list_id
 
 __all__ = [
@@ -32,7 +30,6 @@ __all__ = [
     "Layout",
     "decode_chain_record",
     "encode_chain_record",
-    "event_decoder",
     "redis_to_ietf",
     "split_chain_record",
 ]
@@ -165,7 +162,6 @@ def _pairs_reversed(byte: int) -> int:
     )
 
 
-event_decoder = msgspec.json.Decoder(AuditEvent)
 _TABLE = bytes(_pairs_reversed(b) for b in range(256))
 
 
@@ -191,7 +187,5 @@ def split_chain_record(raw: bytes) -> tuple[int, str, str, bytes]:
 def decode_chain_record(chain: str, raw: bytes) -> tuple[AuditRecord, bytes]:
     """The record and the exact event bytes stored."""
     seq, prev, digest, data = split_chain_record(raw)
-    record = AuditRecord(
-        chain=chain, seq=seq, event=event_decoder.decode(data), prev=prev, hash=digest
-    )
+    record = AuditRecord(chain=chain, seq=seq, event=decode_event(data)[0], prev=prev, hash=digest)
     return record, data

@@ -118,9 +118,10 @@ class RedisTamper:
             self.r.rpush(Layout.CHECKPOINTS, *notes)
 
     def hide_check(self, chain: str, row: Row) -> None:
-        import msgspec
+        from app.domain.records import decode_event
 
-        subject = msgspec.json.decode(row[3])["subject"]
+        subject = decode_event(row[3])[0].subject
+        assert subject is not None
         key = self.layout.verif_key(self.label(chain), subject)
         self.r.lrem(key, 0, f"{chain}\n{row[0]}".encode())
 
