@@ -13,14 +13,19 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from app.domain.ports import STATUS_LIST_SIZE
-from app.domain.records import CardRecord, ClientRecord, Entitlement
+from app.domain.records import GENESIS_HASH, CardRecord, ClientRecord, Entitlement
 from app.storage._common import CODE_HOLD_US, PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
 from app.storage._copy import ProofEntry, RawAudit, StatusEntry
 from app.storage._lean import encode_card, encode_entitlement, encode_proof
 from app.storage.redis_audit import pointer
 from app.storage.redis_conn import as_bytes, guarded, unavailable
 from app.storage.redis_ctx import Ctx, decoders, encoder
-from app.storage.redis_keys import GLOBAL, Layout, encode_chain_record
+from app.storage.redis_keys import (
+    GLOBAL,
+    Layout,
+    encode_chain_record,
+    encode_legacy_chain_record,
+)
 from app.storage.redis_scripts import VERIF_CAP
 from app.storage.redis_store import RedisStore
 from app.tokens.codes import CODE_LENGTH
@@ -33,6 +38,8 @@ _SCAN = 1_000
 class RedisCopier:
     def __init__(self, store: RedisStore) -> None:
         self._store = store
+        #: chain -> hash of the last record written by put_audit
+        self._last: dict[str, str] = {}
 
     async def _ctx(self) -> Ctx:
         return await self._store.context()
@@ -239,7 +246,14 @@ class RedisCopier:
             if "/" not in record.chain or label not in ctx.layout.labels():
                 label = GLOBAL
             key = ctx.layout.chain_key(label, record.chain)
-            item = encode_chain_record(record.seq, record.prev, record.hash, raw)
+            # the compact element when its link is the element before it, as a reader
+            # derives it; else (a chain copied from its middle, after an archive) the
+            # element that keeps its link, so the copy holds the log as it was
+            if record.prev == self._last.get(record.chain, GENESIS_HASH):
+                item = encode_chain_record(record.seq, record.hash, raw)
+            else:
+                item = encode_legacy_chain_record(record.seq, record.prev, record.hash, raw)
+            self._last[record.chain] = record.hash
             cmds.append(("RPUSH", key, item))
             cmds.append(("SADD", ctx.layout.chains_key(label), record.chain))
             event = record.event

@@ -30,6 +30,7 @@ __all__ = [
     "Layout",
     "decode_chain_record",
     "encode_chain_record",
+    "encode_legacy_chain_record",
     "redis_to_ietf",
     "split_chain_record",
 ]
@@ -172,20 +173,52 @@ def redis_to_ietf(raw: bytes) -> bytes:
 
 
 # -- audit records in a chain list ----------------------------------------------------------
-def encode_chain_record(seq: int, prev: str, digest: str, event_bytes: bytes) -> bytes:
-    """One list element: seq, prev and hash on their own lines, then the event's exact
-    bytes (the ones hashed). JSON never holds a raw newline, so the split is unambiguous."""
+def encode_chain_record(seq: int, digest: str, event_bytes: bytes) -> bytes:
+    """One list element: seq and a newline, the record's hash as 32 raw bytes, then the
+    event's exact bytes (the ones hashed).
+
+    The hash of the record before it is not stored: it is the hash of the element before
+    (of the chain's last archived record, or the genesis hash, for the first one), so a
+    record takes ~100 bytes less than with both hashes in hex. Elements of the earlier
+    layout (`encode_legacy_chain_record`) are still read."""
+    return b"%d\n" % seq + bytes.fromhex(digest) + event_bytes
+
+
+def encode_legacy_chain_record(seq: int, prev: str, digest: str, event_bytes: bytes) -> bytes:
+    """An element of the earlier layout: seq, prev and hash in hex on their own lines."""
     return f"{seq}\n{prev}\n{digest}\n".encode("ascii") + event_bytes
 
 
-def split_chain_record(raw: bytes) -> tuple[int, str, str, bytes]:
-    """seq, prev, hash and the exact event bytes of one list element."""
-    seq, prev, digest, data = raw.split(b"\n", 3)
-    return int(seq), prev.decode("ascii"), digest.decode("ascii"), data
+def split_chain_record(raw: bytes) -> tuple[int, str | None, str, bytes]:
+    """seq, prev (None: not stored, the hash of the element before), hash and the exact
+    event bytes of one list element, of either layout.
+
+    The earlier layout has a newline 65 bytes after the first one (after the prev in
+    hex); the compact one has event bytes there, and JSON never holds a raw newline.
+
+    Raises:
+        ValueError: not an element of either layout.
+    """
+    cut = raw.index(b"\n")
+    seq = int(raw[:cut])
+    if raw[cut + 65 : cut + 66] == b"\n":
+        _seq, prev, digest, data = raw.split(b"\n", 3)
+        return seq, prev.decode("ascii"), digest.decode("ascii"), data
+    digest_raw = raw[cut + 1 : cut + 33]
+    if len(digest_raw) != 32:
+        raise ValueError("an audit chain element too short for its hash")
+    return seq, None, digest_raw.hex(), raw[cut + 33 :]
 
 
-def decode_chain_record(chain: str, raw: bytes) -> tuple[AuditRecord, bytes]:
-    """The record and the exact event bytes stored."""
-    seq, prev, digest, data = split_chain_record(raw)
-    record = AuditRecord(chain=chain, seq=seq, event=decode_event(data)[0], prev=prev, hash=digest)
+def decode_chain_record(chain: str, raw: bytes, prev: str) -> tuple[AuditRecord, bytes]:
+    """The record and the exact event bytes stored; `prev` is the hash of the element
+    before (used when the element does not store it)."""
+    seq, stored_prev, digest, data = split_chain_record(raw)
+    record = AuditRecord(
+        chain=chain,
+        seq=seq,
+        event=decode_event(data)[0],
+        prev=prev if stored_prev is None else stored_prev,
+        hash=digest,
+    )
     return record, data

@@ -12,14 +12,16 @@ from pathlib import Path
 import msgspec
 import pytest
 import redis
-from factories import T0, make_card, make_entitlement, make_event, make_proof
+from factories import T0, at, make_card, make_entitlement, make_event, make_proof
 from redis_servers import RedisServer
 
 from app.cli.store_copy import copy_store
-from app.domain.records import StatusRef
+from app.domain.audit import verify_audit
+from app.domain.audit_format import record_hash
+from app.domain.records import GENESIS_HASH, StatusRef, encode_event_legacy
 from app.storage import open_store, sqlite_db
 from app.storage._common import to_us
-from app.storage.redis_keys import Layout
+from app.storage.redis_keys import GLOBAL, Layout, encode_legacy_chain_record
 from app.storage.redis_store import RedisStore
 
 pytestmark = pytest.mark.cluster
@@ -130,3 +132,50 @@ async def test_redis_reads_json_records_and_copy_writes_them_compact(
     with closing(sqlite3.connect(tmp_path / "copy.sqlite3")) as conn:
         rows = conn.execute("SELECT data FROM entitlements UNION ALL SELECT data FROM cards")
         assert all(bytes(d)[:1] != b"{" for (d,) in rows)
+
+
+async def test_redis_audit_chain_of_the_earlier_layout_verifies_extends_and_trims(
+    redis_server: RedisServer,
+) -> None:
+    """Chain elements stored with both hashes in hex (earlier releases) stay readable
+    beside compact ones: the chain verifies, grows, and its old records archive."""
+    redis_server.flushall()
+    store = await open_store(redis_server.url)
+    try:
+        assert isinstance(store, RedisStore)
+        await store.ping()
+        assert store.shards is not None
+        layout = Layout(store.shards)
+    finally:
+        await store.close()
+    chain, prev, items = "g/0123456789abcdef.0", GENESIS_HASH, []
+    for seq in (1, 2, 3):
+        data = encode_event_legacy(make_event("client_add", when=at(seq)))
+        digest = record_hash(chain, seq, prev, data)
+        items.append(encode_legacy_chain_record(seq, prev, digest, data))
+        prev = digest
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        raw.rpush(layout.chain_key(GLOBAL, chain), *items)
+        raw.sadd(layout.chains_key(GLOBAL), chain)
+        store = await open_store(redis_server.url)
+        try:
+            assert (await verify_audit(store)).ok
+            await store.append_audit(make_event("key_rotate", when=at(10)))
+            report = await verify_audit(store)
+            assert report.ok, report.problem
+            assert report.records == 4
+            # new records are compact: seq, the 32-byte hash, the event
+            (new_chain,) = [c for c in report.chains if c != chain]
+            element = raw.lindex(layout.chain_key(GLOBAL, new_chain), 0)
+            assert element is not None and element.startswith(b"1\n") and element[34:35] == b"{"
+            assert await store.trim_archived(chain, 2, items_digest(items[1]), 0)
+            assert raw.llen(layout.chain_key(GLOBAL, chain)) == 1
+        finally:
+            await store.close()
+    finally:
+        raw.close()
+
+
+def items_digest(element: bytes) -> str:
+    return element.split(b"\n")[2].decode()
