@@ -1,22 +1,22 @@
 """The audit record's hash and the strict reading of its stored bytes (pure, no I/O).
 
-A record is stored as the exact bytes of its event (canonical msgspec JSON, compact:
-one-letter keys, defaults left out; `records.encode_event`) beside its place (chain,
-seq) and the hash of the record before it. Its hash covers all of them:
+A record is stored as the exact bytes of its event (its canonical MessagePack array,
+`records.encode_event`) beside its place (chain, seq) and the hash of the record before
+it. Its hash covers all of them:
 
     hash = SHA-256("statuspass-audit/2" LF chain LF seq LF prev LF event-bytes)   (hex)
 
 so an edit of any byte, a record moved to another chain or place, or a relinked record
 changes it. Nothing is decoded and re-encoded before hashing: the bytes hashed are the
 bytes stored. Reading is strict on top of that: the stored bytes must be exactly the
-canonical encoding of the event they decode to, so a duplicate key, an unknown field,
-another spelling of a value or trailing bytes (which a database's own JSON functions
-or another reader might interpret differently) are refused, not silently normalised.
+canonical encoding of the event they decode to, so an extra or missing element, another
+encoding of a value or trailing bytes (which another reader might interpret
+differently) are refused, not silently normalised.
 
 Records written before this format ("legacy") were hashed as SHA-256(prev LF event): a
-chain may begin with such records, which `legacy_hash` still checks. Events written
-before the compact form (every key by its full name) are read too, each held to the
-canonical encoding of its own form.
+chain may begin with such records, which `legacy_hash` still checks. Events stored as
+JSON (every field by its full name) by earlier releases are read too, held to the
+canonical JSON encoding: a duplicate key or an unknown field is refused.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from app.domain.records import (
     decode_event,
     encode_event,
     encode_event_legacy,
+    is_legacy_event,
 )
 
 __all__ = [
@@ -78,10 +79,10 @@ def decode_event_strict(data: bytes) -> AuditEvent:
             trailing bytes).
     """
     try:
-        event, compact = decode_event(data)
+        event = decode_event(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise NotCanonical(f"not an audit event ({exc})") from exc
-    if (encode_event(event) if compact else encode_event_legacy(event)) != data:
+        raise NotCanonical(f"not in canonical form: not an audit event ({exc})") from exc
+    if (encode_event_legacy(event) if is_legacy_event(data) else encode_event(event)) != data:
         raise NotCanonical("not in canonical form (a duplicate, unknown or respelt field)")
     return event
 

@@ -8,7 +8,8 @@ of a national register number, never the number itself.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -30,6 +31,8 @@ __all__ = [
     "decode_event",
     "encode_event",
     "encode_event_legacy",
+    "event_time_us",
+    "is_legacy_event",
 ]
 
 #: status values of the IETF Token Status List (2 bits)
@@ -182,95 +185,109 @@ class CheckOutcome(msgspec.Struct, frozen=True):
     seen: Seen | None
 
 
-class _StoredEvent(
-    msgspec.Struct,
-    frozen=True,
-    kw_only=True,
-    omit_defaults=True,
-    rename={
-        "actor": "a",
-        "action": "x",
-        "type": "t",
-        "jti": "j",
-        "result": "r",
-        "reason": "n",
-        "subject": "s",
-        "org": "o",
-        "verification_id": "v",
-    },
-):
-    """An `AuditEvent` as stored: one-letter keys, defaults and nulls left out.
+class _PackedEvent(msgspec.Struct, array_like=True, frozen=True):
+    """An `AuditEvent` as stored: a MessagePack array in a fixed order, time in integer
+    microseconds, a hex pseudonym as its 32 raw bytes, an empty field as one byte (nil).
 
-    Still JSON (one line, no raw newline: archive segments and Redis chain records rely
-    on it), at about two thirds of the bytes of the long form. `at` keeps its name so
-    that a record's time reads the same in both forms.
+    About 150 bytes for a check instead of 310 as JSON with full names, 80 for a grant
+    instead of 235. Fields are only
+    ever appended, never reordered or repurposed.
     """
 
-    at: datetime
+    at: int
     actor: str
     action: str
     type: str | None = None
     jti: str | None = None
     result: str = "ok"
     reason: str | None = None
-    subject: str | None = None
+    subject: bytes | None = None  # a hex HMAC, raw
+    subject_text: str | None = None  # any other subject, as it is
     org: str | None = None
     verification_id: str | None = None
 
 
-_encoder = msgspec.json.Encoder()
-_stored_decoder = msgspec.json.Decoder(_StoredEvent)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_json = msgspec.json.Encoder()
+_packer = msgspec.msgpack.Encoder()
+_packed_decoder = msgspec.msgpack.Decoder(_PackedEvent)
 _legacy_decoder = msgspec.json.Decoder(AuditEvent)
 
 
+_HMAC = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_hmac(subject: str) -> bool:
+    return _HMAC.fullmatch(subject) is not None
+
+
 def encode_event(event: AuditEvent) -> bytes:
-    """The canonical bytes of an event: its compact form, fixed key order, as msgspec
-    writes it."""
-    return _encoder.encode(
-        _StoredEvent(
-            at=event.at,
-            actor=event.actor,
-            action=event.action,
-            type=event.type,
-            jti=event.jti,
-            result=event.result,
-            reason=event.reason,
-            subject=event.subject,
-            org=event.org,
-            verification_id=event.verification_id,
+    """The canonical bytes of an event: its MessagePack array, as msgspec writes it."""
+    subject = event.subject
+    raw = bytes.fromhex(subject) if subject is not None and _is_hmac(subject) else None
+    return _packer.encode(
+        _PackedEvent(
+            (event.at - _EPOCH) // _US,
+            event.actor,
+            event.action,
+            event.type,
+            event.jti,
+            event.result,
+            event.reason,
+            raw,
+            subject if raw is None else None,
+            event.org,
+            event.verification_id,
         )
     )
 
 
 def encode_event_legacy(event: AuditEvent) -> bytes:
-    """The canonical bytes of an event in the long form of earlier releases (every field
-    by its full name)."""
-    return _encoder.encode(event)
+    """The canonical bytes of an event as earlier releases stored it: JSON, every field
+    by its full name."""
+    return _json.encode(event)
 
 
-def decode_event(data: bytes) -> tuple[AuditEvent, bool]:
-    """The event stored as `data` (compact or long form) and whether it was compact.
+def is_legacy_event(data: bytes) -> bool:
+    """Stored as JSON by an earlier release (a MessagePack array never starts with `{`)."""
+    return data[:1] == b"{"
+
+
+def decode_event(data: bytes) -> AuditEvent:
+    """The event stored as `data`, in either form (not strict: see
+    `audit_format.decode_event_strict`).
 
     Raises:
-        msgspec.DecodeError, msgspec.ValidationError: not an event in either form.
+        msgspec.DecodeError, msgspec.ValidationError: not an event.
     """
-    try:
-        s = _stored_decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return _legacy_decoder.decode(data), False
-    event = AuditEvent(
-        at=s.at,
-        actor=s.actor,
-        action=s.action,
-        type=s.type,
-        jti=s.jti,
-        result=s.result,
-        reason=s.reason,
-        subject=s.subject,
-        org=s.org,
-        verification_id=s.verification_id,
+    if is_legacy_event(data):
+        return _legacy_decoder.decode(data)
+    p = _packed_decoder.decode(data)
+    if p.subject is not None and p.subject_text is not None:
+        # one subject only: a second one, ignored here, could be read by another reader
+        raise msgspec.ValidationError("an event with two subjects")
+    return AuditEvent(
+        at=_EPOCH + timedelta(microseconds=p.at),
+        actor=p.actor,
+        action=p.action,
+        type=p.type,
+        jti=p.jti,
+        result=p.result,
+        reason=p.reason,
+        subject=p.subject.hex() if p.subject is not None else p.subject_text,
+        org=p.org,
+        verification_id=p.verification_id,
     )
-    return event, True
+
+
+def event_time_us(data: bytes) -> int:
+    """When the event stored as `data` happened (µs since the epoch), read without
+    decoding the rest: the archive reads it for every record."""
+    # a packed event: fixarray header, then the time as a uint64 (0xcf) in big endian
+    if len(data) >= 10 and 0x90 <= data[0] <= 0x9F and data[1] == 0xCF:
+        return int.from_bytes(data[2:10], "big")
+    return (decode_event(data).at - _EPOCH) // _US
 
 
 def chain_hash(prev: str, event_bytes: bytes) -> str:

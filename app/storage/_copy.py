@@ -192,7 +192,7 @@ class SqliteCopier:
                 record = AuditRecord(
                     chain=str(chain),
                     seq=int(str(seq)),
-                    event=decode_event(raw)[0],
+                    event=decode_event(raw),
                     prev=str(prev),
                     hash=str(digest),
                 )

@@ -37,6 +37,7 @@ __all__ = [
 
 DEFAULT_SHARDS = 16
 _HEX8 = re.compile(r"[0-9a-fA-F]{8}")
+_HEX64_BYTES = re.compile(rb"[0-9a-f]{64}")
 #: the label of the global shard (in chain names and hash tags)
 GLOBAL = "g"
 
@@ -193,15 +194,16 @@ def split_chain_record(raw: bytes) -> tuple[int, str | None, str, bytes]:
     """seq, prev (None: not stored, the hash of the element before), hash and the exact
     event bytes of one list element, of either layout.
 
-    The earlier layout has a newline 65 bytes after the first one (after the prev in
-    hex); the compact one has event bytes there, and JSON never holds a raw newline.
+    The earlier layout has 64 hex digits (the prev) and a newline after the first
+    newline; in the compact one those are the raw hash (32 random bytes: all hex digits
+    with a chance of 2^-128) and the event.
 
     Raises:
         ValueError: not an element of either layout.
     """
     cut = raw.index(b"\n")
     seq = int(raw[:cut])
-    if raw[cut + 65 : cut + 66] == b"\n":
+    if raw[cut + 65 : cut + 66] == b"\n" and _HEX64_BYTES.fullmatch(raw, cut + 1, cut + 65):
         _seq, prev, digest, data = raw.split(b"\n", 3)
         return seq, prev.decode("ascii"), digest.decode("ascii"), data
     digest_raw = raw[cut + 1 : cut + 33]
@@ -217,7 +219,7 @@ def decode_chain_record(chain: str, raw: bytes, prev: str) -> tuple[AuditRecord,
     record = AuditRecord(
         chain=chain,
         seq=seq,
-        event=decode_event(data)[0],
+        event=decode_event(data),
         prev=prev if stored_prev is None else stored_prev,
         hash=digest,
     )

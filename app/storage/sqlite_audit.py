@@ -84,9 +84,7 @@ def audit_page(conn: sqlite3.Connection, after: tuple[str, int], limit: int) -> 
     into the log we are (OFFSET would rescan everything before it).
     """
     return [
-        AuditRecord(
-            chain=r.chain, seq=r.seq, event=decode_event(r.data)[0], prev=r.prev, hash=r.hash
-        )
+        AuditRecord(chain=r.chain, seq=r.seq, event=decode_event(r.data), prev=r.prev, hash=r.hash)
         for r in stored_page(conn, after, limit)
     ]
 

@@ -137,7 +137,7 @@ class RedisTamper:
     def hide_check(self, chain: str, row: Row) -> None:
         from app.domain.records import decode_event
 
-        subject = decode_event(row[3])[0].subject
+        subject = decode_event(row[3]).subject
         assert subject is not None
         key = self.layout.verif_key(self.label(chain), subject)
         self.r.lrem(key, 0, f"{chain}\n{row[0]}".encode())
