@@ -44,9 +44,9 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.domain.audit import sign_checkpoint
-from app.domain.audit_format import ARCHIVE_GROUP, record_hash
+from app.domain.audit_format import ARCHIVE_GROUP, VERIFICATION_ACTIONS, record_hash
 from app.domain.ports import Store
-from app.domain.records import StoredAudit, event_time_us
+from app.domain.records import StoredAudit, decode_event, event_time_us
 from app.errors import ConfigError
 from app.storage._common import to_us
 
@@ -79,6 +79,8 @@ class _Run:
     last: int = 0
     head: str = ""
     count: int = 0
+    #: (subject, seq) of the checks in the run, for the store's verification index
+    checks: list[tuple[str, int]] = field(default_factory=list)
 
     def end(self) -> bytes:
         return f"end {self.chain} {self.last} {self.head}\n".encode()
@@ -267,6 +269,9 @@ async def _archive(
                 runs.append(run)
                 buffer.append(f"chain {r.chain} {r.seq} {r.prev}\n".encode())
             buffer.append(b"+%d\n%b\n" % (len(r.data), r.data))
+            check = _check_of(r)
+            if check is not None:
+                run.checks.append(check)
             run.last, run.head = r.seq, r.hash
             run.count += 1
             if len(buffer) >= _FLUSH:
@@ -291,11 +296,28 @@ async def _archive(
         raise
     result.segment = path
     for run in runs:  # the segment is on disk: now, and only now, drop from the store
-        if not await store.trim_archived(run.chain, run.last, run.head, before_us):
+        if not await store.trim_archived(run.chain, run.last, run.head, before_us, run.checks):
             raise ConfigError(f"chain {run.chain} changed while it was archived: re-run")
         result.records += run.count
         result.chains += 1
     return result
+
+
+def _check_of(r: StoredAudit) -> tuple[str, int] | None:
+    """(subject, seq) when `r` is a check of a citizen (what a store's verification index
+    points at), from the columns a store keeps beside the bytes or else the bytes."""
+    if r.columns:
+        columns = dict(r.columns)
+        action, subject = columns.get("action"), columns.get("subject")
+    else:
+        try:
+            event = decode_event(r.data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None  # `audit verify` reports it; its index entry stays, never shown
+        action, subject = event.action, event.subject
+    if action in VERIFICATION_ACTIONS and subject is not None:
+        return subject, r.seq
+    return None
 
 
 @dataclass

@@ -204,13 +204,34 @@ class Chains:
             for chain, raw in reply.items()
         }
 
-    async def trim(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+    async def trim(
+        self,
+        chain: str,
+        upto: int,
+        digest: str,
+        before_us: int,
+        checks: Sequence[tuple[str, int]] = (),
+    ) -> bool:
+        """Drop the chain's records 1..upto, then the citizens' index entries of the
+        `checks` among them: the index holds only what the window keeps, and a citizen
+        checked once stops costing memory once that check is archived. (An entry left
+        behind, by a run that died between the two steps, is skipped by every reader.)"""
         label = chain.partition("/")[0]
         if "/" not in chain or label not in self._layout.labels():
             label = GLOBAL
         keys = [self._layout.chain_key(label, chain), self._layout.archived_key(label)]
         done = await self._scripts.run("TRIM_ARCHIVED", keys, [chain, upto, digest, before_us])
-        return bool(int(done))
+        if not int(done):
+            return False
+        for start in range(0, len(checks), _PAGE):
+            async with guarded():
+                pipe = self._client.pipeline(transaction=False)
+                for subject, seq in checks[start : start + _PAGE]:
+                    # oldest entries are at the tail: LREM from there finds it at once
+                    key = self._layout.verif_key(label, subject)
+                    pipe.lrem(key, -1, pointer(chain, seq).decode("utf-8"))
+                await pipe.execute()
+        return True
 
     async def run(
         self,

@@ -214,3 +214,45 @@ async def test_archived_binary_events_with_newline_bytes_verify(tmp_path: Path) 
         assert decode_event_strict(archived[0].data).org == "Mus\neum"
     finally:
         await store.close()
+
+
+async def test_redis_index_entries_leave_with_their_archived_checks(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The citizens' index is bounded by the window: an archived check's entry goes, and
+    a citizen whose every check was archived has no index left."""
+    redis_server.flushall()
+    keys = tmp_path / "keys"
+    rotate_audit_key(keys, name="test.example/audit")
+    audit_keys = load_audit_keys(keys)
+    once, often = "0b" * 32, "0c" * 32
+    store = await open_store(redis_server.url)
+    try:
+        assert isinstance(store, RedisStore)
+        await store.append_audit(make_event("verify", when=at(1), subject=once, org="Museum"))
+        for i in range(4):
+            event = make_event("verify", when=at(2 + i), subject=often, org=f"Pool {i}")
+            await store.append_audit(event)
+        assert store.shards is not None
+        layout = Layout(store.shards)
+        index_keys = [
+            layout.verif_key(label, s) for label in layout.labels() for s in (once, often)
+        ]
+        raw = redis.Redis.from_url(redis_server.url)
+        try:
+            assert sum(raw.llen(k) for k in index_keys) == 5
+            await archive_audit(
+                store,
+                tmp_path / "archive",
+                at(4),
+                signer=(audit_keys.name, audit_keys.private),
+                now=at(10),
+            )
+            assert sum(raw.exists(layout.verif_key(lb, once)) for lb in layout.labels()) == 0
+            assert sum(raw.llen(layout.verif_key(lb, often)) for lb in layout.labels()) == 2
+        finally:
+            raw.close()
+        assert [e.org for e in await store.verifications_for(often, 10)] == ["Pool 3", "Pool 2"]
+        assert (await verify_audit(store)).records == 2
+    finally:
+        await store.close()
