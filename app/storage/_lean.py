@@ -42,8 +42,15 @@ def _us(at: datetime) -> int:
     return (at - _EPOCH) // timedelta(microseconds=1)
 
 
+_LAST = datetime.max.replace(tzinfo=UTC)
+_LAST_US = (_LAST - _EPOCH) // timedelta(microseconds=1)
+
+
 def _at(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
+    # an end written with an offset before dates were checked at input (9999-12-31 at
+    # -05:00) lies past the last UTC datetime: it reads as that last one, a few hours
+    # earlier in the year 9999, rather than making the record unreadable
+    return _LAST if us > _LAST_US else _EPOCH + timedelta(microseconds=us)
 
 
 def _pack_subject(subject: str) -> tuple[bytes | None, str | None]:

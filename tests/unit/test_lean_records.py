@@ -102,3 +102,13 @@ def test_compact_form_is_a_fraction_of_json() -> None:
     assert b"valid_until" not in lean and HMAC.encode() not in lean
     assert len(encode_proof(_proof())) < len(msgspec.json.encode(_proof())) / 2
     assert len(encode_card(_card(T0))) < len(msgspec.json.encode(_card(T0))) / 2
+
+
+def test_an_end_past_the_last_utc_datetime_reads_as_that() -> None:
+    """An end stored before dates were checked at input, 9999-12-31 at -05:00 (past
+    9999-12-31 in UTC), reads as the last UTC datetime instead of failing."""
+    end = datetime(9999, 12, 31, 23, 59, 59, 999999).replace(
+        tzinfo=datetime.fromisoformat("2000-01-01T00:00:00-05:00").tzinfo
+    )
+    card = msgspec.structs.replace(_card(None), valid_until=end)
+    assert decode_card(encode_card(card)).valid_until == datetime.max.replace(tzinfo=UTC)
