@@ -38,12 +38,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
+_ONE_US = timedelta(microseconds=1)
+
+
 def _us(at: datetime) -> int:
-    return (at - _EPOCH) // timedelta(microseconds=1)
+    return (at - _EPOCH) // _ONE_US
 
 
 _LAST = datetime.max.replace(tzinfo=UTC)
-_LAST_US = (_LAST - _EPOCH) // timedelta(microseconds=1)
+_LAST_US = (_LAST - _EPOCH) // _ONE_US
 
 
 def _at(us: int) -> datetime:
