@@ -28,10 +28,7 @@ import msgspec
 from app.domain.records import (
     AuditEvent,
     chain_hash,
-    decode_event,
-    encode_event,
-    encode_event_legacy,
-    is_legacy_event,
+    decode_event_checked,
 )
 
 __all__ = [
@@ -79,10 +76,10 @@ def decode_event_strict(data: bytes) -> AuditEvent:
             trailing bytes).
     """
     try:
-        event = decode_event(data)
+        event, canonical = decode_event_checked(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise NotCanonical(f"not in canonical form: not an audit event ({exc})") from exc
-    if (encode_event_legacy(event) if is_legacy_event(data) else encode_event(event)) != data:
+    if not canonical:
         raise NotCanonical("not in canonical form (a duplicate, unknown or respelt field)")
     return event
 

@@ -29,6 +29,7 @@ __all__ = [
     "StoredAudit",
     "chain_hash",
     "decode_event",
+    "decode_event_checked",
     "encode_event",
     "encode_event_legacy",
     "event_time_us",
@@ -254,6 +255,24 @@ def is_legacy_event(data: bytes) -> bool:
     return data[:1] == b"{"
 
 
+def decode_event_checked(data: bytes) -> tuple[AuditEvent, bool]:
+    """The event stored as `data` and whether `data` is its canonical encoding, checked
+    without encoding the event again from Python (`audit verify` reads every record):
+    a packed event is canonical when its decoded array packs back to the same bytes and
+    a hex pseudonym is raw, not text.
+
+    Raises:
+        msgspec.DecodeError, msgspec.ValidationError: not an event.
+    """
+    if is_legacy_event(data):
+        event = _legacy_decoder.decode(data)
+        return event, _json.encode(event) == data
+    p = _packed_decoder.decode(data)
+    text = p.subject_text
+    canonical = _packer.encode(p) == data and (text is None or not _is_hmac(text))
+    return _unpacked(p), canonical
+
+
 def decode_event(data: bytes) -> AuditEvent:
     """The event stored as `data`, in either form (not strict: see
     `audit_format.decode_event_strict`).
@@ -263,7 +282,10 @@ def decode_event(data: bytes) -> AuditEvent:
     """
     if is_legacy_event(data):
         return _legacy_decoder.decode(data)
-    p = _packed_decoder.decode(data)
+    return _unpacked(_packed_decoder.decode(data))
+
+
+def _unpacked(p: _PackedEvent) -> AuditEvent:
     if p.subject is not None and p.subject_text is not None:
         # one subject only: a second one, ignored here, could be read by another reader
         raise msgspec.ValidationError("an event with two subjects")
