@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_checkpoint_s: int = 3600
     #: days of audit records kept in the store; older ones go to the archive (0: all)
     audit_retention_days: int = 0
+    #: the same window in seconds, instead of days when set (> 0): for tests and
+    #: soak benchmarks that must see the window fill and level off within minutes
+    audit_retention_s: int = 0
     #: where `audit_retention_days` moves archived segments (the service archives only
     #: when this is set; `statuspass audit archive` takes its own --to)
     audit_archive_dir: str | None = None

@@ -128,7 +128,9 @@ def slowlog(nodes: list[RedisServer]) -> Iterator[Counter[str]]:
                 if (addr.decode() if isinstance(addr, bytes) else str(addr)) == "?:0":
                     continue  # run by a script inside Redis (7.0 logs those too)
                 cmd = entry["command"]
-                name = (cmd.decode() if isinstance(cmd, bytes) else str(cmd)).split()[0].lower()
+                # arguments may be binary (raw hashes, MessagePack records)
+                text = cmd.decode("utf-8", "replace") if isinstance(cmd, bytes) else str(cmd)
+                name = text.split()[0].lower()
                 if name not in ("config", "slowlog"):
                     seen[name] += 1
             r.config_set("slowlog-log-slower-than", 10_000)

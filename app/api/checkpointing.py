@@ -42,7 +42,12 @@ async def sign_now(services: Services) -> None:
 async def archive_now(services: Services) -> None:
     """Archive what is older than the retention window; failures are logged."""
     s = services.settings
-    if s.audit_retention_days <= 0 or not s.audit_archive_dir:
+    window = (
+        timedelta(seconds=s.audit_retention_s)
+        if s.audit_retention_s > 0
+        else timedelta(days=s.audit_retention_days)
+    )
+    if window <= timedelta(0) or not s.audit_archive_dir:
         return
     now = services.clock.now()
     keys = services.audit_keys
@@ -50,7 +55,7 @@ async def archive_now(services: Services) -> None:
         result = await archive_audit(
             services.store,
             Path(s.audit_archive_dir),
-            now - timedelta(days=s.audit_retention_days),
+            now - window,
             signer=(keys.name, keys.private),
             now=now,
         )

@@ -2,13 +2,17 @@
 segment files, safely, and read them back for `audit verify --archive`.
 
 A segment (`segment-NNNNNN.audit.gz`, mode 0600, never rewritten) holds, for each chain,
-a run of records as their exact stored event bytes, one per line:
+a run of records as their exact stored event bytes, each after a line with its length
+(events are binary, `records.encode_event`):
 
-    statuspass-audit-segment/1
+    statuspass-audit-segment/2
     chain <name> <first seq> <hash of the record before it>
+    +<length>
     <event bytes>
     …
     end <name> <last seq> <hash of the last record>
+
+Segments of the first format (`…/1`: one JSON event per line, no lengths) are read too.
 
 Hashes are not stored per record: they are recomputed from the bytes, and the `end`
 line, the store's record of what it archived and the signed checkpoints pin them. Beside
@@ -39,24 +43,21 @@ from typing import IO
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from app.audit.format import ARCHIVE_GROUP, record_hash
+from app.audit.format import ARCHIVE_GROUP, VERIFICATION_ACTIONS, record_hash
 from app.audit.service import sign_checkpoint
 from app.domain.dates import to_us
 from app.domain.ports import Store
-from app.domain.records import StoredAudit
+from app.domain.records import StoredAudit, decode_event, event_time_us
 from app.errors import ConfigError
 
 __all__ = ["ArchiveRead", "ArchiveResult", "archive_audit", "archive_checkpoints", "read_archive"]
 
-MAGIC = b"statuspass-audit-segment/1"
+MAGIC = b"statuspass-audit-segment/2"
+#: segments written before events were binary: one JSON event per line
+MAGIC_V1 = b"statuspass-audit-segment/1"
 _SEGMENT = re.compile(r"segment-(\d{6})\.audit\.gz")
 
 
-class _At(msgspec.Struct):
-    at: datetime
-
-
-_at = msgspec.json.Decoder(_At)
 #: lines gathered before one write to the compressor (off the event loop)
 _FLUSH = 4096
 
@@ -78,6 +79,8 @@ class _Run:
     last: int = 0
     head: str = ""
     count: int = 0
+    #: (subject, seq) of the checks in the run, for the store's verification index
+    checks: list[tuple[str, int]] = field(default_factory=list)
 
     def end(self) -> bytes:
         return f"end {self.chain} {self.last} {self.head}\n".encode()
@@ -148,19 +151,40 @@ def _ends(path: Path) -> dict[str, tuple[int, str]]:
     """chain -> (last seq, hash) of a segment, from its `end` lines."""
     ends = {}
     for line in _lines(path):
-        if line.startswith(b"end "):
+        if line is not None and line.startswith(b"end "):
             _, chain, last, head = line.decode("utf-8").split(" ")
             ends[chain] = (int(last), head)
     return ends
 
 
-def _lines(path: Path) -> Iterator[bytes]:
+def _lines(path: Path, data: list[bytes] | None = None) -> Iterator[bytes | None]:
+    """The `chain` and `end` lines of a segment; None for each record, whose bytes are
+    then `data[0]` (when a list is given: only a reader of records needs them).
+
+    Raises:
+        ConfigError: not a segment. ValueError: a record's length line is broken.
+    """
     with gzip.open(path, "rb") as f:
         first = f.readline().rstrip(b"\n")
-        if first != MAGIC:
+        if first not in (MAGIC, MAGIC_V1):
             raise ConfigError(f"{path} is not an audit segment")
+        sized = first == MAGIC
         for line in f:
-            yield line.rstrip(b"\n")
+            line = line.rstrip(b"\n")
+            if line.startswith((b"chain ", b"end ")):
+                yield line
+                continue
+            if sized:
+                if not line.startswith(b"+"):
+                    raise ValueError(f"not a record length: {line[:20]!r}")
+                size = int(line[1:])
+                line = f.read(size + 1)
+                if len(line) != size + 1 or line[-1:] != b"\n":
+                    raise ValueError("a record shorter than its length")
+                line = line[:-1]
+            if data is not None:
+                data[:] = [line]
+            yield None
 
 
 async def archive_audit(
@@ -235,7 +259,7 @@ async def _archive(
         async for r in store.iter_audit_stored():
             if r.chain in stopped or r.seq <= done.get(r.chain, 0):
                 continue
-            if _at.decode(r.data).at >= before:
+            if event_time_us(r.data) >= before_us:
                 stopped.add(r.chain)  # records after the first one kept stay too
                 continue
             if run is None or run.chain != r.chain:
@@ -244,7 +268,10 @@ async def _archive(
                 run = _Run(r.chain, r.seq, r.prev)
                 runs.append(run)
                 buffer.append(f"chain {r.chain} {r.seq} {r.prev}\n".encode())
-            buffer.append(r.data + b"\n")
+            buffer.append(b"+%d\n%b\n" % (len(r.data), r.data))
+            check = _check_of(r)
+            if check is not None:
+                run.checks.append(check)
             run.last, run.head = r.seq, r.hash
             run.count += 1
             if len(buffer) >= _FLUSH:
@@ -269,11 +296,28 @@ async def _archive(
         raise
     result.segment = path
     for run in runs:  # the segment is on disk: now, and only now, drop from the store
-        if not await store.trim_archived(run.chain, run.last, run.head, before_us):
+        if not await store.trim_archived(run.chain, run.last, run.head, before_us, run.checks):
             raise ConfigError(f"chain {run.chain} changed while it was archived: re-run")
         result.records += run.count
         result.chains += 1
     return result
+
+
+def _check_of(r: StoredAudit) -> tuple[str, int] | None:
+    """(subject, seq) when `r` is a check of a citizen (what a store's verification index
+    points at), from the columns a store keeps beside the bytes or else the bytes."""
+    if r.columns:
+        columns = dict(r.columns)
+        action, subject = columns.get("action"), columns.get("subject")
+    else:
+        try:
+            event = decode_event(r.data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None  # `audit verify` reports it; its index entry stays, never shown
+        action, subject = event.action, event.subject
+    if action in VERIFICATION_ACTIONS and subject is not None:
+        return subject, r.seq
+    return None
 
 
 @dataclass
@@ -297,9 +341,18 @@ def read_archive(folder: Path, out: ArchiveRead) -> Iterator[StoredAudit]:
     an `end` line that does not match is a problem (in `out.problems`)."""
     for _n, path in _segments(folder):
         chain, seq, prev = "", 0, ""
+        record: list[bytes] = []
         try:
-            for line in _lines(path):
-                if line.startswith(b"chain "):
+            for line in _lines(path, record):
+                if line is None:
+                    data = record[0]
+                    digest = record_hash(chain, seq, prev, data)
+                    yield StoredAudit(
+                        chain=chain, seq=seq, prev=prev, hash=digest, data=data,
+                        group=ARCHIVE_GROUP,
+                    )  # fmt: skip
+                    seq, prev = seq + 1, digest
+                elif line.startswith(b"chain "):
                     _, chain, first, prev = line.decode("utf-8").split(" ")
                     seq = int(first)
                 elif line.startswith(b"end "):
@@ -309,12 +362,5 @@ def read_archive(folder: Path, out: ArchiveRead) -> Iterator[StoredAudit]:
                             f"{path.name}: chain {chain} does not hash to the head it records"
                             f" (record {last}: edited, added or removed)"
                         )
-                else:
-                    digest = record_hash(chain, seq, prev, line)
-                    yield StoredAudit(
-                        chain=chain, seq=seq, prev=prev, hash=digest, data=line,
-                        group=ARCHIVE_GROUP,
-                    )  # fmt: skip
-                    seq, prev = seq + 1, digest
         except (OSError, EOFError, ValueError, gzip.BadGzipFile) as exc:
             out.problems.append(f"{path.name}: unreadable ({exc})")

@@ -1,19 +1,22 @@
 """The audit record's hash and the strict reading of its stored bytes (pure, no I/O).
 
-A record is stored as the exact bytes of its event (canonical msgspec JSON) beside its
-place (chain, seq) and the hash of the record before it. Its hash covers all of them:
+A record is stored as the exact bytes of its event (its canonical MessagePack array,
+`records.encode_event`) beside its place (chain, seq) and the hash of the record before
+it. Its hash covers all of them:
 
     hash = SHA-256("statuspass-audit/2" LF chain LF seq LF prev LF event-bytes)   (hex)
 
 so an edit of any byte, a record moved to another chain or place, or a relinked record
 changes it. Nothing is decoded and re-encoded before hashing: the bytes hashed are the
 bytes stored. Reading is strict on top of that: the stored bytes must be exactly the
-canonical encoding of the event they decode to, so a duplicate key, an unknown field,
-another spelling of a value or trailing bytes (which a database's own JSON functions
-or another reader might interpret differently) are refused, not silently normalised.
+canonical encoding of the event they decode to, so an extra or missing element, another
+encoding of a value or trailing bytes (which another reader might interpret
+differently) are refused, not silently normalised.
 
 Records written before this format ("legacy") were hashed as SHA-256(prev LF event): a
-chain may begin with such records, which `legacy_hash` still checks.
+chain may begin with such records, which `legacy_hash` still checks. Events stored as
+JSON (every field by its full name) by earlier releases are read too, held to the
+canonical JSON encoding: a duplicate key or an unknown field is refused.
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ import hashlib
 
 import msgspec
 
-from app.domain.records import AuditEvent, chain_hash, encode_event
+from app.domain.records import (
+    AuditEvent,
+    chain_hash,
+    decode_event_checked,
+)
 
 __all__ = [
     "ARCHIVE_GROUP",
@@ -37,8 +44,6 @@ __all__ = [
 
 #: the domain separator of a record hash: a hash of another kind never collides with it
 RECORD_DOMAIN = b"statuspass-audit/2"
-
-_decoder = msgspec.json.Decoder(AuditEvent)
 
 #: the group of records read from archive segments (a store's groups are shard labels)
 ARCHIVE_GROUP = "(archive)"
@@ -71,10 +76,10 @@ def decode_event_strict(data: bytes) -> AuditEvent:
             trailing bytes).
     """
     try:
-        event = _decoder.decode(data)
+        event, canonical = decode_event_checked(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise NotCanonical(f"not an audit event ({exc})") from exc
-    if encode_event(event) != data:
+        raise NotCanonical(f"not in canonical form: not an audit event ({exc})") from exc
+    if not canonical:
         raise NotCanonical("not in canonical form (a duplicate, unknown or respelt field)")
     return event
 

@@ -14,9 +14,23 @@ from typing import Any, Protocol
 
 import msgspec
 
-from app.domain.records import AuditRecord, CardRecord, ClientRecord, Entitlement, ProofRecord
+from app.domain.records import (
+    AuditRecord,
+    CardRecord,
+    ClientRecord,
+    Entitlement,
+    ProofRecord,
+    decode_event,
+)
 from app.storage._common import PROOF_GRACE_S, to_us
-from app.storage.redis.keys import event_decoder
+from app.storage._lean import (
+    decode_card,
+    decode_entitlement,
+    decode_proof,
+    encode_card,
+    encode_entitlement,
+    encode_proof,
+)
 from app.storage.sqlite import SqliteStore
 from app.storage.sqlite.db import immediate
 
@@ -31,10 +45,7 @@ RawAudit = tuple[AuditRecord, bytes]
 
 _PAGE = 1_000
 _enc = msgspec.json.Encoder()
-_ent = msgspec.json.Decoder(Entitlement)
-_card = msgspec.json.Decoder(CardRecord)
 _client = msgspec.json.Decoder(ClientRecord)
-_proof = msgspec.json.Decoder(ProofRecord)
 
 
 class Copier(Protocol):
@@ -146,7 +157,7 @@ class SqliteCopier:
                 (*after, _PAGE),
             )
             for _t, _s, data in rows:
-                yield _ent.decode(data)
+                yield decode_entitlement(data)
             if len(rows) < _PAGE:
                 return
             after = (str(rows[-1][0]), str(rows[-1][1]))
@@ -155,7 +166,7 @@ class SqliteCopier:
         async for (data,) in self._pages(
             "SELECT rowid, data FROM cards WHERE rowid > ? ORDER BY rowid LIMIT ?"
         ):
-            yield _card.decode(data)
+            yield decode_card(data)
 
     async def iter_proofs(self) -> AsyncIterator[ProofEntry]:
         """Proofs still within expiry + grace (the others are garbage on any store)."""
@@ -166,7 +177,7 @@ class SqliteCopier:
         ):
             if int(expires_us) <= horizon:
                 continue
-            yield _proof.decode(data), None if code is None else str(code)
+            yield decode_proof(data), None if code is None else str(code)
 
     async def iter_audit(self) -> AsyncIterator[RawAudit]:
         after: tuple[str, int] = ("", 0)
@@ -181,7 +192,7 @@ class SqliteCopier:
                 record = AuditRecord(
                     chain=str(chain),
                     seq=int(str(seq)),
-                    event=event_decoder.decode(raw),
+                    event=decode_event(raw),
                     prev=str(prev),
                     hash=str(digest),
                 )
@@ -211,19 +222,19 @@ class SqliteCopier:
     async def put_entitlements(self, batch: Sequence[Entitlement]) -> None:
         await self._write(
             "INSERT INTO entitlements (type, subject, version, data) VALUES (?, ?, ?, ?)",
-            [(e.type, e.subject, e.version, _enc.encode(e)) for e in batch],
+            [(e.type, e.subject, e.version, encode_entitlement(e)) for e in batch],
         )
 
     async def put_cards(self, batch: Sequence[CardRecord]) -> None:
         await self._write(
             "INSERT INTO cards (number, subject, data) VALUES (?, ?, ?)",
-            [(c.number, c.subject, _enc.encode(c)) for c in batch],
+            [(c.number, c.subject, encode_card(c)) for c in batch],
         )
 
     async def put_proofs(self, batch: Sequence[ProofEntry]) -> None:
         await self._write(
             "INSERT INTO proofs (jti, subject, expires_us, code, data) VALUES (?, ?, ?, ?, ?)",
-            [(p.jti, p.subject, to_us(p.expires_at), code, _enc.encode(p)) for p, code in batch],
+            [(p.jti, p.subject, to_us(p.expires_at), code, encode_proof(p)) for p, code in batch],
         )
 
     async def put_audit(self, batch: Sequence[RawAudit]) -> None:

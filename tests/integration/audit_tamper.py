@@ -12,7 +12,13 @@ from typing import Any, Protocol
 import redis
 from redis.cluster import RedisCluster
 
-from app.storage.redis.keys import Layout
+from app.domain.records import GENESIS_HASH
+from app.storage.redis.keys import (
+    Layout,
+    encode_chain_record,
+    encode_legacy_chain_record,
+    split_chain_record,
+)
 
 #: one stored record: seq, prev, hash, event bytes, and (SQLite) its copied columns
 Row = tuple[int, str, str, bytes, tuple[Any, ...]]
@@ -92,15 +98,26 @@ class RedisTamper:
 
     def rows(self, chain: str) -> list[Row]:
         out: list[Row] = []
+        prev = GENESIS_HASH  # no test here archives before tampering
         for raw in self.r.lrange(self.key(chain), 0, -1):
-            seq, prev, digest, data = raw.split(b"\n", 3)
-            out.append((int(seq), prev.decode(), digest.decode(), data, ()))
+            seq, stored_prev, digest, data = split_chain_record(raw)
+            out.append((seq, stored_prev or prev, digest, data, ()))
+            prev = digest
         return out
 
     def put(self, chain: str, rows: list[Row]) -> None:
+        """Rows whose link is the row before them as compact elements (which do not
+        store it), others in the earlier layout that keeps it: the store reads both, so
+        a forger may write either."""
         self.r.delete(self.key(chain))
         if rows:
-            items = [f"{s}\n{p}\n{h}\n".encode() + d for s, p, h, d, _ in rows]
+            items, before = [], GENESIS_HASH
+            for s, p, h, d, _ in rows:
+                if p == before:
+                    items.append(encode_chain_record(s, h, d))
+                else:
+                    items.append(encode_legacy_chain_record(s, p, h, d))
+                before = h
             self.r.rpush(self.key(chain), *items)
             self.r.sadd(self.layout.chains_key(self.label(chain)), chain)
 
@@ -118,9 +135,10 @@ class RedisTamper:
             self.r.rpush(Layout.CHECKPOINTS, *notes)
 
     def hide_check(self, chain: str, row: Row) -> None:
-        import msgspec
+        from app.domain.records import decode_event
 
-        subject = msgspec.json.decode(row[3])["subject"]
+        subject = decode_event(row[3]).subject
+        assert subject is not None
         key = self.layout.verif_key(self.label(chain), subject)
         self.r.lrem(key, 0, f"{chain}\n{row[0]}".encode())
 

@@ -23,6 +23,7 @@ from app.audit.checkpoints import open_note
 from app.audit.format import record_hash
 from app.audit.service import sign_checkpoint
 from app.cli import main
+from app.domain.records import decode_event
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 
@@ -148,7 +149,7 @@ def _rehash(chain: str, rows: list[Row], start: int = 0) -> list[Row]:
 
 def _check(rows: list[Row], n: int = 1) -> int:
     """The position of the citizen's n-th check (from 0) among `rows`."""
-    return [i for i, r in enumerate(rows) if b'"verify"' in r[3]][n]
+    return [i for i, r in enumerate(rows) if decode_event(r[3]).action == "verify"][n]
 
 
 def _edit_byte(log: Log) -> str:
@@ -156,7 +157,7 @@ def _edit_byte(log: Log) -> str:
     rows = log.tamper.rows(chain)
     i = _check(rows)
     seq, prev, digest, data, cols = rows[i]
-    rows[i] = (seq, prev, digest, data.replace(b'"valid"', b'"VALID"'), cols)
+    rows[i] = (seq, prev, digest, data.replace(b"valid", b"VALID", 1), cols)
     log.tamper.put(chain, rows)
     return f"chain {chain} record {seq}: its bytes do not match its hash"
 
@@ -239,7 +240,7 @@ def _rewrite(log: Log) -> str:
     rows = log.tamper.rows(chain)
     i = _check(rows)
     seq, prev, digest, data, cols = rows[i]
-    rows[i] = (seq, prev, digest, data.replace(b'"Museum"', b'"Musea"'), cols)
+    rows[i] = (seq, prev, digest, data.replace(b"Museum", b"Musees"), cols)
     log.tamper.put(chain, _rehash(chain, rows))
     return f"chain {chain} record "  # "... is not the record stored checkpoint 1 signed"
 
@@ -338,7 +339,7 @@ def test_a_citizen_is_answered_only_from_bytes_their_hashes_cover(log: Log) -> N
     rows = log.tamper.rows(chain)
     i = _check(rows)
     seq, prev, digest, data, cols = rows[i]
-    rows[i] = (seq, prev, digest, data.replace(b'"Museum"', b'"Forged"'), cols)
+    rows[i] = (seq, prev, digest, data.replace(b"Museum", b"Forged"), cols)
     log.tamper.put(chain, rows)
     answer = asyncio.run(_answer(log.url))
     assert "Forged" not in answer

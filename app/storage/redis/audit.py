@@ -94,7 +94,7 @@ def prepare(
 ) -> Prepared:
     data = encode_event(event)
     digest = record_hash(chain, seq, prev, data)
-    record = encode_chain_record(seq, prev, digest, data)
+    record = encode_chain_record(seq, digest, data)
     if event.action in VERIFICATION_ACTIONS and event.subject is not None:
         # kept in the shard being written (same slot); verifications_for reads them all.
         # The index holds where the record is, not a copy of it: what a citizen is shown
@@ -182,8 +182,8 @@ class Chains:
         if last is None:  # empty, or every record archived
             done = await self.archived_of(label, chain)
             return (done[0], done[1]) if done else (0, GENESIS_HASH)
-        seq, _prev, digest, _ = as_bytes(last).split(b"\n", 3)
-        return int(seq), digest.decode("ascii")
+        seq, _prev, digest, _ = split_chain_record(as_bytes(last))
+        return seq, digest
 
     async def archived_of(self, label: str, chain: str) -> tuple[int, str, int] | None:
         async with guarded():
@@ -204,13 +204,34 @@ class Chains:
             for chain, raw in reply.items()
         }
 
-    async def trim(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
+    async def trim(
+        self,
+        chain: str,
+        upto: int,
+        digest: str,
+        before_us: int,
+        checks: Sequence[tuple[str, int]] = (),
+    ) -> bool:
+        """Drop the chain's records 1..upto, then the citizens' index entries of the
+        `checks` among them: the index holds only what the window keeps, and a citizen
+        checked once stops costing memory once that check is archived. (An entry left
+        behind, by a run that died between the two steps, is skipped by every reader.)"""
         label = chain.partition("/")[0]
         if "/" not in chain or label not in self._layout.labels():
             label = GLOBAL
         keys = [self._layout.chain_key(label, chain), self._layout.archived_key(label)]
         done = await self._scripts.run("TRIM_ARCHIVED", keys, [chain, upto, digest, before_us])
-        return bool(int(done))
+        if not int(done):
+            return False
+        for start in range(0, len(checks), _PAGE):
+            async with guarded():
+                pipe = self._client.pipeline(transaction=False)
+                for subject, seq in checks[start : start + _PAGE]:
+                    # oldest entries are at the tail: LREM from there finds it at once
+                    key = self._layout.verif_key(label, subject)
+                    pipe.lrem(key, -1, pointer(chain, seq).decode("utf-8"))
+                await pipe.execute()
+        return True
 
     async def run(
         self,
@@ -295,29 +316,40 @@ class Chains:
 
     async def iter_records(self) -> AsyncIterator[tuple[AuditRecord, bytes]]:
         """Every record with its exact event bytes, chain by chain, in seq order."""
+        archived = await self.archived()
         for chain, label in await self.chain_names():
             key = self._layout.chain_key(label, chain)
+            prev = archived[chain][1] if chain in archived else GENESIS_HASH
             start = 0
             while True:
                 page = await unavailable(self._client.lrange(key, start, start + _PAGE - 1))
                 for raw in page:
-                    yield decode_chain_record(chain, as_bytes(raw))
+                    record, data = decode_chain_record(chain, as_bytes(raw), prev)
+                    prev = record.hash
+                    yield record, data
                 if len(page) < _PAGE:
                     break
                 start += _PAGE
 
     async def stored_records(self) -> AsyncIterator[StoredAudit]:
-        """Every record exactly as stored, chain by chain (a shard's chains together)."""
+        """Every record exactly as stored, chain by chain (a shard's chains together).
+
+        A record that does not store the hash before it links to the element before it
+        (so a deleted or reordered record shows as one whose bytes fail their hash)."""
+        archived = await self.archived()
         for chain, label in await self.chain_names():
             key = self._layout.chain_key(label, chain)
+            before = archived[chain][1] if chain in archived else GENESIS_HASH
             start = 0
             while True:
                 page = await unavailable(self._client.lrange(key, start, start + _PAGE - 1))
                 for i, raw in enumerate(page):
                     try:
-                        seq, prev, digest, data = split_chain_record(as_bytes(raw))
+                        seq, stored_prev, digest, data = split_chain_record(as_bytes(raw))
+                        prev = before if stored_prev is None else stored_prev
                     except ValueError:  # not even the layout: reported as not linking
                         seq, prev, digest, data = start + i + 1, "?", "?", as_bytes(raw)
+                    before = digest
                     yield StoredAudit(
                         chain=chain, seq=seq, prev=prev, hash=digest, data=data, group=label
                     )
@@ -377,11 +409,13 @@ class Chains:
                 pipe.hgetall(self._layout.archived_key(label))
             replies = await pipe.execute()
         places = []
+        archived_by_label: dict[str, dict[str, tuple[int, str, int]]] = {}
         for i, label in enumerate(labels):
-            base = {
-                as_bytes(c).decode("utf-8"): _archived(as_bytes(v))[0]
+            done = archived_by_label[label] = {
+                as_bytes(c).decode("utf-8"): _archived(as_bytes(v))
                 for c, v in replies[2 * i + 1].items()
             }
+            base = {chain: d[0] for chain, d in done.items()}
             for raw in replies[2 * i]:
                 place = parse_pointer(as_bytes(raw))
                 # an entry whose record went to the archive: outside the window kept
@@ -390,15 +424,15 @@ class Chains:
         async with guarded():
             pipe = self._client.pipeline(transaction=False)
             for label, (chain, seq), base_seq in places:
-                pipe.lindex(self._layout.chain_key(label, chain), seq - 1 - base_seq)
-            records = await pipe.execute()
+                # the record and the one before it, whose hash it links to
+                at = seq - 1 - base_seq
+                pipe.lrange(self._layout.chain_key(label, chain), max(at - 1, 0), at)
+            pages = await pipe.execute()
         events = []
-        for (_label, (chain, seq), _base), raw in zip(places, records, strict=True):
+        for (label, (chain, seq), base_seq), page in zip(places, pages, strict=True):
             event = None
-            if raw is not None:
-                stored_seq, prev, digest, data = split_chain_record(as_bytes(raw))
-                if stored_seq == seq:
-                    event = covered_event(chain, seq, prev, digest, data, subject=subject)
+            if page and (len(page) == 2 or seq - 1 - base_seq == 0):
+                event = _covered_in(chain, seq, page, archived_by_label[label], subject)
             if event is None:
                 log.error("audit record %s/%s is missing or fails its hash", chain, seq)
                 continue
@@ -406,6 +440,30 @@ class Chains:
         # each list is newest first; the sort is stable, so equal times keep that order
         events.sort(key=lambda e: e.at, reverse=True)
         return events[:limit]
+
+
+def _covered_in(
+    chain: str,
+    seq: int,
+    page: list[Any],
+    archived: dict[str, tuple[int, str, int]],
+    subject: str,
+) -> AuditEvent | None:
+    """The check at `seq`, the last element of `page` (the element before it first, or
+    alone when it is the first the store keeps), if its hash covers it."""
+    try:
+        stored_seq, stored_prev, digest, data = split_chain_record(as_bytes(page[-1]))
+        if stored_prev is not None:
+            prev = stored_prev
+        elif len(page) == 2:
+            prev = split_chain_record(as_bytes(page[0]))[2]
+        else:
+            prev = archived[chain][1] if chain in archived else GENESIS_HASH
+    except ValueError:
+        return None
+    if stored_seq != seq:
+        return None
+    return covered_event(chain, seq, prev, digest, data, subject=subject)
 
 
 def _archived(raw: bytes) -> tuple[int, str, int]:

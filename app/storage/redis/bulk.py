@@ -11,9 +11,10 @@ from typing import Any
 
 from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import Entitlement, EntitlementWrite, StatusRef
+from app.storage._lean import encode_card, encode_entitlement
 from app.storage.redis.audit import Arg, Prepared, prepare
 from app.storage.redis.conn import unavailable
-from app.storage.redis.ctx import Ctx, decoders, encoder
+from app.storage.redis.ctx import Ctx, decoders
 from app.storage.redis.keys import Layout
 from app.storage.redis.records import status_triples
 
@@ -100,13 +101,13 @@ async def save_entitlements(ctx: Ctx, writes: Sequence[EntitlementWrite]) -> lis
             )
             card_args: list[Arg] = [len(w.cards)]
             for card in w.cards:
-                card_args += [card.number, encoder.encode(card)]
+                card_args += [card.number, encode_card(card)]
             encoded[pos] = [
                 ctx.layout.subject_key(label, w.ent.subject),
                 w.ent.type,
                 "" if w.expected_version is None else str(w.expected_version),
                 str(w.ent.version),
-                encoder.encode(w.ent),
+                encode_entitlement(w.ent),
                 len(triples) // 3,
                 *triples,
                 *card_args,

@@ -13,13 +13,19 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from app.domain.ports import STATUS_LIST_SIZE
-from app.domain.records import CardRecord, ClientRecord, Entitlement
+from app.domain.records import GENESIS_HASH, CardRecord, ClientRecord, Entitlement
 from app.storage._common import CODE_HOLD_US, PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
+from app.storage._lean import encode_card, encode_entitlement, encode_proof
 from app.storage.copy import ProofEntry, RawAudit, StatusEntry
 from app.storage.redis.audit import pointer
 from app.storage.redis.conn import as_bytes, guarded, unavailable
 from app.storage.redis.ctx import Ctx, decoders, encoder
-from app.storage.redis.keys import GLOBAL, Layout, encode_chain_record
+from app.storage.redis.keys import (
+    GLOBAL,
+    Layout,
+    encode_chain_record,
+    encode_legacy_chain_record,
+)
 from app.storage.redis.scripts import VERIF_CAP
 from app.storage.redis.store import RedisStore
 from app.tokens.codes import CODE_LENGTH
@@ -32,6 +38,8 @@ _SCAN = 1_000
 class RedisCopier:
     def __init__(self, store: RedisStore) -> None:
         self._store = store
+        #: chain -> hash of the last record written by put_audit
+        self._last: dict[str, str] = {}
 
     async def _ctx(self) -> Ctx:
         return await self._store.context()
@@ -197,7 +205,7 @@ class RedisCopier:
         for e in batch:
             self.check_ref(ctx, e.subject, e.status_ref.list_id, f"entitlement {e.type}")
             key = ctx.layout.subject_key(self.label_of_subject(ctx, e.subject), e.subject)
-            cmds.append(("HSET", key, e.type, encoder.encode(e), f"v:{e.type}", e.version))
+            cmds.append(("HSET", key, e.type, encode_entitlement(e), f"v:{e.type}", e.version))
         await self._pipe(cmds)
 
     async def put_cards(self, batch: Sequence[CardRecord]) -> None:
@@ -206,7 +214,7 @@ class RedisCopier:
         for c in batch:
             label = self.label_of_subject(ctx, c.subject)
             cmds.append(("HSET", Layout.CARD_DIR, c.number, label))
-            cmds.append(("SET", ctx.layout.card_key(label, c.number), encoder.encode(c)))
+            cmds.append(("SET", ctx.layout.card_key(label, c.number), encode_card(c)))
         await self._pipe(cmds)
 
     async def put_proofs(self, batch: Sequence[ProofEntry]) -> None:
@@ -220,7 +228,7 @@ class RedisCopier:
             if life_ms + PROOF_GRACE_S * 1000 <= 0:
                 continue  # past its grace period: the source would purge it too
             key = ctx.layout.proof_key(label, proof.jti)
-            cmds.append(("HSET", key, "s", proof.subject, "d", encoder.encode(proof)))
+            cmds.append(("HSET", key, "s", proof.subject, "d", encode_proof(proof)))
             cmds.append(("PEXPIRE", key, life_ms + PROOF_GRACE_S * 1000))
             hold_ms = life_ms + CODE_HOLD_US // 1000
             if code is not None and hold_ms > 0:
@@ -238,7 +246,14 @@ class RedisCopier:
             if "/" not in record.chain or label not in ctx.layout.labels():
                 label = GLOBAL
             key = ctx.layout.chain_key(label, record.chain)
-            item = encode_chain_record(record.seq, record.prev, record.hash, raw)
+            # the compact element when its link is the element before it, as a reader
+            # derives it; else (a chain copied from its middle, after an archive) the
+            # element that keeps its link, so the copy holds the log as it was
+            if record.prev == self._last.get(record.chain, GENESIS_HASH):
+                item = encode_chain_record(record.seq, record.hash, raw)
+            else:
+                item = encode_legacy_chain_record(record.seq, record.prev, record.hash, raw)
+            self._last[record.chain] = record.hash
             cmds.append(("RPUSH", key, item))
             cmds.append(("SADD", ctx.layout.chains_key(label), record.chain))
             event = record.event

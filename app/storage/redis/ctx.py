@@ -4,15 +4,18 @@ instance's audit chains and small caches of proof subjects and of statuses read.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import msgspec
 
-from app.domain.records import VALID, CardRecord, ClientRecord, Entitlement, ProofRecord
+from app.domain.records import VALID, ClientRecord
+from app.storage._lean import decode_card, decode_entitlement, decode_proof
 from app.storage.redis import scripts as redis_scripts
 from app.storage.redis import scripts_bulk as redis_scripts_bulk
 from app.storage.redis.audit import Chains
-from app.storage.redis.conn import Client, ScriptRunner
+from app.storage.redis.conn import Client, ScriptRunner, as_bytes
 from app.storage.redis.keys import Layout
 
 __all__ = [
@@ -34,6 +37,7 @@ SCRIPTS = {
 }
 
 encoder = msgspec.json.Encoder()
+T = TypeVar("T")
 
 #: how long after its proof's end a worker still knows a jti's subject: a check of a
 #: proof just past its end (clocks a little apart, as the verifier's 60 s skew
@@ -41,11 +45,24 @@ encoder = msgspec.json.Encoder()
 LATE_CHECK_S = 60
 
 
+class _Lean(Generic[T]):
+    """A decoder of one compact record kind (`_lean`), JSON of older releases included."""
+
+    __slots__ = ("_decode",)
+
+    def __init__(self, decode: Callable[[bytes], T]) -> None:
+        self._decode = decode
+
+    def decode(self, data: bytes | str) -> T:
+        return self._decode(as_bytes(data))
+
+
 class decoders:  # a namespace, not a type
+    # clients are few and read rarely: they stay JSON
     client = msgspec.json.Decoder(ClientRecord)
-    entitlement = msgspec.json.Decoder(Entitlement)
-    card = msgspec.json.Decoder(CardRecord)
-    proof = msgspec.json.Decoder(ProofRecord)
+    entitlement = _Lean(decode_entitlement)
+    card = _Lean(decode_card)
+    proof = _Lean(decode_proof)
 
 
 class SubjectCache:

@@ -20,6 +20,7 @@ from app.domain.records import (
 )
 from app.errors import VersionConflict
 from app.storage._common import STATUS_BYTES
+from app.storage._lean import encode_card, encode_entitlement
 from app.storage.redis.audit import Arg, prepare
 from app.storage.redis.conn import as_bytes, guarded, unavailable
 from app.storage.redis.ctx import Ctx, decoders, encoder
@@ -204,13 +205,13 @@ async def save_entitlement(
         )
     card_args: list[Arg] = [len(cards)]
     for card in cards:
-        card_args += [card.number, encoder.encode(card)]
+        card_args += [card.number, encode_card(card)]
     extra: list[Arg] = [
         Layout.prefix(label),
         ent.type,
         "" if expected_version is None else str(expected_version),
         str(ent.version),
-        encoder.encode(ent),
+        encode_entitlement(ent),
         len(triples) // 3,
         *triples,
         *card_args,

@@ -327,7 +327,20 @@ end
 local n = tonumber(ARGV[2]) - base
 local last = redis.call('LINDEX', KEYS[1], n - 1)
 if not last then return 0 end
-local seq, digest = string.match(last, '^(%d+)\\n%x+\\n(%x+)\\n')
+-- an element is "<seq>\\n<hash: 32 bytes><event>", or of the earlier layout
+-- "<seq>\\n<prev hex>\\n<hash hex>\\n<event>" (64 hex digits and a newline after the first)
+local cut = string.find(last, '\\n', 1, true)
+if not cut then return 0 end
+local seq = string.sub(last, 1, cut - 1)
+local digest
+if string.sub(last, cut + 65, cut + 65) == '\\n'
+  and string.match(string.sub(last, cut + 1, cut + 64), '^[0-9a-f]+$') then
+  digest = string.sub(last, cut + 66, cut + 129)
+else
+  digest = string.gsub(string.sub(last, cut + 1, cut + 32), '.', function(c)
+    return string.format('%02x', string.byte(c))
+  end)
+end
 if tonumber(seq) ~= tonumber(ARGV[2]) or digest ~= ARGV[3] then return 0 end
 redis.call('LTRIM', KEYS[1], n, -1)
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])

@@ -278,8 +278,15 @@ class RedisStore:
     async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
         return await (await self.context()).chains.archived()
 
-    async def trim_archived(self, chain: str, upto: int, digest: str, before_us: int) -> bool:
-        return await (await self.context()).chains.trim(chain, upto, digest, before_us)
+    async def trim_archived(
+        self,
+        chain: str,
+        upto: int,
+        digest: str,
+        before_us: int,
+        checks: Sequence[tuple[str, int]] = (),
+    ) -> bool:
+        return await (await self.context()).chains.trim(chain, upto, digest, before_us, checks)
 
     async def latest_checkpoint(self) -> tuple[int, bytes | None]:
         ctx = await self.context()

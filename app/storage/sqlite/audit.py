@@ -11,10 +11,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-import msgspec
-
 from app.audit.format import covered_event, record_hash
-from app.domain.records import GENESIS_HASH, AuditEvent, AuditRecord, StoredAudit, encode_event
+from app.domain.records import (
+    GENESIS_HASH,
+    AuditEvent,
+    AuditRecord,
+    StoredAudit,
+    decode_event,
+    encode_event,
+)
 from app.storage._common import AUDIT_CHAIN
 from app.storage.sqlite.db import immediate
 
@@ -33,7 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("statuspass.audit")
-_event_decoder = msgspec.json.Decoder(AuditEvent)
 
 
 def append_audit_tx(conn: sqlite3.Connection, event: AuditEvent) -> None:
@@ -80,9 +84,7 @@ def audit_page(conn: sqlite3.Connection, after: tuple[str, int], limit: int) -> 
     into the log we are (OFFSET would rescan everything before it).
     """
     return [
-        AuditRecord(
-            chain=r.chain, seq=r.seq, event=_event_decoder.decode(r.data), prev=r.prev, hash=r.hash
-        )
+        AuditRecord(chain=r.chain, seq=r.seq, event=decode_event(r.data), prev=r.prev, hash=r.hash)
         for r in stored_page(conn, after, limit)
     ]
 

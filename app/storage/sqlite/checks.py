@@ -21,6 +21,7 @@ from app.storage._common import (
     to_us,
     window_start,
 )
+from app.storage._lean import decode_proof, encode_proof
 from app.storage.sqlite.audit import append_audit_tx
 from app.storage.sqlite.db import immediate
 from app.storage.sqlite.records import read_status_tx
@@ -50,7 +51,6 @@ def _purge_now() -> bool:
 _RATE_GRACE_S = 3_600
 
 _encoder = msgspec.json.Encoder()
-_proof_decoder = msgspec.json.Decoder(ProofRecord)
 
 
 # -- proofs and codes -------------------------------------------------------------------
@@ -63,7 +63,7 @@ def save_proof(
     "Now" is the proof's `issued_at`: the store never reads the clock itself.
     """
     now_us = to_us(proof.issued_at)
-    row = (proof.jti, proof.subject, to_us(proof.expires_at), code, _encoder.encode(proof))
+    row = (proof.jti, proof.subject, to_us(proof.expires_at), code, encode_proof(proof))
     with immediate(conn):
         try:
             conn.execute(_SAVE_PROOF, row)
@@ -110,7 +110,7 @@ def get_proof_by_code(conn: sqlite3.Connection, code: str, now: datetime) -> Pro
         "SELECT data FROM proofs WHERE code = ? AND expires_us > ?",
         (code, to_us(now) - CODE_HOLD_US),
     ).fetchone()
-    return _proof_decoder.decode(row[0]) if row else None
+    return decode_proof(row[0]) if row else None
 
 
 # -- online checks ----------------------------------------------------------------------

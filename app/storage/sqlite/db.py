@@ -9,9 +9,17 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 from app.errors import ConfigError
+from app.storage._lean import (
+    decode_card,
+    decode_entitlement,
+    decode_proof,
+    encode_card,
+    encode_entitlement,
+    encode_proof,
+)
 
 __all__ = [
     "LOOP_AUTOCHECKPOINT_PAGES",
@@ -31,7 +39,7 @@ LOOP_LOCK_WAIT_S = 0.005
 #: lets the next write start the WAL afresh); the copying is done off the loop before
 LOOP_AUTOCHECKPOINT_PAGES = 16_384
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -156,6 +164,42 @@ _SCHEMA_V4 = (
 # `secure_delete` (set around this step) zeroes the freed bytes instead of leaving the
 # digits in free space of the pages.
 _SCHEMA_V5 = ("UPDATE proofs SET code = NULL WHERE code IS NOT NULL",)
+
+
+# v6: entitlements, cards and proofs in their compact form (`app.storage._lean`): the
+# JSON rows are rewritten in place, in pages (one transaction: a crash leaves schema 5
+# and the next start does it again). Readers still accept JSON, so a row missed would
+# only be larger, never unreadable.
+_LEAN_TABLES: tuple[tuple[str, str, Callable[[bytes], Any], Callable[[Any], bytes]], ...] = (
+    ("entitlements", "type, subject", decode_entitlement, encode_entitlement),
+    ("cards", "number", decode_card, encode_card),
+    ("proofs", "jti", decode_proof, encode_proof),
+)
+
+
+def _to_lean(conn: sqlite3.Connection) -> None:
+    """Rewrite every JSON row, in primary-key order a page at a time (memory stays flat)."""
+    for table, key, decode, encode in _LEAN_TABLES:
+        width = key.count(",") + 1
+        marks = ", ".join("?" * width)
+        after: tuple[Any, ...] = ("",) * width
+        while True:
+            rows = conn.execute(
+                f"SELECT {key}, data FROM {table} WHERE ({key}) > ({marks})"  # noqa: S608
+                f" ORDER BY {key} LIMIT 1000",
+                after,
+            ).fetchall()
+            if not rows:
+                break
+            conn.executemany(
+                f"UPDATE {table} SET data = ? WHERE ({key}) = ({marks})",  # noqa: S608
+                [
+                    (encode(decode(bytes(row[-1]))), *row[:-1])
+                    for row in rows
+                    if bytes(row[-1])[:1] == b"{"
+                ],
+            )
+            after = tuple(rows[-1][:-1])
 
 
 @contextmanager
@@ -362,6 +406,8 @@ def _migrate_locked(conn: sqlite3.Connection, path: str) -> int:
         if version < 5:
             for statement in _SCHEMA_V5:
                 conn.execute(statement)
-        # future versions: `if version < 6: ...` here, each step idempotent
+        if version < 6:
+            _to_lean(conn)
+        # future versions: `if version < 7: ...` here, each step idempotent
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return version

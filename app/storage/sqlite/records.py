@@ -24,6 +24,7 @@ from app.domain.records import (
 )
 from app.errors import VersionConflict
 from app.storage._common import canonical_list_id, pack_status_list
+from app.storage._lean import decode_card, decode_entitlement, encode_card, encode_entitlement
 from app.storage.sqlite.audit import append_audit_tx
 from app.storage.sqlite.db import immediate
 
@@ -54,8 +55,6 @@ _IN_CHUNK = 500
 
 _encoder = msgspec.json.Encoder()
 _client_decoder = msgspec.json.Decoder(ClientRecord)
-_entitlement_decoder = msgspec.json.Decoder(Entitlement)
-_card_decoder = msgspec.json.Decoder(CardRecord)
 
 
 # -- clients ----------------------------------------------------------------------------
@@ -213,7 +212,7 @@ def get_entitlement(conn: sqlite3.Connection, type_id: str, subject: str) -> Ent
     row = conn.execute(
         "SELECT data FROM entitlements WHERE type = ? AND subject = ?", (type_id, subject)
     ).fetchone()
-    return _entitlement_decoder.decode(row[0]) if row else None
+    return decode_entitlement(row[0]) if row else None
 
 
 def list_entitlements(conn: sqlite3.Connection, subject: str) -> list[Entitlement]:
@@ -221,7 +220,7 @@ def list_entitlements(conn: sqlite3.Connection, subject: str) -> list[Entitlemen
     rows = conn.execute(
         "SELECT data FROM entitlements WHERE subject = ? ORDER BY type", (subject,)
     ).fetchall()
-    return [_entitlement_decoder.decode(data) for (data,) in rows]
+    return [decode_entitlement(data) for (data,) in rows]
 
 
 def save_entitlement(
@@ -276,7 +275,7 @@ def _save_tx(
         "INSERT INTO entitlements (type, subject, version, data) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (type, subject) DO UPDATE"
         " SET version = excluded.version, data = excluded.data",
-        (ent.type, ent.subject, ent.version, _encoder.encode(ent)),
+        (ent.type, ent.subject, ent.version, encode_entitlement(ent)),
     )
     # the entitlement's own status goes last: it wins over a contradicting update
     for ref, status in [*status_updates, (ent.status_ref, ent.status)]:
@@ -288,7 +287,7 @@ def _save_tx(
             "INSERT INTO cards (number, subject, data) VALUES (?, ?, ?)"
             " ON CONFLICT (number) DO UPDATE"
             " SET subject = excluded.subject, data = excluded.data",
-            (card.number, card.subject, _encoder.encode(card)),
+            (card.number, card.subject, encode_card(card)),
         )
     append_audit_tx(conn, audit)
     return True
@@ -305,5 +304,5 @@ def get_cards(conn: sqlite3.Connection, numbers: Sequence[str]) -> list[CardReco
             f"SELECT number, data FROM cards WHERE number IN ({marks})",  # noqa: S608
             chunk,
         ).fetchall()
-        found.update((number, _card_decoder.decode(data)) for number, data in rows)
+        found.update((number, decode_card(data)) for number, data in rows)
     return [found[number] for number in wanted if number in found]

@@ -38,3 +38,22 @@ async def test_checks_moved_to_the_archive_leave_the_list_which_says_since_when(
     since = api.clock.now() - timedelta(days=2)
     assert mine["since"] == since.isoformat().replace("+00:00", "Z")
     assert list((tmp_path / "archive").glob("segment-*.audit.gz"))
+
+
+async def test_a_retention_in_seconds_archives_within_minutes(
+    api: Api, source: str, museum: str, tmp_path: Path
+) -> None:
+    """`audit_retention_s` (STATUSPASS_AUDIT_RETENTION_S), for soaks and tests: a window
+    of two minutes archives a check made three minutes ago."""
+    nrn, proof = await _granted_proof(api, source)
+    await api.verify(museum, token=proof["token"])
+    api.clock.advance(180)
+    settings = msgspec.structs.replace(
+        api.settings, audit_retention_s=120, audit_archive_dir=str(tmp_path / "archive")
+    )
+    api.app.state.services = dataclasses.replace(api.services, settings=settings)
+    await archive_now(api.services)
+    mine = (await api.http.get("/v1/me/verifications", headers=api.citizen(nrn))).json()
+    assert mine["verifications"] == []
+    since = api.clock.now() - timedelta(seconds=120)
+    assert mine["since"] == since.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,258 @@
+"""Records of older releases (JSON) on a store that now writes compact ones: SQLite
+rewrites them at the schema 6 migration, Redis reads them as they are and
+`statuspass store copy` writes them compact."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import msgspec
+import pytest
+import redis
+from factories import T0, at, make_card, make_entitlement, make_event, make_proof
+from redis_servers import RedisServer
+
+from app.audit.archive import ArchiveRead, archive_audit, read_archive
+from app.audit.format import decode_event_strict, record_hash
+from app.audit.verify import verify_audit
+from app.cli.store_copy import copy_store
+from app.domain.records import GENESIS_HASH, StatusRef, encode_event, encode_event_legacy
+from app.keys.audit import load_audit_keys, rotate_audit_key
+from app.storage import open_store, sqlite_db
+from app.storage._common import to_us
+from app.storage.redis.keys import GLOBAL, Layout, encode_legacy_chain_record
+from app.storage.redis.store import RedisStore
+
+pytestmark = pytest.mark.cluster
+
+SUBJECT = "9f2c1a0b5e6d7f80" * 4
+
+
+def _records() -> tuple:  # type: ignore[type-arg]
+    ref = StatusRef("1", 7)
+    ent = make_entitlement(ref, subject=SUBJECT)
+    card = make_card("1234567800", ref, subject=SUBJECT)
+    proof = make_proof("jti-1", ref, subject=SUBJECT, issued_at=T0, lifetime_s=600)
+    return ent, card, proof
+
+
+async def test_sqlite_schema_5_rows_are_rewritten_compact(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    ent, card, proof = _records()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        steps = (
+            sqlite_db._SCHEMA_V1,
+            sqlite_db._SCHEMA_V2,
+            sqlite_db._SCHEMA_V3,
+            sqlite_db._SCHEMA_V4,
+            sqlite_db._SCHEMA_V5,
+        )
+        for statement in (s for step in steps for s in step):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO entitlements VALUES (?, ?, ?, ?)",
+            (ent.type, ent.subject, ent.version, msgspec.json.encode(ent)),
+        )
+        conn.execute(
+            "INSERT INTO cards VALUES (?, ?, ?)",
+            (card.number, card.subject, msgspec.json.encode(card)),
+        )
+        conn.execute(
+            "INSERT INTO proofs (jti, subject, expires_us, data, code) VALUES (?, ?, ?, ?, ?)",
+            (proof.jti, proof.subject, to_us(proof.expires_at), msgspec.json.encode(proof), "a-dg"),
+        )
+        conn.execute("PRAGMA user_version = 5")
+
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        assert await store.get_entitlement(ent.type, SUBJECT) == ent
+        assert await store.get_cards([card.number]) == [card]
+        assert await store.get_proof_by_code("a-dg", T0) == proof
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (6,)
+        for table in ("entitlements", "cards", "proofs"):
+            (data,) = conn.execute(f"SELECT data FROM {table}").fetchone()
+            assert bytes(data)[:1] != b"{", table
+            assert b"valid_until" not in bytes(data), table
+
+
+async def test_redis_reads_json_records_and_copy_writes_them_compact(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    redis_server.flushall()
+    store = await open_store(redis_server.url)
+    try:  # a fresh store: its layout (shards) is written on first use
+        assert isinstance(store, RedisStore)
+        await store.ping()
+        assert store.shards is not None
+        layout = Layout(store.shards)
+    finally:
+        await store.close()
+    label = str(layout.shard_of_subject(SUBJECT))
+    ref = StatusRef(layout.list_id(int(label), 0), 7)
+    ent = make_entitlement(ref, subject=SUBJECT)
+    card = make_card("1234567800", ref, subject=SUBJECT)
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        raw.hset(
+            layout.subject_key(label, SUBJECT),
+            mapping={ent.type: msgspec.json.encode(ent), f"v:{ent.type}": ent.version},
+        )
+        raw.hset(Layout.CARD_DIR, card.number, label)
+        raw.set(layout.card_key(label, card.number), msgspec.json.encode(card))
+
+        store = await open_store(redis_server.url)
+        try:
+            assert await store.get_entitlement(ent.type, SUBJECT) == ent
+            assert await store.list_entitlements(SUBJECT) == [ent]
+            assert await store.get_cards([card.number]) == [card]
+            # a new write of the same entitlement is stored compact
+            newer = msgspec.structs.replace(ent, version=2)
+            await store.save_entitlement(
+                newer,
+                expected_version=1,
+                status_updates=[],
+                cards=[],
+                audit=make_event("update", subject=SUBJECT),
+            )
+            stored = raw.hget(layout.subject_key(label, SUBJECT), ent.type)
+            assert stored is not None and stored[:1] != b"{"
+            assert await store.get_entitlement(ent.type, SUBJECT) == newer
+        finally:
+            await store.close()
+    finally:
+        raw.close()
+
+    target = f"sqlite:///{tmp_path / 'copy.sqlite3'}"
+    await copy_store(redis_server.url, target, out=io.StringIO())
+    with closing(sqlite3.connect(tmp_path / "copy.sqlite3")) as conn:
+        rows = conn.execute("SELECT data FROM entitlements UNION ALL SELECT data FROM cards")
+        assert all(bytes(d)[:1] != b"{" for (d,) in rows)
+
+
+async def test_redis_audit_chain_of_the_earlier_layout_verifies_extends_and_trims(
+    redis_server: RedisServer,
+) -> None:
+    """Chain elements stored with both hashes in hex (earlier releases) stay readable
+    beside compact ones: the chain verifies, grows, and its old records archive."""
+    redis_server.flushall()
+    store = await open_store(redis_server.url)
+    try:
+        assert isinstance(store, RedisStore)
+        await store.ping()
+        assert store.shards is not None
+        layout = Layout(store.shards)
+    finally:
+        await store.close()
+    chain, prev, items = "g/0123456789abcdef.0", GENESIS_HASH, []
+    for seq in (1, 2, 3):
+        data = encode_event_legacy(make_event("client_add", when=at(seq)))
+        digest = record_hash(chain, seq, prev, data)
+        items.append(encode_legacy_chain_record(seq, prev, digest, data))
+        prev = digest
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        raw.rpush(layout.chain_key(GLOBAL, chain), *items)
+        raw.sadd(layout.chains_key(GLOBAL), chain)
+        store = await open_store(redis_server.url)
+        try:
+            assert (await verify_audit(store)).ok
+            await store.append_audit(make_event("key_rotate", when=at(10)))
+            report = await verify_audit(store)
+            assert report.ok, report.problem
+            assert report.records == 4
+            # new records are compact: seq, the 32-byte hash, the event
+            (new_chain,) = [c for c in report.chains if c != chain]
+            element = raw.lindex(layout.chain_key(GLOBAL, new_chain), 0)
+            assert (
+                element is not None and element.startswith(b"1\n") and 0x90 <= element[34] <= 0x9F
+            )
+            assert await store.trim_archived(chain, 2, items_digest(items[1]), 0)
+            assert raw.llen(layout.chain_key(GLOBAL, chain)) == 1
+        finally:
+            await store.close()
+    finally:
+        raw.close()
+
+
+def items_digest(element: bytes) -> str:
+    return element.split(b"\n")[2].decode()
+
+
+async def test_archived_binary_events_with_newline_bytes_verify(tmp_path: Path) -> None:
+    """Stored events are binary: their bytes may hold newlines (here in the pseudonym
+    and the time), which the segment's length lines carry through."""
+    url = f"sqlite:///{tmp_path / 's.sqlite3'}"
+    keys = tmp_path / "keys"
+    rotate_audit_key(keys, name="test.example/audit")
+    audit_keys = load_audit_keys(keys)
+    store = await open_store(url)
+    try:
+        for i in range(5):
+            event = make_event(
+                "verify", when=at(10 + i), subject="0a" * 32, jti=f"j\n{i}", org="Mus\neum"
+            )
+            assert b"\n" in encode_event(event)
+            await store.append_audit(event)
+        result = await archive_audit(
+            store,
+            tmp_path / "archive",
+            at(13),
+            signer=(audit_keys.name, audit_keys.private),
+            now=at(20),
+        )
+        assert result.records == 3
+        out = ArchiveRead()
+        archived = list(read_archive(tmp_path / "archive", out))
+        assert out.problems == [] and [r.seq for r in archived] == [1, 2, 3]
+        assert decode_event_strict(archived[0].data).org == "Mus\neum"
+    finally:
+        await store.close()
+
+
+async def test_redis_index_entries_leave_with_their_archived_checks(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """The citizens' index is bounded by the window: an archived check's entry goes, and
+    a citizen whose every check was archived has no index left."""
+    redis_server.flushall()
+    keys = tmp_path / "keys"
+    rotate_audit_key(keys, name="test.example/audit")
+    audit_keys = load_audit_keys(keys)
+    once, often = "0b" * 32, "0c" * 32
+    store = await open_store(redis_server.url)
+    try:
+        assert isinstance(store, RedisStore)
+        await store.append_audit(make_event("verify", when=at(1), subject=once, org="Museum"))
+        for i in range(4):
+            event = make_event("verify", when=at(2 + i), subject=often, org=f"Pool {i}")
+            await store.append_audit(event)
+        assert store.shards is not None
+        layout = Layout(store.shards)
+        index_keys = [
+            layout.verif_key(label, s) for label in layout.labels() for s in (once, often)
+        ]
+        raw = redis.Redis.from_url(redis_server.url)
+        try:
+            assert sum(raw.llen(k) for k in index_keys) == 5
+            await archive_audit(
+                store,
+                tmp_path / "archive",
+                at(4),
+                signer=(audit_keys.name, audit_keys.private),
+                now=at(10),
+            )
+            assert sum(raw.exists(layout.verif_key(lb, once)) for lb in layout.labels()) == 0
+            assert sum(raw.llen(layout.verif_key(lb, often)) for lb in layout.labels()) == 2
+        finally:
+            raw.close()
+        assert [e.org for e in await store.verifications_for(often, 10)] == ["Pool 3", "Pool 2"]
+        assert (await verify_audit(store)).records == 2
+    finally:
+        await store.close()

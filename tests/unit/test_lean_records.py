@@ -1,0 +1,114 @@
+"""The compact stored form of entitlements, cards and proofs (`app.storage._lean`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+
+from app.domain.records import CardRecord, Entitlement, Holder, ProofRecord, StatusRef
+from app.storage._lean import (
+    decode_card,
+    decode_entitlement,
+    decode_proof,
+    encode_card,
+    encode_entitlement,
+    encode_proof,
+    is_legacy,
+)
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+HMAC = "9f2c1a0b5e6d7f80" * 4
+
+
+def _ent(subject: str = HMAC, attributes: dict[str, str] | None = None) -> Entitlement:
+    return Entitlement(
+        type="social_tariff",
+        subject=subject,
+        holder=Holder(given_name="Jan", family_name="Peeters"),
+        valid_from=T0,
+        valid_until=T0 + timedelta(days=365),
+        attributes=attributes or {},
+        status=2,
+        status_ref=StatusRef("17", 1_048_575),
+        reason="suspended by source",
+        version=3,
+        updated_at=T0,
+        updated_by="c0ffee00c0ffee00",
+    )
+
+
+def _card(valid_from: datetime | None) -> CardRecord:
+    return CardRecord(
+        number="1234567801",
+        subject=HMAC,
+        status_ref=StatusRef("3", 5),
+        valid_until=T0 + timedelta(days=900),
+        valid_from=valid_from,
+    )
+
+
+def _proof(name: str | None = "J. PEETERS") -> ProofRecord:
+    return ProofRecord(
+        jti="x" * 22,
+        kid="k-2026",
+        subject=HMAC,
+        type="parking_card",
+        status_ref=StatusRef("3", 5),
+        name=name,
+        attributes={"card_number": "1234567801"},
+        issued_at=T0,
+        expires_at=T0 + timedelta(minutes=5),
+    )
+
+
+@pytest.mark.parametrize("subject", [HMAC, "subj-a", "A" * 64, ""])
+@pytest.mark.parametrize("attributes", [None, {"card_number": "1234567800"}])
+def test_entitlement_round_trip(subject: str, attributes: dict[str, str] | None) -> None:
+    ent = _ent(subject, attributes)
+    assert decode_entitlement(encode_entitlement(ent)) == ent
+
+
+@pytest.mark.parametrize("valid_from", [None, T0])
+def test_card_round_trip(valid_from: datetime | None) -> None:
+    assert decode_card(encode_card(_card(valid_from))) == _card(valid_from)
+
+
+@pytest.mark.parametrize("name", [None, "J. PEETERS"])
+def test_proof_round_trip(name: str | None) -> None:
+    assert decode_proof(encode_proof(_proof(name))) == _proof(name)
+
+
+def test_records_of_older_releases_still_read() -> None:
+    """What a store wrote before the compact form (JSON objects) reads as it was."""
+    for record, decode in (
+        (_ent(), decode_entitlement),
+        (_card(T0), decode_card),
+        (_proof(), decode_proof),
+    ):
+        old = msgspec.json.encode(record)
+        assert is_legacy(old)
+        assert decode(old) == record
+
+
+def test_compact_form_is_a_fraction_of_json() -> None:
+    """An entitlement as stored (a suspended one, with its reason): a third of its JSON
+    or less, and neither field names nor the subject's hex digits."""
+    ent = _ent()
+    lean, old = encode_entitlement(ent), msgspec.json.encode(ent)
+    assert not is_legacy(lean)
+    assert len(lean) * 3 <= len(old) and len(lean) <= 140
+    assert b"valid_until" not in lean and HMAC.encode() not in lean
+    assert len(encode_proof(_proof())) < len(msgspec.json.encode(_proof())) / 2
+    assert len(encode_card(_card(T0))) < len(msgspec.json.encode(_card(T0))) / 2
+
+
+def test_an_end_past_the_last_utc_datetime_reads_as_that() -> None:
+    """An end stored before dates were checked at input, 9999-12-31 at -05:00 (past
+    9999-12-31 in UTC), reads as the last UTC datetime instead of failing."""
+    end = datetime(9999, 12, 31, 23, 59, 59, 999999).replace(
+        tzinfo=datetime.fromisoformat("2000-01-01T00:00:00-05:00").tzinfo
+    )
+    card = msgspec.structs.replace(_card(None), valid_until=end)
+    assert decode_card(encode_card(card)).valid_until == datetime.max.replace(tzinfo=UTC)
