@@ -21,10 +21,11 @@ from app.audit.verify import verify_audit
 from app.cli.store_copy import copy_store
 from app.domain.records import GENESIS_HASH, StatusRef, encode_event, encode_event_legacy
 from app.keys.audit import load_audit_keys, rotate_audit_key
-from app.storage import open_store, sqlite_db
+from app.storage import open_store
 from app.storage._common import to_us
 from app.storage.redis.keys import GLOBAL, Layout, encode_legacy_chain_record
 from app.storage.redis.store import RedisStore
+from app.storage.sqlite import db as sqlite_db
 
 pytestmark = pytest.mark.cluster
 
