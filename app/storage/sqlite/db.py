@@ -391,21 +391,11 @@ def _migrate_locked(conn: sqlite3.Connection, path: str) -> int:
                 f"SQLite store {path!r} has schema {version}, newer than this Statuspass "
                 f"({SCHEMA_VERSION}): upgrade Statuspass"
             )
-        if version < 1:
-            for statement in _SCHEMA_V1:
-                conn.execute(statement)
-        if version < 2:
-            for statement in _SCHEMA_V2:
-                conn.execute(statement)
-        if version < 3:
-            for statement in _SCHEMA_V3:
-                conn.execute(statement)
-        if version < 4:
-            for statement in _SCHEMA_V4:
-                conn.execute(statement)
-        if version < 5:
-            for statement in _SCHEMA_V5:
-                conn.execute(statement)
+        steps = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
+        for target, statements in enumerate(steps, start=1):
+            if version < target:
+                for statement in statements:
+                    conn.execute(statement)
         if version < 6:
             _to_lean(conn)
         # future versions: `if version < 7: ...` here, each step idempotent
