@@ -83,7 +83,8 @@ def test_a_typed_code_with_spaces_and_a_typo_caught_before_asking(
     expect(region).to_have_attribute("data-result", "valid")
     expect(region).to_contain_text("J. PEETERS")
     again = check(page, code)
-    expect(again).to_contain_text("already checked 1 time(s)")  # the seen warning
+    # the seen warning, in words rather than "1 time(s)"
+    expect(again.locator(".seen")).to_contain_text("already checked once in the last minutes, by one organisation")
     context.close()
 
 
@@ -96,6 +97,9 @@ def test_the_police_check_a_card_number(stack: Stack, browser: Browser) -> None:
     expect(region).to_contain_text(number)
     expect(region).to_contain_text("Disability parking card")
     expect(region).not_to_contain_text("PEETERS")  # never the holder's name at the kerb
+    # the card's end date as the officer reads dates, not as the API writes them
+    expect(region).to_contain_text("31 December 2029")  # the last day of the right
+    expect(region).not_to_contain_text("2029-12-31")
     unknown = check(page, "0000000001")
     expect(unknown).to_have_attribute("data-reason", "unknown_card")
     context.close()

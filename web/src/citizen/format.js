@@ -1,18 +1,18 @@
 // Dates, times and durations in the reader's language (Intl), on the device's time zone.
-const LOCALES = { nl: "nl-BE", fr: "fr-BE", de: "de-BE", en: "en-GB" };
+import { localeOf } from "../common/i18n.js";
 
 export function formatDate(date, lang) {
-  return new Intl.DateTimeFormat(LOCALES[lang], { dateStyle: "long" }).format(date);
+  return new Intl.DateTimeFormat(localeOf(lang), { dateStyle: "long" }).format(date);
 }
 
 export function formatDateTime(date, lang) {
-  return new Intl.DateTimeFormat(LOCALES[lang], { dateStyle: "medium", timeStyle: "short" }).format(
+  return new Intl.DateTimeFormat(localeOf(lang), { dateStyle: "medium", timeStyle: "short" }).format(
     date,
   );
 }
 
 export function formatClock(date, lang) {
-  return new Intl.DateTimeFormat(LOCALES[lang], { timeStyle: "medium" }).format(date);
+  return new Intl.DateTimeFormat(localeOf(lang), { timeStyle: "medium" }).format(date);
 }
 
 /** "4:05" for 4 minutes 5 seconds (rounded down: never more time shown than is left). */

@@ -2,6 +2,13 @@
 // language first, switchable; the choice is remembered on the device.
 export const LANGUAGES = ["nl", "fr", "de", "en"];
 
+const LOCALES = { nl: "nl-BE", fr: "fr-BE", de: "de-BE", en: "en-GB" };
+
+/** The locale dates, numbers and plurals are written in: Belgium's, British English. */
+export function localeOf(lang) {
+  return LOCALES[lang] ?? "en-GB";
+}
+
 /** The first of `wanted` (e.g. navigator.languages) that we speak, else English. */
 export function pickLanguage(stored, wanted) {
   if (LANGUAGES.includes(stored)) return stored;

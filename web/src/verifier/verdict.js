@@ -2,6 +2,8 @@
 // proof is about where the service discloses it, why when it is not valid, and the
 // `seen` warning. It carries data-result and data-reason for kiosks and tests, and is
 // emptied before every new check: nothing about one holder outlives the next scan.
+import { localeOf } from "../common/i18n.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const ICONS = {
   valid: ["M6 13l4 4 8-9"], // a tick
@@ -64,7 +66,32 @@ function formatTime(iso, lang, withDate = true) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
   const options = withDate ? { dateStyle: "medium", timeStyle: "short" } : { timeStyle: "short" };
-  return new Intl.DateTimeFormat(lang, options).format(date);
+  return new Intl.DateTimeFormat(localeOf(lang), options).format(date);
+}
+
+/** A card's end date (YYYY-MM-DD, a calendar day) in the reader's language. */
+function formatDay(day, lang) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day ?? "")) return day;
+  const date = new Date(`${day}T00:00:00Z`);
+  if (Number.isNaN(date.getTime())) return day;
+  return new Intl.DateTimeFormat(localeOf(lang), { dateStyle: "long", timeZone: "UTC" }).format(date);
+}
+
+/** "1 second", "30 seconds", "30 secondes": the number with its unit, in the reader's grammar. */
+function formatSeconds(seconds, lang) {
+  const n = Number(seconds);
+  if (!Number.isFinite(n)) return String(seconds);
+  return new Intl.NumberFormat(localeOf(lang), { style: "unit", unit: "second", unitDisplay: "long" }).format(n);
+}
+
+/** `base`_one / `base`_other by the language's plural rules ({n} filled). */
+function counted(t, lang, base, n) {
+  const form = new Intl.PluralRules(localeOf(lang)).select(n);
+  try {
+    return t(`${base}_${form}`, { n });
+  } catch {
+    return t(`${base}_other`, { n });
+  }
 }
 
 function reasonText(reason, t, extra) {
@@ -88,7 +115,10 @@ export function showVerdict(region, result, { t, lang, extra = {}, clearAt = Dat
   const head = el("div", { class: "verdict-head" });
   head.append(icon(result.result), el("p", { class: "verdict-word" }, t(WORDS[result.result])));
   region.append(head);
-  if (result.reason) region.append(el("p", { class: "reason" }, reasonText(result.reason, t, extra)));
+  if (result.reason) {
+    const filled = { ...extra, wait: formatSeconds(extra.seconds, lang) };
+    region.append(el("p", { class: "reason" }, reasonText(result.reason, t, filled)));
+  }
   const details = el("dl");
   const row = (key, value, cls) => {
     if (value === null || value === undefined || value === "") return;
@@ -97,11 +127,13 @@ export function showVerdict(region, result, { t, lang, extra = {}, clearAt = Dat
   row("entitlement", result.entitlement?.label);
   row("holder", result.holder?.name, "holder");
   row("card_number", result.attributes?.card_number);
-  row("card_valid_until", result.attributes?.card_valid_until);
+  row("card_valid_until", formatDay(result.attributes?.card_valid_until, lang));
   if (result.valid_until) row("valid_until", formatTime(result.valid_until, lang));
   if (details.childElementCount) region.append(details);
   if (result.seen && result.seen.count > 0) {
-    region.append(el("p", { class: "seen" }, t("seen_warning", result.seen)));
+    const times = counted(t, lang, "seen_times", result.seen.count);
+    const orgs = counted(t, lang, "seen_orgs", result.seen.organisations);
+    region.append(el("p", { class: "seen" }, t("seen_warning", { times, orgs })));
   }
   const at = formatTime(result.checked_at, lang, false);
   let how;
