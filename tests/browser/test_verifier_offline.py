@@ -18,7 +18,11 @@ def test_offline_the_device_verifies_and_then_cannot_tell(stack: Stack, browser:
     context, page = open_verifier(browser, stack, stack.police_key)
     wait_for_offline_data(page)
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    # the footer line is silent while its minutes move; going offline is announced once
+    expect(page.locator("#net")).not_to_have_attribute("aria-live", "polite")
+    expect(page.locator("#net-said")).to_have_text("")
     context.set_offline(True)
+    expect(page.locator("#net-said")).to_contain_text("Offline")
     page.reload()  # the service worker answers: the app opens with no network
     page.wait_for_selector("body[data-ready]")
     expect(page.locator("#net")).to_contain_text("Offline — list")

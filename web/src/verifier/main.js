@@ -50,12 +50,19 @@ function showDevice() {
   showNet();
 }
 
+let announcedOnline = null;
+
+/** The footer's line, kept current but silent; a screen reader hears it only when the
+ * device goes offline or comes back (not each time the minutes move). */
 function showNet() {
   const minutes = data.listAgeMinutes();
   let key;
   if (navigator.onLine) key = data.jwks ? "net_online" : "net_online_never";
   else key = minutes === null ? "net_offline_never" : "net_offline";
-  $("net").textContent = t(key, { minutes: navigator.onLine ? data.refreshedMinutesAgo() : minutes });
+  const text = t(key, { minutes: navigator.onLine ? data.refreshedMinutesAgo() : minutes });
+  $("net").textContent = text;
+  if (announcedOnline !== null && announcedOnline !== navigator.onLine) $("net-said").textContent = text;
+  announcedOnline = navigator.onLine;
 }
 
 // -- setting up and forgetting the device ---------------------------------------------
