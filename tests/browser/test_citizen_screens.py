@@ -69,6 +69,26 @@ def test_a_parking_card_proof_shows_its_end_date_and_no_code(
     page.context.close()
 
 
+def test_closing_a_proof_returns_to_its_button_and_a_broken_address_to_the_rights(
+    stack: Stack, browser: Browser
+) -> None:
+    nrn = stack.grant("social_tariff")
+    page = citizen_page(browser, stack)
+    log_in(page, nrn)
+    open_proof(page, "Social tariff")
+    page.get_by_role("button", name="Close").click()
+    # a keyboard or screen-reader user lands where they were, not at the top of the page
+    right = page.locator("#rights-list li").filter(has_text="Social tariff")
+    expect(right.get_by_role("link", name="Show proof")).to_be_focused()
+
+    # an address no right can have (a cut-off link, %E0 is half a character): the rights
+    page.goto("/citizen/#proof/%E0")
+    expect(page.get_by_role("heading", name="My rights")).to_be_visible()
+    expect(right.get_by_role("link", name="Show proof")).to_be_visible()
+    assert page.evaluate("location.hash") == "#rights"
+    page.context.close()
+
+
 def test_the_browser_language_first_then_the_reader_s_choice(
     stack: Stack, browser: Browser
 ) -> None:

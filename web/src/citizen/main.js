@@ -29,6 +29,7 @@ const screens = { login: $("login"), rights: $("rights"), checks: $("checks"), p
 let config = null;
 let types = readJson(localStorage, TYPES) ?? {};
 let current = null; // the screen shown
+let openedFrom = null; // the right whose proof screen is open (focus goes back to it)
 let inApp = false; // the reader moved inside the app, so "back" stays in it
 let session = 0; // counts logouts: an answer to a request made before one is dropped
 
@@ -158,19 +159,48 @@ async function route({ focus = false } = {}) {
     return;
   }
   const hash = location.hash;
-  if (hash.startsWith("#proof/")) {
+  const type = hash.startsWith("#proof/") ? typeIn(hash.slice("#proof/".length)) : null;
+  if (type) {
     show("proof", { focus });
-    proofScreen.open(decodeURIComponent(hash.slice("#proof/".length)));
+    proofScreen.open(type);
+    openedFrom = type;
     return;
   }
+  if (hash.startsWith("#proof/")) history.replaceState(null, "", "#rights"); // unreadable
   proofScreen.close();
+  const back = openedFrom;
+  openedFrom = null;
   if (hash === "#checks") {
     show("checks", { focus });
     await loadChecks();
   } else {
-    show("rights", { focus });
-    await loadRights();
+    // back from a proof: focus returns to the button that opened it, not the page top
+    show("rights", { focus: focus && !back });
+    const shown = loadRights(); // draws the kept list at once, the fresh one when it comes
+    if (focus && back) focusProofButton(back);
+    await shown;
+    // the fresh list replaced the focused button: focus its new one, unless the reader
+    // moved on meanwhile
+    if (focus && back && current === "rights" && document.activeElement === document.body) {
+      focusProofButton(back);
+    }
   }
+}
+
+/** The right named in an address (#proof/<type>), or null when it cannot be read. */
+function typeIn(encoded) {
+  try {
+    return decodeURIComponent(encoded) || null;
+  } catch {
+    return null;
+  }
+}
+
+function focusProofButton(type) {
+  const item = [...$("rights-list").children].find((li) => li.dataset.type === type);
+  const button = item?.querySelector("a.button");
+  if (button) button.focus();
+  else screens.rights.querySelector("h2")?.focus();
 }
 
 function showLogin() {
