@@ -84,7 +84,8 @@ def test_a_typed_code_with_spaces_and_a_typo_caught_before_asking(
     expect(region).to_contain_text("J. PEETERS")
     again = check(page, code)
     # the seen warning, in words rather than "1 time(s)"
-    expect(again.locator(".seen")).to_contain_text("already checked once in the last minutes, by one organisation")
+    seen = "already checked once in the last minutes, by one organisation"
+    expect(again.locator(".seen")).to_contain_text(seen)
     context.close()
 
 
