@@ -15,6 +15,11 @@ the reference implementation, which alone decides what is refused and why:
   provably absent, else the `json` module with a duplicate-rejecting hook re-decodes
   and has the last word (so NaN, ``1e400``, lone surrogates, duplicates and every
   syntax error are handled, and reported, exactly as by `json` alone).
+
+Nesting has a fixed limit, `MAX_DEPTH` containers (the outer object counted), the same
+in the browser's verifier (web/src/common/core/codec.js): Python's parsers would
+otherwise give up wherever its recursion limit falls, which depends on the caller's
+stack, and the two verifiers would disagree on depths near it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,17 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["CodecError", "b64url_decode", "b64url_encode", "json_compact", "json_object"]
+__all__ = [
+    "MAX_DEPTH",
+    "CodecError",
+    "b64url_decode",
+    "b64url_encode",
+    "json_compact",
+    "json_object",
+]
+
+#: the deepest nesting of arrays and objects read (the outer object is level 1)
+MAX_DEPTH = 512
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
@@ -142,16 +157,47 @@ def _has_no_duplicates(value: dict[str, Any], text: str, data: bytes | None) -> 
         return False
 
 
+def _too_deep(text: str) -> bool:
+    """Whether `text` nests arrays and objects deeper than `MAX_DEPTH` (outside strings).
+
+    Only texts with more than MAX_DEPTH opening brackets are scanned: a claims set
+    never has, so the hot path pays two C-level counts."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def json_object(data: bytes | str) -> dict[str, Any]:
-    """Parse strict JSON that must be an object: UTF-8, no duplicate members, no NaN.
+    """Parse strict JSON that must be an object: UTF-8, no duplicate members, no NaN,
+    at most `MAX_DEPTH` levels deep.
 
     Raises:
-        CodecError: not UTF-8, not JSON, not an object, or a duplicate member.
+        CodecError: not UTF-8, not JSON, too deep, not an object, or a duplicate member.
     """
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
         raise CodecError("not JSON") from exc
+    if _too_deep(text):
+        raise CodecError("JSON nested too deep")
     try:
         value = _MSGSPEC_DECODER.decode(text)
     except (msgspec.DecodeError, RecursionError):

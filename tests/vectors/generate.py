@@ -497,13 +497,19 @@ def main() -> None:
             "invalid",
             "malformed",
         ),
-        # Nesting: Python's parsers stop near its recursion limit (~1000 levels, less
-        # the caller's stack); an unknown claim well inside it is tolerated by both.
+        # Nesting: a fixed limit of 512 levels (the claims object is level 1) in both
+        # verifiers; an unknown claim nested up to it is tolerated, one level more is not.
         case(
             "claims_nested_unknown_claim",
-            forge_text(json.dumps(hdr), nested_claims(600), key),
+            forge_text(json.dumps(hdr), nested_claims(511), key),
             "valid",
             None,
+        ),
+        case(
+            "claims_nested_one_past_the_limit",
+            forge_text(json.dumps(hdr), nested_claims(512), key),
+            "invalid",
+            "malformed",
         ),
         case(
             "claims_nested_beyond_the_parsers",

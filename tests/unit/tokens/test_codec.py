@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import math
 import re
@@ -20,7 +21,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.tokens._codec import CodecError, b64url_decode, b64url_encode, json_compact, json_object
+from app.tokens._codec import (
+    MAX_DEPTH,
+    CodecError,
+    b64url_decode,
+    b64url_encode,
+    json_compact,
+    json_object,
+)
 
 # --- reference implementations (the previous, obviously-correct code) -------------
 
@@ -52,9 +60,24 @@ def _no_constant(name: str) -> Any:
     raise CodecError(f"{name} is not JSON")
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def ref_depth(text: str) -> int:
+    """The deepest nesting of `text`, strings taken out first (a second way of counting)."""
+    bare = _JSON_STRING.sub("", text)
+    steps = [1 if c in "[{" else -1 for c in bare if c in "[]{}"]
+    return max(itertools.accumulate(steps), default=0)
+
+
 def ref_json_object(data: bytes | str) -> dict[str, Any]:
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise CodecError("not JSON") from exc
+    if ref_depth(text) > MAX_DEPTH:
+        raise CodecError("JSON nested too deep")
+    try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CodecError("not JSON") from exc
@@ -154,7 +177,25 @@ JSON_CASES = [
     '{"a":' * 600 + "[1]" + "}" * 600,
     '{"k":' + "[" * 900 + "]" * 900 + "}",
     '{"k":' + "[" * 900 + "]" * 900 + ',"k":1}',
+    '{"k":' + "[" * 511 + "]" * 511 + "}",  # the limit: read
+    '{"k":' + "[" * 512 + "]" * 512 + "}",  # one past it: refused
+    '{"k":"' + "[" * 600 + '"}',  # brackets inside a string are text
+    '{"k":"\\"' + "[" * 600 + '"}',  # an escaped quote does not end the string
 ]
+
+
+def test_nesting_is_read_to_the_fixed_limit_whatever_the_caller_s_stack() -> None:
+    at_limit = '{"k":' + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "}"
+    past = '{"k":' + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "}"
+
+    def from_deep_in_a_stack(frames: int, text: str) -> Any:
+        if frames:
+            return from_deep_in_a_stack(frames - 1, text)
+        return outcome(json_object, text)
+
+    for frames in (0, 200, 400):
+        assert from_deep_in_a_stack(frames, at_limit)[0] == "ok", frames
+        assert from_deep_in_a_stack(frames, past) == ("error", "JSON nested too deep"), frames
 
 
 @pytest.mark.parametrize("text", JSON_CASES)

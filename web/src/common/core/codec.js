@@ -81,9 +81,9 @@ export function jsonObject(bytes) {
 const WS = new Set([" ", "\t", "\n", "\r"]);
 const ESCAPES = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
 const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
-// Python's parsers give up at its recursion limit (1000 frames, less the caller's): a
-// depth Python reads must read here too (vectors: 600 read, 1100 refused by both).
-const MAX_DEPTH = 900;
+// The same fixed limit as app/tokens/_codec.py's MAX_DEPTH: containers nested at most
+// this deep, the outer object counted (vectors: 512 read, 513 refused by both).
+const MAX_DEPTH = 512;
 const MAX_INT_DIGITS = 4300;
 
 class Parser {
