@@ -8,7 +8,7 @@ rate counters, audit log, audit evidence) so that a service states the part it u
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -17,6 +17,7 @@ from app.domain.records import (
     AuditRecord,
     CardRecord,
     CheckOutcome,
+    CheckRequest,
     ClientRecord,
     Entitlement,
     EntitlementWrite,
@@ -144,22 +145,13 @@ class ProofStore(Protocol):
         """The proof holding `code` at `now`: live, or expired less than `CODE_HOLD_S`
         ago (the caller tells those apart); None when no proof holds it."""
 
-    async def check_and_record(
-        self,
-        *,
-        ref: StatusRef,
-        jti: str | None,
-        subject: str | None,
-        org: str,
-        now: datetime,
-        seen_window_s: int,
-        audit_by_status: Mapping[int, AuditEvent],
-    ) -> CheckOutcome:
-        """One step of an online check: read the status at `ref`, append the audit event
-        chosen by that status (`audit_by_status[status]`, else `audit_by_status[-1]`),
-        with its `subject` filled from the proof registry when None and `jti` is known,
-        and, when `jti` is given, return how often it was verified before and by how many
-        distinct `org`s within `seen_window_s`, then count this check."""
+    async def check_and_record(self, check: CheckRequest) -> CheckOutcome:
+        """One step of an online check: read the status at `check.ref`, append the audit
+        event chosen by that status (`audit_by_status[status]`, else
+        `audit_by_status[-1]`), with its `subject` filled from the proof registry when
+        None and `jti` is known, and, when `jti` is given, return how often it was
+        verified before and by how many distinct `org`s within `seen_window_s`, then
+        count this check."""
 
 
 class RateCounter(Protocol):

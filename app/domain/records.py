@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -21,6 +22,7 @@ __all__ = [
     "AuditRecord",
     "CardRecord",
     "CheckOutcome",
+    "CheckRequest",
     "ClientRecord",
     "Entitlement",
     "EntitlementWrite",
@@ -181,6 +183,21 @@ class Seen(msgspec.Struct, frozen=True):
 
     count: int
     organisations: int
+
+
+class CheckRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One step of an online check (`check_and_record`): the status entry to read, the
+    proof checked (`jti`, None for a card) and whom it concerns when known, the
+    verifier's organisation, the time, the window of `seen`, and the audit event to
+    append for each status (`audit_by_status[-1]` for any other)."""
+
+    ref: StatusRef
+    jti: str | None
+    subject: str | None
+    org: str
+    now: datetime
+    seen_window_s: int
+    audit_by_status: Mapping[int, AuditEvent]
 
 
 class CheckOutcome(msgspec.Struct, frozen=True):

@@ -23,6 +23,7 @@ from app.domain.records import (
     SUSPENDED,
     VALID,
     AuditEvent,
+    CheckRequest,
     ClientRecord,
     StatusRef,
 )
@@ -211,13 +212,15 @@ class VerificationService:
                 )
             audit[status] = event
         outcome = await self._store.check_and_record(
-            ref=ref,
-            jti=jti,
-            subject=subject,
-            org=client.org_id,  # all credentials of one organisation count once
-            now=now,
-            seen_window_s=self._settings.seen_window_s,
-            audit_by_status=audit,
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=subject,
+                org=client.org_id,  # all credentials of one organisation count once
+                now=now,
+                seen_window_s=self._settings.seen_window_s,
+                audit_by_status=audit,
+            )
         )
         seen = None
         if outcome.seen is not None:

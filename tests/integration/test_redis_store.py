@@ -32,6 +32,7 @@ from app.domain.records import (
     VALID,
     CardRecord,
     CheckOutcome,
+    CheckRequest,
     EntitlementWrite,
     StatusRef,
 )
@@ -194,9 +195,16 @@ async def _sequence(
 
     def check(s: RedisStore, jti: str | None, subj: str | None) -> Awaitable[CheckOutcome]:
         return s.check_and_record(
-            ref=ref, jti=jti, subject=subj, org="Org", now=now, seen_window_s=600,
-            audit_by_status=VERIFY,
-        )  # fmt: skip
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=subj,
+                org="Org",
+                now=now,
+                seen_window_s=600,
+                audit_by_status=VERIFY,
+            )
+        )
 
     await count("verify token, proof issued by this worker", check(store, jti, None))
     await count("card check (subject given)", check(store, None, subject))
@@ -279,9 +287,16 @@ async def test_a_worker_forgets_a_proof_once_it_has_ended_and_late_checks_name_t
     async def trips(store: RedisStore, at: datetime) -> int:
         before = round_trips[0]
         await store.check_and_record(
-            ref=ref, jti=proof.jti, subject=None, org="Org", now=at, seen_window_s=600,
-            audit_by_status=VERIFY,
-        )  # fmt: skip
+            CheckRequest(
+                ref=ref,
+                jti=proof.jti,
+                subject=None,
+                org="Org",
+                now=at,
+                seen_window_s=600,
+                audit_by_status=VERIFY,
+            )
+        )
         return round_trips[0] - before
 
     try:
@@ -317,9 +332,16 @@ async def test_revoked_proof_checked_by_another_worker_names_holder_and_status(
 
     def check(ref: StatusRef, jti: str | None) -> Awaitable[CheckOutcome]:
         return other.check_and_record(
-            ref=ref, jti=jti, subject=None, org="Org", now=proof.issued_at,
-            seen_window_s=600, audit_by_status=VERIFY,
-        )  # fmt: skip
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=None,
+                org="Org",
+                now=proof.issued_at,
+                seen_window_s=600,
+                audit_by_status=VERIFY,
+            )
+        )
 
     try:
         # what a worker loads once: the shard layout, the check script, a chain head
@@ -503,9 +525,16 @@ async def _fill(url: str) -> None:
             proof = make_proof(f"jti-{i}", ref, subject=subject, issued_at=now)
             await store.save_proof(proof, f"9000{i}", make_event("issue", subject=subject))
             await store.check_and_record(
-                ref=ref, jti=f"jti-{i}", subject=None, org="Org", now=now,
-                seen_window_s=600, audit_by_status=VERIFY,
-            )  # fmt: skip
+                CheckRequest(
+                    ref=ref,
+                    jti=f"jti-{i}",
+                    subject=None,
+                    org="Org",
+                    now=now,
+                    seen_window_s=600,
+                    audit_by_status=VERIFY,
+                )
+            )
     finally:
         await store.close()
 

@@ -36,6 +36,7 @@ from app.domain.records import (
     AuditEvent,
     AuditRecord,
     CheckOutcome,
+    CheckRequest,
     EntitlementWrite,
     Seen,
     StatusRef,
@@ -355,13 +356,15 @@ async def test_check_chooses_audit_by_status(store: Store) -> None:
     never_allocated = StatusRef(refs[0].list_id, min(set(range(4)) - taken))
     outcomes = [
         await store.check_and_record(
-            ref=ref,
-            jti=None,
-            subject=None,
-            org="Org",
-            now=T0,
-            seen_window_s=600,
-            audit_by_status=VERIFY_EVENTS,
+            CheckRequest(
+                ref=ref,
+                jti=None,
+                subject=None,
+                org="Org",
+                now=T0,
+                seen_window_s=600,
+                audit_by_status=VERIFY_EVENTS,
+            )
         )
         for ref in [*refs, never_allocated, StatusRef("77", 5)]
     ]
@@ -384,13 +387,15 @@ async def test_check_fills_subject_from_proof(store: Store) -> None:
 
     async def check(jti: str | None, subject: str | None, events: Mapping[int, AuditEvent]) -> None:
         await store.check_and_record(
-            ref=ref,
-            jti=jti,
-            subject=subject,
-            org="Org",
-            now=T0,
-            seen_window_s=600,
-            audit_by_status=events,
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=subject,
+                org="Org",
+                now=T0,
+                seen_window_s=600,
+                audit_by_status=events,
+            )
         )
 
     await check("jti-1", None, VERIFY_EVENTS)
@@ -407,13 +412,15 @@ async def test_check_counts_seen_within_window(store: Store) -> None:
 
     async def check(jti: str | None, org: str, seconds: float) -> Seen | None:
         outcome = await store.check_and_record(
-            ref=ref,
-            jti=jti,
-            subject=None,
-            org=org,
-            now=at(seconds),
-            seen_window_s=600,
-            audit_by_status=VERIFY_EVENTS,
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=None,
+                org=org,
+                now=at(seconds),
+                seen_window_s=600,
+                audit_by_status=VERIFY_EVENTS,
+            )
         )
         return outcome.seen
 
@@ -460,13 +467,15 @@ async def test_audit_chain_links(store: Store) -> None:
         await store.append_audit(make_event("key_rotate", when=at(i)))
     ref = await _granted(store, VALID)
     await store.check_and_record(
-        ref=ref,
-        jti="j",
-        subject="s",
-        org="O",
-        now=T0,
-        seen_window_s=60,
-        audit_by_status=VERIFY_EVENTS,
+        CheckRequest(
+            ref=ref,
+            jti="j",
+            subject="s",
+            org="O",
+            now=T0,
+            seen_window_s=60,
+            audit_by_status=VERIFY_EVENTS,
+        )
     )
     records = await audit_records(store)
     assert len(records) == 7

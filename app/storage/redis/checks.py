@@ -6,7 +6,7 @@ reads the clock); Redis TTLs, relative to the server's clock, only collect the g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +18,9 @@ from app.domain.records import (
     VALID,
     AuditEvent,
     CheckOutcome,
+    CheckRequest,
     ProofRecord,
     Seen,
-    StatusRef,
 )
 from app.storage._common import (
     CHECK_RETENTION_S,
@@ -122,17 +122,7 @@ def _live_code(held: Any, now: datetime) -> tuple[str, str] | None:
 
 
 # -- online checks ------------------------------------------------------------------------
-async def check_and_record(
-    ctx: Ctx,
-    *,
-    ref: StatusRef,
-    jti: str | None,
-    subject: str | None,
-    org: str,
-    now: datetime,
-    seen_window_s: int,
-    audit_by_status: Mapping[int, AuditEvent],
-) -> CheckOutcome:
+async def check_and_record(ctx: Ctx, check: CheckRequest) -> CheckOutcome:
     """One script on the shard of `ref`: read the status, append the audit record built
     for it, count the check.
 
@@ -146,6 +136,8 @@ async def check_and_record(
     beforehand (no jti, the events name their subject, or the jti's subject is in this
     process's cache), else the script answers with the registry's subject.
     """
+    ref, jti, subject, org = check.ref, check.jti, check.subject, check.org
+    seen_window_s, audit_by_status = check.seen_window_s, check.audit_by_status
     place = ctx.layout.list_place(ref.list_id)
     if place is None:
         label, n, idx = GLOBAL, 0, -1  # not one of our lists: INVALID, audited globally
@@ -153,7 +145,7 @@ async def check_and_record(
         label, n = str(place[0]), place[1]
         idx = ref.idx if 0 <= ref.idx < STATUS_LIST_SIZE else -1
     lookup = jti is not None and any(e.subject is None for e in audit_by_status.values())
-    now_us = to_us(now)
+    now_us = to_us(check.now)
     guess = (ctx.subjects.get(jti, now_us) if jti is not None else None) or subject
     entry = (label, n, idx)
     expected = INVALID if idx < 0 else ctx.statuses.get(entry, VALID)

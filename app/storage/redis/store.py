@@ -12,7 +12,7 @@ read the shard count, and if Redis cannot be reached, the first operation tries 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from redis.asyncio import Redis
@@ -22,6 +22,7 @@ from app.domain.records import (
     AuditRecord,
     CardRecord,
     CheckOutcome,
+    CheckRequest,
     ClientRecord,
     Entitlement,
     EntitlementWrite,
@@ -201,27 +202,8 @@ class RedisStore:
     async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
         return await checks.get_proof_by_code(await self.context(), code, now)
 
-    async def check_and_record(
-        self,
-        *,
-        ref: StatusRef,
-        jti: str | None,
-        subject: str | None,
-        org: str,
-        now: datetime,
-        seen_window_s: int,
-        audit_by_status: Mapping[int, AuditEvent],
-    ) -> CheckOutcome:
-        return await checks.check_and_record(
-            await self.context(),
-            ref=ref,
-            jti=jti,
-            subject=subject,
-            org=org,
-            now=now,
-            seen_window_s=seen_window_s,
-            audit_by_status=audit_by_status,
-        )
+    async def check_and_record(self, check: CheckRequest) -> CheckOutcome:
+        return await checks.check_and_record(await self.context(), check)
 
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
         return await checks.hit_rate(await self.context(), key, window_s, now)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Mapping
 from datetime import datetime
 
 import msgspec
 
-from app.domain.records import AuditEvent, CheckOutcome, ProofRecord, Seen, StatusRef
+from app.domain.records import AuditEvent, CheckOutcome, CheckRequest, ProofRecord, Seen
 from app.storage._common import (
     CHECK_RETENTION_S,
     CODE_HOLD_US,
@@ -114,26 +113,17 @@ def get_proof_by_code(conn: sqlite3.Connection, code: str, now: datetime) -> Pro
 
 
 # -- online checks ----------------------------------------------------------------------
-def check_and_record(
-    conn: sqlite3.Connection,
-    *,
-    ref: StatusRef,
-    jti: str | None,
-    subject: str | None,
-    org: str,
-    now: datetime,
-    seen_window_s: int,
-    audit_by_status: Mapping[int, AuditEvent],
-) -> CheckOutcome:
+def check_and_record(conn: sqlite3.Connection, check: CheckRequest) -> CheckOutcome:
     """Read the status, count the check and append the chosen audit event, atomically.
 
     One write transaction, so two workers checking the same `jti` at the same moment are
     counted one after the other: each sees the other's check, never neither.
     """
-    now_us = to_us(now)
+    jti, subject = check.jti, check.subject
+    now_us = to_us(check.now)
     with immediate(conn):
-        status = read_status_tx(conn, ref)
-        event = audit_by_status.get(status, audit_by_status[-1])
+        status = read_status_tx(conn, check.ref)
+        event = check.audit_by_status.get(status, check.audit_by_status[-1])
         if event.subject is None:
             # the proof registry is what we recorded at issuance: it comes first; the
             # caller's subject (e.g. a card's owner) only when the jti is unknown
@@ -143,7 +133,7 @@ def check_and_record(
                 event = msgspec.structs.replace(event, subject=filled)
         seen: Seen | None = None
         if jti is not None:
-            seen = _count_check(conn, jti, org, now_us, seen_window_s)
+            seen = _count_check(conn, jti, check.org, now_us, check.seen_window_s)
         append_audit_tx(conn, event)
     return CheckOutcome(status, seen)
 

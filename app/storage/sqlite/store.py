@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
@@ -27,6 +27,7 @@ from app.domain.records import (
     AuditRecord,
     CardRecord,
     CheckOutcome,
+    CheckRequest,
     ClientRecord,
     Entitlement,
     EntitlementWrite,
@@ -309,27 +310,8 @@ class SqliteStore:
     async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
         return self._read(check_ops.get_proof_by_code, code, now)
 
-    async def check_and_record(
-        self,
-        *,
-        ref: StatusRef,
-        jti: str | None,
-        subject: str | None,
-        org: str,
-        now: datetime,
-        seen_window_s: int,
-        audit_by_status: Mapping[int, AuditEvent],
-    ) -> CheckOutcome:
-        return await self._write(
-            check_ops.check_and_record,
-            ref=ref,
-            jti=jti,
-            subject=subject,
-            org=org,
-            now=now,
-            seen_window_s=seen_window_s,
-            audit_by_status=audit_by_status,
-        )
+    async def check_and_record(self, check: CheckRequest) -> CheckOutcome:
+        return await self._write(check_ops.check_and_record, check)
 
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
         return await self._write(check_ops.hit_rate, key, window_s, now)
