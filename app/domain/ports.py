@@ -88,19 +88,11 @@ class EntitlementStore(Protocol):
 
     async def list_entitlements(self, subject: str) -> list[Entitlement]: ...
 
-    async def save_entitlement(
-        self,
-        ent: Entitlement,
-        *,
-        expected_version: int | None,
-        status_updates: Sequence[tuple[StatusRef, int]],
-        cards: Sequence[CardRecord],
-        audit: AuditEvent,
-    ) -> None:
+    async def save_entitlement(self, write: EntitlementWrite) -> None:
         """Atomically write the entitlement, set status bits, upsert cards, append audit.
 
-        `expected_version` is None for a creation (fails if the record exists) or the
-        version read before (fails if it changed). Raises `VersionConflict` then.
+        `write.expected_version` is None for a creation (fails if the record exists) or
+        the version read before (fails if it changed). Raises `VersionConflict` then.
         `ent.status_ref` is always set to `ent.status` as part of the write.
         """
 
@@ -113,8 +105,8 @@ class EntitlementStore(Protocol):
 
     async def save_entitlements(self, writes: Sequence[EntitlementWrite]) -> list[bool]:
         """`save_entitlement` for each write, each one atomic on its own; a write whose
-        expected version does not match is skipped (False at its place), the others are
-        applied (True). Keys are distinct within one call."""
+        expected version does not match is skipped (False at its place) instead of
+        raising, the others are applied (True). Keys are distinct within one call."""
 
     async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]: ...
 

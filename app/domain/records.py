@@ -169,7 +169,9 @@ class StoredAudit(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EntitlementWrite(msgspec.Struct, frozen=True, kw_only=True):
-    """One write of a bulk `save_entitlements` (the arguments of `save_entitlement`)."""
+    """One entitlement write (`save_entitlement`, or one of a bulk `save_entitlements`):
+    the record, the version it replaces (None: a creation), further status bits to set,
+    cards to upsert, and the audit event appended with it."""
 
     ent: Entitlement
     expected_version: int | None

@@ -19,7 +19,13 @@ from app.audit.archive import ArchiveRead, archive_audit, read_archive
 from app.audit.format import decode_event_strict, record_hash
 from app.audit.verify import verify_audit
 from app.cli.store_copy import copy_store
-from app.domain.records import GENESIS_HASH, StatusRef, encode_event, encode_event_legacy
+from app.domain.records import (
+    GENESIS_HASH,
+    EntitlementWrite,
+    StatusRef,
+    encode_event,
+    encode_event_legacy,
+)
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 from app.storage._common import to_us
@@ -116,11 +122,13 @@ async def test_redis_reads_json_records_and_copy_writes_them_compact(
             # a new write of the same entitlement is stored compact
             newer = msgspec.structs.replace(ent, version=2)
             await store.save_entitlement(
-                newer,
-                expected_version=1,
-                status_updates=[],
-                cards=[],
-                audit=make_event("update", subject=SUBJECT),
+                EntitlementWrite(
+                    ent=newer,
+                    expected_version=1,
+                    status_updates=[],
+                    cards=[],
+                    audit=make_event("update", subject=SUBJECT),
+                )
             )
             stored = raw.hget(layout.subject_key(label, SUBJECT), ent.type)
             assert stored is not None and stored[:1] != b"{"

@@ -184,7 +184,9 @@ async def _sequence(
     await count(
         "save_entitlement",
         store.save_entitlement(
-            ent, expected_version=None, status_updates=[], cards=[], audit=audit
+            EntitlementWrite(
+                ent=ent, expected_version=None, status_updates=[], cards=[], audit=audit
+            )
         ),
     )
     await count("get_entitlement", store.get_entitlement("parking", subject))
@@ -216,7 +218,9 @@ async def _sequence(
     await count("verify token, other worker, again", check(other, jti, None))
     revoked = make_entitlement(ref, subject=subject, status=INVALID, version=2)
     await store.save_entitlement(
-        revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        EntitlementWrite(
+            ent=revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        )
     )
     # the audit record is built for the status expected (valid); the script reads
     # another one, writes nothing and says which: the record is built again for it
@@ -229,7 +233,13 @@ async def _sequence(
     )
     carded = make_entitlement(ref, subject=subject, status=INVALID, version=3)
     await store.save_entitlement(
-        carded, expected_version=2, status_updates=[], cards=[card], audit=make_event("update")
+        EntitlementWrite(
+            ent=carded,
+            expected_version=2,
+            status_updates=[],
+            cards=[card],
+            audit=make_event("update"),
+        )
     )
     assert await count("get_cards, one card", store.get_cards([card.number])) == [card]
     return measured
@@ -274,11 +284,13 @@ async def test_a_worker_forgets_a_proof_once_it_has_ended_and_late_checks_name_t
     subject = "00000000" + "cd" * 28
     ref = await rstore.allocate_status_ref(subject)
     await rstore.save_entitlement(
-        make_entitlement(ref, subject=subject),
-        expected_version=None,
-        status_updates=[],
-        cards=[],
-        audit=make_event("grant", subject=subject),
+        EntitlementWrite(
+            ent=make_entitlement(ref, subject=subject),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant", subject=subject),
+        )
     )
     proof = make_proof("jti-late", ref, subject=subject, lifetime_s=300)
     await rstore.save_proof(proof, None, make_event("issue", subject=subject))
@@ -320,11 +332,13 @@ async def test_revoked_proof_checked_by_another_worker_names_holder_and_status(
     subject = "ab" * 32
     ref = await rstore.allocate_status_ref(subject)
     await rstore.save_entitlement(
-        make_entitlement(ref, subject=subject, status=INVALID),
-        expected_version=None,
-        status_updates=[],
-        cards=[],
-        audit=make_event("grant", subject=subject),
+        EntitlementWrite(
+            ent=make_entitlement(ref, subject=subject, status=INVALID),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant", subject=subject),
+        )
     )
     proof = make_proof("jti-r", ref, subject=subject)
     await rstore.save_proof(proof, None, make_event("issue", subject=subject))
@@ -516,11 +530,13 @@ async def _fill(url: str) -> None:
             subject = f"{i:02d}" * 32
             ref, card_ref = [await store.allocate_status_ref(subject) for _ in range(2)]
             await store.save_entitlement(
-                make_entitlement(ref, subject=subject, status=status),
-                expected_version=None,
-                status_updates=[(card_ref, SUSPENDED)] if i == 3 else [],
-                cards=[make_card(f"12345678{i:02d}", card_ref, subject=subject)],
-                audit=make_event("grant", subject=subject),
+                EntitlementWrite(
+                    ent=make_entitlement(ref, subject=subject, status=status),
+                    expected_version=None,
+                    status_updates=[(card_ref, SUSPENDED)] if i == 3 else [],
+                    cards=[make_card(f"12345678{i:02d}", card_ref, subject=subject)],
+                    audit=make_event("grant", subject=subject),
+                )
             )
             proof = make_proof(f"jti-{i}", ref, subject=subject, issued_at=now)
             await store.save_proof(proof, f"9000{i}", make_event("issue", subject=subject))

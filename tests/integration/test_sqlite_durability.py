@@ -34,7 +34,7 @@ WORKER = textwrap.dedent(
     """
     import asyncio, json, sys
     from datetime import UTC, datetime, timedelta
-    from app.domain.records import AuditEvent, Entitlement, Holder
+    from app.domain.records import AuditEvent, Entitlement, EntitlementWrite, Holder
     from app.storage import open_store
 
     T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -63,11 +63,11 @@ WORKER = textwrap.dedent(
                     subject, version = f"kill-{i}", 1
                 else:
                     subject, version = name, i + 1
-                await store.save_entitlement(
-                    entitlement(ref, subject, version),
+                await store.save_entitlement(EntitlementWrite(
+                    ent=entitlement(ref, subject, version),
                     expected_version=None if version == 1 else version - 1,
-                    status_updates=[], cards=[], audit=event,
-                )
+                    audit=event,
+                ))
                 await store.append_audit(AuditEvent(at=T0, actor=name, action="key_list"))
                 hit = await store.hit_rate("shared", 60, T0)
                 print(json.dumps([i, hit]), flush=True)

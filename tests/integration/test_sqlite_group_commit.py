@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.audit.service import verify_audit
+from app.domain.records import EntitlementWrite
 from app.errors import VersionConflict
 from app.storage import open_store
 from app.storage.sqlite import store as sqlite_store
@@ -23,11 +24,23 @@ async def test_a_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
         ref = await store.allocate_status_ref("subj-a")
         ent = make_entitlement(ref)
         await store.save_entitlement(
-            ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+            EntitlementWrite(
+                ent=ent,
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
         events = [store.append_audit(make_event("verify", when=at(i))) for i in range(50)]
         stale = store.save_entitlement(
-            ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+            EntitlementWrite(
+                ent=ent,
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
         results = await asyncio.gather(*events, stale, return_exceptions=True)
         assert all(r is None for r in results[:50])
@@ -98,14 +111,26 @@ async def test_reads_see_another_workers_commit_at_once(tmp_path: Path) -> None:
         ref = await store.allocate_status_ref("subj-a")
         ent = make_entitlement(ref)
         await store.save_entitlement(
-            ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+            EntitlementWrite(
+                ent=ent,
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
         await store.append_audit(make_event("verify"))  # a commit of this worker's own
         seen = await store.get_entitlement(ent.type, ent.subject)
         assert seen is not None and seen.status == 0
         revoked = make_entitlement(ref, status=1, version=2)
         await other.save_entitlement(
-            revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+            EntitlementWrite(
+                ent=revoked,
+                expected_version=1,
+                status_updates=[],
+                cards=[],
+                audit=make_event("revoke"),
+            )
         )
         seen = await store.get_entitlement(ent.type, ent.subject)
         assert seen is not None and (seen.status, seen.version) == (1, 2)

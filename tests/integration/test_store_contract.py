@@ -95,38 +95,48 @@ async def test_entitlement_create_update_and_conflicts(store: Store) -> None:
     ref = await store.allocate_status_ref("subj-a")
     ent = make_entitlement(ref)
     await store.save_entitlement(
-        ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+        EntitlementWrite(
+            ent=ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+        )
     )
     assert await store.get_entitlement("parking", "subj-a") == ent
     assert await store.get_entitlement("parking", "subj-b") is None
 
     with pytest.raises(VersionConflict):  # creation of something that exists
         await store.save_entitlement(
-            make_entitlement(ref, status=INVALID),
-            expected_version=None,
-            status_updates=[],
-            cards=[],
-            audit=make_event("grant"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, status=INVALID),
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
     revoked = make_entitlement(ref, status=INVALID, version=2, when=at(10))
     await store.save_entitlement(
-        revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        EntitlementWrite(
+            ent=revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        )
     )
     with pytest.raises(VersionConflict):  # stale update: version 1 was read before
         await store.save_entitlement(
-            make_entitlement(ref, status=SUSPENDED, version=2),
-            expected_version=1,
-            status_updates=[],
-            cards=[],
-            audit=make_event("suspend"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, status=SUSPENDED, version=2),
+                expected_version=1,
+                status_updates=[],
+                cards=[],
+                audit=make_event("suspend"),
+            )
         )
     with pytest.raises(VersionConflict):  # update of something that does not exist
         await store.save_entitlement(
-            make_entitlement(ref, subject="subj-z", version=2),
-            expected_version=1,
-            status_updates=[],
-            cards=[],
-            audit=make_event("update"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, subject="subj-z", version=2),
+                expected_version=1,
+                status_updates=[],
+                cards=[],
+                audit=make_event("update"),
+            )
         )
 
     assert await store.get_entitlement("parking", "subj-a") == revoked
@@ -141,19 +151,23 @@ async def test_failed_save_writes_nothing(store: Store) -> None:
         await store.allocate_status_ref("subj-a"),
     )
     await store.save_entitlement(
-        make_entitlement(ref),
-        expected_version=None,
-        status_updates=[],
-        cards=[],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant"),
+        )
     )
     with pytest.raises(VersionConflict):
         await store.save_entitlement(
-            make_entitlement(ref, status=INVALID, version=5),
-            expected_version=4,
-            status_updates=[(card_ref, SUSPENDED)],
-            cards=[make_card("C-1", card_ref)],
-            audit=make_event("revoke"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, status=INVALID, version=5),
+                expected_version=4,
+                status_updates=[(card_ref, SUSPENDED)],
+                cards=[make_card("C-1", card_ref)],
+                audit=make_event("revoke"),
+            )
         )
     assert await store.get_status(ref) == VALID
     assert await store.get_status(card_ref) == VALID
@@ -165,11 +179,13 @@ async def test_list_entitlements_by_subject(store: Store) -> None:
     for type_id, subject in [("parking", "subj-a"), ("disability", "subj-a"), ("parking", "b")]:
         ref = await store.allocate_status_ref(subject)
         await store.save_entitlement(
-            make_entitlement(ref, type_id=type_id, subject=subject),
-            expected_version=None,
-            status_updates=[],
-            cards=[],
-            audit=make_event("grant"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, type_id=type_id, subject=subject),
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
     mine = await store.list_entitlements("subj-a")
     assert sorted(e.type for e in mine) == ["disability", "parking"]
@@ -201,11 +217,13 @@ async def test_statuses_set_by_save_and_packed(store: Store) -> None:
     card_refs = [await store.allocate_status_ref("subj-a") for _ in range(3)]
     cards = [make_card(f"C-{i}", ref) for i, ref in enumerate(card_refs)]
     await store.save_entitlement(
-        make_entitlement(ent_ref, status=SUSPENDED),
-        expected_version=None,
-        status_updates=[(card_refs[0], INVALID), (card_refs[1], SUSPENDED)],
-        cards=cards,
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ent_ref, status=SUSPENDED),
+            expected_version=None,
+            status_updates=[(card_refs[0], INVALID), (card_refs[1], SUSPENDED)],
+            cards=cards,
+            audit=make_event("grant"),
+        )
     )
     expected = {ent_ref: SUSPENDED, card_refs[0]: INVALID, card_refs[1]: SUSPENDED}
     expected[card_refs[2]] = VALID
@@ -251,11 +269,13 @@ async def test_status_list_ids_out_of_range_name_no_list(store: Store, list_id: 
 async def test_ent_status_wins_and_is_reapplied(store: Store) -> None:
     ref = await store.allocate_status_ref("subj-a")
     await store.save_entitlement(
-        make_entitlement(ref, status=VALID),
-        expected_version=None,
-        status_updates=[(ref, INVALID)],
-        cards=[],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref, status=VALID),
+            expected_version=None,
+            status_updates=[(ref, INVALID)],
+            cards=[],
+            audit=make_event("grant"),
+        )
     )
     # `ent.status_ref` is always set to `ent.status`
     assert await store.get_status(ref) == VALID
@@ -266,20 +286,24 @@ async def test_cards_upserted_and_fetched(store: Store) -> None:
     ref_a, card_ref = [await store.allocate_status_ref("subj-a") for _ in range(2)]
     ref_b = await store.allocate_status_ref("subj-b")
     await store.save_entitlement(
-        make_entitlement(ref_a),
-        expected_version=None,
-        status_updates=[],
-        cards=[make_card("111", card_ref)],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref_a),
+            expected_version=None,
+            status_updates=[],
+            cards=[make_card("111", card_ref)],
+            audit=make_event("grant"),
+        )
     )
     # the domain checked ownership: the store just moves the number to subj-b
     moved = make_card("111", card_ref, subject="subj-b")
     await store.save_entitlement(
-        make_entitlement(ref_b, subject="subj-b"),
-        expected_version=None,
-        status_updates=[],
-        cards=[moved, make_card("222", ref_b, subject="subj-b")],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref_b, subject="subj-b"),
+            expected_version=None,
+            status_updates=[],
+            cards=[moved, make_card("222", ref_b, subject="subj-b")],
+            audit=make_event("grant"),
+        )
     )
     found = await store.get_cards(["222", "999", "111"])
     assert [c.number for c in found] == ["222", "111"]
@@ -341,11 +365,13 @@ async def _granted(store: Store, status: int) -> StatusRef:
     subject = f"subj-{next(_subjects)}"
     ref = await store.allocate_status_ref(subject)
     await store.save_entitlement(
-        make_entitlement(ref, subject=subject, status=status),
-        expected_version=None,
-        status_updates=[],
-        cards=[],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref, subject=subject, status=status),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant"),
+        )
     )
     return ref
 

@@ -161,18 +161,8 @@ class RedisStore:
     async def list_entitlements(self, subject: str) -> list[Entitlement]:
         return await records.list_entitlements(await self.context(), subject)
 
-    async def save_entitlement(
-        self,
-        ent: Entitlement,
-        *,
-        expected_version: int | None,
-        status_updates: Sequence[tuple[StatusRef, int]],
-        cards: Sequence[CardRecord],
-        audit: AuditEvent,
-    ) -> None:
-        await records.save_entitlement(
-            await self.context(), ent, expected_version, status_updates, cards, audit
-        )
+    async def save_entitlement(self, write: EntitlementWrite) -> None:
+        await records.save_entitlement(await self.context(), write)
 
     async def get_entitlements(self, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
         return await bulk.get_entitlements(await self.context(), keys)

@@ -268,18 +268,8 @@ class SqliteStore:
     async def list_entitlements(self, subject: str) -> list[Entitlement]:
         return self._read(record_ops.list_entitlements, subject)
 
-    async def save_entitlement(
-        self,
-        ent: Entitlement,
-        *,
-        expected_version: int | None,
-        status_updates: Sequence[tuple[StatusRef, int]],
-        cards: Sequence[CardRecord],
-        audit: AuditEvent,
-    ) -> None:
-        await self._write(
-            record_ops.save_entitlement, ent, expected_version, status_updates, cards, audit
-        )
+    async def save_entitlement(self, write: EntitlementWrite) -> None:
+        await self._write(record_ops.save_entitlement, write)
 
     async def get_entitlements(self, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
         return self._read(record_ops.get_entitlements, list(keys))
