@@ -47,7 +47,7 @@ from app.audit.format import ARCHIVE_GROUP, VERIFICATION_ACTIONS, record_hash
 from app.audit.service import sign_checkpoint
 from app.domain.dates import to_us
 from app.domain.ports import Store
-from app.domain.records import StoredAudit, decode_event, event_time_us
+from app.domain.records import AuditTrim, StoredAudit, decode_event, event_time_us
 from app.errors import ConfigError
 
 __all__ = ["ArchiveRead", "ArchiveResult", "archive_audit", "archive_checkpoints", "read_archive"]
@@ -236,7 +236,8 @@ async def _archive(
     archived = await store.audit_archived()
     for chain, (last, head) in sorted(on_disk.items()):
         if archived.get(chain, (0, "", 0))[0] < last:
-            if not await store.trim_archived(chain, last, head, before_us):
+            trim = AuditTrim(chain=chain, upto=last, digest=head, before_us=before_us)
+            if not await store.trim_archived(trim):
                 raise ConfigError(
                     f"the archive in {folder} holds chain {chain} up to record {last}, "
                     "which the store does not hold as archived: refusing to go on"
@@ -296,7 +297,14 @@ async def _archive(
         raise
     result.segment = path
     for run in runs:  # the segment is on disk: now, and only now, drop from the store
-        if not await store.trim_archived(run.chain, run.last, run.head, before_us, run.checks):
+        trim = AuditTrim(
+            chain=run.chain,
+            upto=run.last,
+            digest=run.head,
+            before_us=before_us,
+            checks=tuple(run.checks),
+        )
+        if not await store.trim_archived(trim):
             raise ConfigError(f"chain {run.chain} changed while it was archived: re-run")
         result.records += run.count
         result.chains += 1

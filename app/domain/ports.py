@@ -15,6 +15,7 @@ from typing import Protocol
 from app.domain.records import (
     AuditEvent,
     AuditRecord,
+    AuditTrim,
     CardRecord,
     CheckOutcome,
     CheckRequest,
@@ -209,18 +210,9 @@ class AuditEvidence(Protocol):
         """What was moved to the archive: chain -> (records 1..n gone from the store, hash
         of record n, the archive's cut-off date in µs since the epoch)."""
 
-    async def trim_archived(
-        self,
-        chain: str,
-        upto: int,
-        digest: str,
-        before_us: int,
-        checks: Sequence[tuple[str, int]] = (),
-    ) -> bool:
-        """Drop records 1..`upto` of `chain`, already in an archive segment on disk, and
-        remember it; only if record `upto` still hashes to `digest` (else False). A trim
-        done before returns True. `checks`: (subject, seq) of the checks among them, whose
-        entries in a verification index kept apart from the records go with them."""
+    async def trim_archived(self, trim: AuditTrim) -> bool:
+        """Drop the records `trim` names and remember it; False if its last record no
+        longer hashes to `trim.digest`. A trim done before returns True."""
 
 
 class Store(

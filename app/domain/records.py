@@ -20,6 +20,7 @@ __all__ = [
     "GENESIS_HASH",
     "AuditEvent",
     "AuditRecord",
+    "AuditTrim",
     "CardRecord",
     "CheckOutcome",
     "CheckRequest",
@@ -178,6 +179,20 @@ class EntitlementWrite(msgspec.Struct, frozen=True, kw_only=True):
     status_updates: tuple[tuple[StatusRef, int], ...] = ()
     cards: tuple[CardRecord, ...] = ()
     audit: AuditEvent
+
+
+class AuditTrim(msgspec.Struct, frozen=True, kw_only=True):
+    """Records 1..`upto` of `chain`, now in an archive segment on disk, to drop from the
+    store (`trim_archived`): only while record `upto` still hashes to `digest`.
+    `before_us` is the archive's cut-off date (µs since the epoch); `checks` the
+    (subject, seq) of the checks among them, whose entries in a verification index
+    kept apart from the records go with them."""
+
+    chain: str
+    upto: int
+    digest: str
+    before_us: int
+    checks: tuple[tuple[str, int], ...] = ()
 
 
 class Seen(msgspec.Struct, frozen=True):

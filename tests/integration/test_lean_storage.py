@@ -21,6 +21,7 @@ from app.audit.verify import verify_audit
 from app.cli.store_copy import copy_store
 from app.domain.records import (
     GENESIS_HASH,
+    AuditTrim,
     EntitlementWrite,
     StatusRef,
     encode_event,
@@ -182,7 +183,9 @@ async def test_redis_audit_chain_of_the_earlier_layout_verifies_extends_and_trim
             assert (
                 element is not None and element.startswith(b"1\n") and 0x90 <= element[34] <= 0x9F
             )
-            assert await store.trim_archived(chain, 2, items_digest(items[1]), 0)
+            assert await store.trim_archived(
+                AuditTrim(chain=chain, upto=2, digest=items_digest(items[1]), before_us=0)
+            )
             assert raw.llen(layout.chain_key(GLOBAL, chain)) == 1
         finally:
             await store.close()

@@ -35,6 +35,7 @@ from app.domain.records import (
     VALID,
     AuditEvent,
     AuditRecord,
+    AuditTrim,
     CheckOutcome,
     CheckRequest,
     EntitlementWrite,
@@ -670,12 +671,18 @@ async def test_trim_archived_drops_the_head_of_a_chain_only_if_it_is_unchanged(
     second = mine[1]
     assert await store.audit_archived() == {}
     # the digest must still be record 2's: an edited log is never trimmed
-    assert not await store.trim_archived(chain, 2, "0" * 64, 1_000)
-    assert await store.trim_archived(chain, 2, second.hash, 1_000)
+    assert not await store.trim_archived(
+        AuditTrim(chain=chain, upto=2, digest="0" * 64, before_us=1_000)
+    )
+    assert await store.trim_archived(
+        AuditTrim(chain=chain, upto=2, digest=second.hash, before_us=1_000)
+    )
     assert await store.audit_archived() == {chain: (2, second.hash, 1_000)}
     left = [r for r in await audit_records(store) if r.chain == chain]
     assert [r.seq for r in left] == [r.seq for r in mine[2:]]
-    assert await store.trim_archived(chain, 2, second.hash, 1_000)  # done before: True
+    assert await store.trim_archived(
+        AuditTrim(chain=chain, upto=2, digest=second.hash, before_us=1_000)
+    )  # done before: True
     assert await store.audit_archived() == {chain: (2, second.hash, 1_000)}
 
 

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from app.domain.records import (
     AuditEvent,
     AuditRecord,
+    AuditTrim,
     CardRecord,
     CheckOutcome,
     CheckRequest,
@@ -250,15 +251,10 @@ class RedisStore:
     async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
         return await (await self.context()).chains.archived()
 
-    async def trim_archived(
-        self,
-        chain: str,
-        upto: int,
-        digest: str,
-        before_us: int,
-        checks: Sequence[tuple[str, int]] = (),
-    ) -> bool:
-        return await (await self.context()).chains.trim(chain, upto, digest, before_us, checks)
+    async def trim_archived(self, trim: AuditTrim) -> bool:
+        return await (await self.context()).chains.trim(
+            trim.chain, trim.upto, trim.digest, trim.before_us, trim.checks
+        )
 
     async def latest_checkpoint(self) -> tuple[int, bytes | None]:
         ctx = await self.context()

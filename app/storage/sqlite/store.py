@@ -25,6 +25,7 @@ from typing import TypeVar
 from app.domain.records import (
     AuditEvent,
     AuditRecord,
+    AuditTrim,
     CardRecord,
     CheckOutcome,
     CheckRequest,
@@ -364,16 +365,9 @@ class SqliteStore:
     async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
         return await self._run(audit_ops.archived)
 
-    async def trim_archived(
-        self,
-        chain: str,
-        upto: int,
-        digest: str,
-        before_us: int,
-        checks: Sequence[tuple[str, int]] = (),
-    ) -> bool:
+    async def trim_archived(self, trim: AuditTrim) -> bool:
         # the index of checks is the records' own (subject, action) index: it goes with them
-        return await self._run(audit_ops.trim_archived, chain, upto, digest, before_us)
+        return await self._run(audit_ops.trim_archived, trim)
 
 
 def _translate(exc: BaseException) -> BaseException:
