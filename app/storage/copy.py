@@ -32,7 +32,7 @@ from app.storage._lean import (
     encode_proof,
 )
 from app.storage.sqlite import SqliteStore
-from app.storage.sqlite.db import immediate
+from app.storage.sqlite.tx import immediate
 
 __all__ = ["Copier", "ProofEntry", "SqliteCopier", "StatusEntry"]
 

@@ -32,7 +32,7 @@ from app.storage import open_store
 from app.storage._common import to_us
 from app.storage.redis.keys import GLOBAL, Layout, encode_legacy_chain_record
 from app.storage.redis.store import RedisStore
-from app.storage.sqlite import db as sqlite_db
+from app.storage.sqlite import schema as sqlite_schema
 
 pytestmark = pytest.mark.cluster
 
@@ -53,11 +53,11 @@ async def test_sqlite_schema_5_rows_are_rewritten_compact(tmp_path: Path) -> Non
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
         steps = (
-            sqlite_db._SCHEMA_V1,
-            sqlite_db._SCHEMA_V2,
-            sqlite_db._SCHEMA_V3,
-            sqlite_db._SCHEMA_V4,
-            sqlite_db._SCHEMA_V5,
+            sqlite_schema._SCHEMA_V1,
+            sqlite_schema._SCHEMA_V2,
+            sqlite_schema._SCHEMA_V3,
+            sqlite_schema._SCHEMA_V4,
+            sqlite_schema._SCHEMA_V5,
         )
         for statement in (s for step in steps for s in step):
             conn.execute(statement)

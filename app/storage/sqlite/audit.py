@@ -22,7 +22,7 @@ from app.domain.records import (
     encode_event,
 )
 from app.storage._common import AUDIT_CHAIN
-from app.storage.sqlite.db import immediate
+from app.storage.sqlite.tx import immediate
 
 __all__ = [
     "add_checkpoint",

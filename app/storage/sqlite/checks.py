@@ -22,8 +22,8 @@ from app.storage._common import (
 )
 from app.storage._lean import decode_proof, encode_proof
 from app.storage.sqlite.audit import append_audit_tx
-from app.storage.sqlite.db import immediate
 from app.storage.sqlite.records import read_status_tx
+from app.storage.sqlite.tx import immediate
 
 __all__ = [
     "check_and_record",

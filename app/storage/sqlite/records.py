@@ -26,7 +26,7 @@ from app.errors import VersionConflict
 from app.storage._common import canonical_list_id, pack_status_list
 from app.storage._lean import decode_card, decode_entitlement, encode_card, encode_entitlement
 from app.storage.sqlite.audit import append_audit_tx
-from app.storage.sqlite.db import immediate
+from app.storage.sqlite.tx import immediate
 
 __all__ = [
     "add_client",

@@ -5,7 +5,7 @@ calls block (a lock wait lasts up to busy_timeout), and running them on the even
 would stall every request of the worker. One thread, one connection: no locking of our
 own, and the connection is never shared across threads.
 
-Writes are `BEGIN IMMEDIATE` transactions (`db.immediate`), which is what makes the
+Writes are `BEGIN IMMEDIATE` transactions (`tx.immediate`), which is what makes the
 store safe across processes: whatever a write reads to decide (a version, a code, the audit
 head) cannot change before it commits.
 """
@@ -46,8 +46,8 @@ from app.storage.sqlite.db import (
     connect,
     connect_loop_writer,
     connect_reader,
-    run_group,
 )
+from app.storage.sqlite.tx import run_group
 
 __all__ = ["SqliteStore"]
 
