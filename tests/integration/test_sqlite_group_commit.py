@@ -13,6 +13,7 @@ from app.audit.service import verify_audit
 from app.domain.records import EntitlementWrite
 from app.errors import VersionConflict
 from app.storage import open_store
+from app.storage.sqlite import runner as sqlite_runner
 from app.storage.sqlite import store as sqlite_store
 from app.storage.sqlite.db import LOOP_AUTOCHECKPOINT_PAGES
 from tests.integration.factories import at, make_entitlement, make_event
@@ -78,7 +79,7 @@ async def test_the_wal_is_checkpointed_while_writes_go_on(
     """Commits on the event loop's thread leave checkpoints (and their fsyncs) to the
     store's thread; they still happen while the service writes, so the database file
     takes the data in long before the WAL reaches the loop writer's own threshold."""
-    monkeypatch.setattr(sqlite_store, "_CHECKPOINT_EVERY_S", 0.05)
+    monkeypatch.setattr(sqlite_runner, "_CHECKPOINT_EVERY_S", 0.05)
     path = tmp_path / "c.sqlite3"
     store = await open_store(f"sqlite:///{path}")
     try:
