@@ -15,8 +15,9 @@ import redis
 from factories import T0, at, make_card, make_entitlement, make_event, make_proof
 from redis_servers import RedisServer
 
-from app.audit.archive import ArchiveRead, archive_audit, read_archive
+from app.audit.archive import archive_audit
 from app.audit.format import decode_event_strict, record_hash
+from app.audit.segments import ArchiveRead, read_archive
 from app.audit.verify import verify_audit
 from app.cli.store_copy import copy_store
 from app.domain.records import (
