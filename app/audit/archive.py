@@ -37,8 +37,9 @@ from app.audit.segments import (
 )
 from app.audit.service import sign_checkpoint
 from app.domain.dates import to_us
+from app.domain.events import decode_event, event_time_us
 from app.domain.ports import Store
-from app.domain.records import AuditTrim, StoredAudit, decode_event, event_time_us
+from app.domain.records import AuditTrim, StoredAudit
 from app.errors import ConfigError
 
 __all__ = ["ArchiveResult", "archive_audit"]

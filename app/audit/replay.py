@@ -17,7 +17,8 @@ from app.audit.format import (
     legacy_hash,
     record_hash,
 )
-from app.domain.records import GENESIS_HASH, AuditEvent, StoredAudit
+from app.domain.events import GENESIS_HASH
+from app.domain.records import AuditEvent, StoredAudit
 
 __all__ = ["AuditReport", "Expect", "Walk"]
 

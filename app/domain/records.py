@@ -3,7 +3,8 @@
 All are frozen msgspec Structs; wire and storage formats add fields, never repurpose them.
 Times are timezone-aware UTC datetimes. `subject` is always the keyed hash (HMAC-SHA-256)
 of a national register number, never the number itself. The audit event and its stored
-bytes are `app.domain.events`, named here too.
+bytes are `app.domain.events` (the names the Redis backend takes from here are
+re-exported).
 """
 
 from __future__ import annotations
@@ -13,17 +14,7 @@ from datetime import datetime
 
 import msgspec
 
-from app.domain.events import (
-    GENESIS_HASH,
-    AuditEvent,
-    chain_hash,
-    decode_event,
-    decode_event_checked,
-    encode_event,
-    encode_event_legacy,
-    event_time_us,
-    is_legacy_event,
-)
+from app.domain.events import GENESIS_HASH, AuditEvent, decode_event, encode_event
 from app.tokens.statuslist import STATUS_INVALID, STATUS_SUSPENDED, STATUS_VALID
 
 __all__ = [
@@ -42,13 +33,8 @@ __all__ = [
     "Seen",
     "StatusRef",
     "StoredAudit",
-    "chain_hash",
     "decode_event",
-    "decode_event_checked",
     "encode_event",
-    "encode_event_legacy",
-    "event_time_us",
-    "is_legacy_event",
 ]
 
 #: status values of the IETF Token Status List (2 bits), as the token core defines them

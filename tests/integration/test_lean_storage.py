@@ -20,14 +20,8 @@ from app.audit.format import decode_event_strict, record_hash
 from app.audit.segments import ArchiveRead, read_archive
 from app.audit.verify import verify_audit
 from app.cli.store_copy import copy_store
-from app.domain.records import (
-    GENESIS_HASH,
-    AuditTrim,
-    EntitlementWrite,
-    StatusRef,
-    encode_event,
-    encode_event_legacy,
-)
+from app.domain.events import GENESIS_HASH, encode_event, encode_event_legacy
+from app.domain.records import AuditTrim, EntitlementWrite, StatusRef
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 from app.storage._common import to_us

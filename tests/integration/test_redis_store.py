@@ -25,8 +25,8 @@ from redis_servers import RedisClusterProcs, RedisServer
 
 from app.audit.service import verify_audit
 from app.cli.store_copy import copy_store
+from app.domain.events import GENESIS_HASH
 from app.domain.records import (
-    GENESIS_HASH,
     INVALID,
     SUSPENDED,
     VALID,

@@ -22,8 +22,8 @@ import pytest
 from factories import T0, make_event, make_proof
 
 from app.audit.format import record_hash
+from app.domain.events import GENESIS_HASH, encode_event
 from app.domain.ports import STATUS_LIST_SIZE, Store
-from app.domain.records import GENESIS_HASH, encode_event
 from app.errors import ConfigError, StoreUnavailable
 from app.storage import SqliteStore, open_store, redact_url
 

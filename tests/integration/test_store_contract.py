@@ -27,9 +27,9 @@ from factories import (
 
 from app.audit.format import decode_event_strict, record_hash
 from app.audit.service import verify_audit
+from app.domain.events import GENESIS_HASH, decode_event, encode_event
 from app.domain.ports import CODE_HOLD_S, STATUS_LIST_SIZE, Store
 from app.domain.records import (
-    GENESIS_HASH,
     INVALID,
     SUSPENDED,
     VALID,
@@ -41,8 +41,6 @@ from app.domain.records import (
     EntitlementWrite,
     Seen,
     StatusRef,
-    decode_event,
-    encode_event,
 )
 from app.errors import VersionConflict
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from app.audit.format import decode_event_strict, record_hash
 from app.audit.segments import MAGIC_V1, ArchiveRead, read_archive
-from app.domain.records import GENESIS_HASH, AuditEvent, encode_event_legacy
+from app.domain.events import GENESIS_HASH, encode_event_legacy
+from app.domain.records import AuditEvent
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

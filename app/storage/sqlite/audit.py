@@ -12,15 +12,8 @@ import logging
 import sqlite3
 
 from app.audit.format import covered_event, record_hash
-from app.domain.records import (
-    GENESIS_HASH,
-    AuditEvent,
-    AuditRecord,
-    AuditTrim,
-    StoredAudit,
-    decode_event,
-    encode_event,
-)
+from app.domain.events import GENESIS_HASH, decode_event, encode_event
+from app.domain.records import AuditEvent, AuditRecord, AuditTrim, StoredAudit
 from app.storage._common import AUDIT_CHAIN
 from app.storage.sqlite.tx import immediate
 
