@@ -26,6 +26,7 @@ from app.storage._common import (
     CHECK_RETENTION_S,
     CODE_HOLD_US,
     PROOF_GRACE_S,
+    RATE_GRACE_S,
     to_us,
     window_start,
 )
@@ -43,9 +44,6 @@ __all__ = [
     "save_proof",
     "undo_hit",
 ]
-
-#: rate windows are kept this long after they end, in case workers' clocks disagree
-_RATE_GRACE_S = 3_600
 
 
 # -- proofs and codes ---------------------------------------------------------------------
@@ -213,7 +211,7 @@ async def hit_rate(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:
     """INCR and EXPIRE in one script on the counter's slot: atomic across workers."""
     start = window_start(now, window_s)
     count = await ctx.scripts.run(
-        "HIT_RATE", [Layout.rate_key(key, start)], [window_s + _RATE_GRACE_S]
+        "HIT_RATE", [Layout.rate_key(key, start)], [window_s + RATE_GRACE_S]
     )
     return int(count)
 

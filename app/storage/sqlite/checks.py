@@ -17,6 +17,7 @@ from app.storage._common import (
     CHECK_RETENTION_S,
     CODE_HOLD_US,
     PROOF_GRACE_S,
+    RATE_GRACE_S,
     to_us,
     window_start,
 )
@@ -45,9 +46,6 @@ _writes = itertools.count()
 def _purge_now() -> bool:
     return next(_writes) % _PURGE_EVERY == 0
 
-
-#: rate windows are kept this long after they end, in case workers' clocks disagree
-_RATE_GRACE_S = 3_600
 
 _encoder = msgspec.json.Encoder()
 
@@ -198,7 +196,7 @@ def hit_rate(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -
             conn.execute(
                 "DELETE FROM rate_hits WHERE (key, window_start) IN"
                 " (SELECT key, window_start FROM rate_hits WHERE expires < ? LIMIT ?)",
-                (start - _RATE_GRACE_S, _PURGE_BATCH),
+                (start - RATE_GRACE_S, _PURGE_BATCH),
             )
     return int(count)
 

@@ -11,14 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.errors import ConfigError
-from app.storage._lean import (
-    decode_card,
-    decode_entitlement,
-    decode_proof,
-    encode_card,
-    encode_entitlement,
-    encode_proof,
-)
+from app.storage import _lean
 from app.storage.sqlite.tx import immediate
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
@@ -153,9 +146,9 @@ _SCHEMA_V5 = ("UPDATE proofs SET code = NULL WHERE code IS NOT NULL",)
 # and the next start does it again). Readers still accept JSON, so a row missed would
 # only be larger, never unreadable.
 _LEAN_TABLES: tuple[tuple[str, str, Callable[[bytes], Any], Callable[[Any], bytes]], ...] = (
-    ("entitlements", "type, subject", decode_entitlement, encode_entitlement),
-    ("cards", "number", decode_card, encode_card),
-    ("proofs", "jti", decode_proof, encode_proof),
+    ("entitlements", "type, subject", _lean.decode_entitlement, _lean.encode_entitlement),
+    ("cards", "number", _lean.decode_card, _lean.encode_card),
+    ("proofs", "jti", _lean.decode_proof, _lean.encode_proof),
 )
 
 

@@ -16,20 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from app.domain.records import (
-    AuditEvent,
-    AuditRecord,
-    AuditTrim,
-    CardRecord,
-    CheckOutcome,
-    CheckRequest,
-    ClientRecord,
-    Entitlement,
-    EntitlementWrite,
-    ProofRecord,
-    StatusRef,
-    StoredAudit,
-)
+from app.domain import records
 from app.storage.sqlite import audit as audit_ops
 from app.storage.sqlite import checks as check_ops
 from app.storage.sqlite import records as record_ops
@@ -40,7 +27,7 @@ __all__ = ["SqliteStore"]
 
 #: audit records per page of `iter_audit`: memory stays flat however long the log is
 _AUDIT_PAGE = 1_000
-_Paged = TypeVar("_Paged", AuditRecord, StoredAudit)
+_Paged = TypeVar("_Paged", records.AuditRecord, records.StoredAudit)
 
 
 class SqliteStore(Runner):
@@ -50,49 +37,51 @@ class SqliteStore(Runner):
         await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
 
     # -- API clients ---------------------------------------------------------------
-    async def add_client(self, client: ClientRecord, audit: AuditEvent) -> None:
+    async def add_client(self, client: records.ClientRecord, audit: records.AuditEvent) -> None:
         await self._run(record_ops.add_client, client, audit)
 
-    async def get_client_by_key_hash(self, key_hash: str) -> ClientRecord | None:
+    async def get_client_by_key_hash(self, key_hash: str) -> records.ClientRecord | None:
         return self._read(record_ops.get_client_by_key_hash, key_hash)
 
-    async def get_client(self, client_id: str) -> ClientRecord | None:
+    async def get_client(self, client_id: str) -> records.ClientRecord | None:
         return self._read(record_ops.get_client, client_id)
 
-    async def list_clients(self) -> list[ClientRecord]:
+    async def list_clients(self) -> list[records.ClientRecord]:
         return await self._run(record_ops.list_clients)
 
-    async def revoke_client(self, client_id: str, at: datetime, audit: AuditEvent) -> bool:
+    async def revoke_client(self, client_id: str, at: datetime, audit: records.AuditEvent) -> bool:
         return await self._run(record_ops.revoke_client, client_id, at, audit)
 
     # -- entitlements and status lists --------------------------------------------
-    async def allocate_status_ref(self, subject: str) -> StatusRef:
+    async def allocate_status_ref(self, subject: str) -> records.StatusRef:
         # one shard: every subject shares the lists, the subject does not matter here
         return await self._run(record_ops.allocate_status_ref)
 
-    async def get_entitlement(self, type_id: str, subject: str) -> Entitlement | None:
+    async def get_entitlement(self, type_id: str, subject: str) -> records.Entitlement | None:
         return self._read(record_ops.get_entitlement, type_id, subject)
 
-    async def list_entitlements(self, subject: str) -> list[Entitlement]:
+    async def list_entitlements(self, subject: str) -> list[records.Entitlement]:
         return self._read(record_ops.list_entitlements, subject)
 
-    async def save_entitlement(self, write: EntitlementWrite) -> None:
+    async def save_entitlement(self, write: records.EntitlementWrite) -> None:
         await self._write(record_ops.save_entitlement, write)
 
-    async def get_entitlements(self, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
+    async def get_entitlements(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> list[records.Entitlement | None]:
         return self._read(record_ops.get_entitlements, list(keys))
 
-    async def allocate_status_refs(self, subjects: Sequence[str]) -> list[StatusRef]:
+    async def allocate_status_refs(self, subjects: Sequence[str]) -> list[records.StatusRef]:
         # one shard: the subjects only say how many
         return await self._run(record_ops.allocate_status_refs, len(subjects))
 
-    async def save_entitlements(self, writes: Sequence[EntitlementWrite]) -> list[bool]:
+    async def save_entitlements(self, writes: Sequence[records.EntitlementWrite]) -> list[bool]:
         return await self._write(record_ops.save_entitlements, list(writes))
 
-    async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]:
+    async def get_cards(self, numbers: Sequence[str]) -> list[records.CardRecord]:
         return self._read(record_ops.get_cards, numbers)
 
-    async def get_status(self, ref: StatusRef) -> int:
+    async def get_status(self, ref: records.StatusRef) -> int:
         return self._read(record_ops.get_status, ref)
 
     async def status_list_ids(self) -> list[str]:
@@ -102,13 +91,15 @@ class SqliteStore(Runner):
         return await self._run(record_ops.status_list_bytes, list_id)
 
     # -- proofs, codes, checks ------------------------------------------------------
-    async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
+    async def save_proof(
+        self, proof: records.ProofRecord, code: str | None, audit: records.AuditEvent
+    ) -> bool:
         return await self._write(check_ops.save_proof, proof, code, audit)
 
-    async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
+    async def get_proof_by_code(self, code: str, now: datetime) -> records.ProofRecord | None:
         return self._read(check_ops.get_proof_by_code, code, now)
 
-    async def check_and_record(self, check: CheckRequest) -> CheckOutcome:
+    async def check_and_record(self, check: records.CheckRequest) -> records.CheckOutcome:
         return await self._write(check_ops.check_and_record, check)
 
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
@@ -121,13 +112,13 @@ class SqliteStore(Runner):
         return self._read(check_ops.rate_count, key, window_s, now)
 
     # -- audit ----------------------------------------------------------------------
-    async def append_audit(self, event: AuditEvent) -> None:
+    async def append_audit(self, event: records.AuditEvent) -> None:
         await self._write(audit_ops.append_audit, event)
 
-    def iter_audit(self) -> AsyncIterator[AuditRecord]:
+    def iter_audit(self) -> AsyncIterator[records.AuditRecord]:
         return self._pages(audit_ops.audit_page)
 
-    async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
+    async def verifications_for(self, subject: str, limit: int) -> list[records.AuditEvent]:
         return self._read(audit_ops.verifications_for, subject, limit)
 
     #: the verification index is the `subject` column of each record, checked record by
@@ -135,7 +126,7 @@ class SqliteStore(Runner):
     separate_verification_index = False
     verification_cap: int | None = None
 
-    def iter_audit_stored(self) -> AsyncIterator[StoredAudit]:
+    def iter_audit_stored(self) -> AsyncIterator[records.StoredAudit]:
         return self._pages(audit_ops.stored_page)
 
     async def _pages(
@@ -171,6 +162,6 @@ class SqliteStore(Runner):
     async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
         return await self._run(audit_ops.archived)
 
-    async def trim_archived(self, trim: AuditTrim) -> bool:
+    async def trim_archived(self, trim: records.AuditTrim) -> bool:
         # the index of checks is the records' own (subject, action) index: it goes with them
         return await self._run(audit_ops.trim_archived, trim)
