@@ -25,10 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.audit.archive import ArchiveRead, archive_audit, archive_checkpoints, read_archive
+from app.audit.archive import archive_audit
 from app.audit.format import record_hash
+from app.audit.segments import ArchiveRead, archive_checkpoints, read_archive
 from app.audit.service import sign_checkpoint, verify_audit
-from app.domain.records import GENESIS_HASH, AuditEvent, AuditRecord, encode_event
+from app.domain.events import GENESIS_HASH, encode_event
+from app.domain.records import AuditEvent, AuditRecord
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 from app.storage.copy import SqliteCopier

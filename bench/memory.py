@@ -75,7 +75,7 @@ def entitlements(n: int) -> dict[str, Any]:
 
 
 async def _checks(url: str, m: int, per_subject: int) -> dict[str, Any]:
-    from app.domain.records import VALID, AuditEvent, ProofRecord
+    from app.domain.records import VALID, AuditEvent, CheckRequest, ProofRecord
     from app.storage import open_store
 
     store = await open_store(url)
@@ -102,9 +102,9 @@ async def _checks(url: str, m: int, per_subject: int) -> dict[str, Any]:
                                org="Stedelijk Museum Gent",
                                verification_id=secrets.token_urlsafe(12))  # fmt: skip
             async with sem:
-                await store.check_and_record(ref=ref, jti=jti, subject=None,
-                                             org="c0ffee00c0ffee00", now=now, seen_window_s=300,
-                                             audit_by_status={VALID: event, -1: event})  # fmt: skip
+                await store.check_and_record(CheckRequest(
+                    ref=ref, jti=jti, subject=None, org="c0ffee00c0ffee00", now=now,
+                    seen_window_s=300, audit_by_status={VALID: event, -1: event}))  # fmt: skip
 
         await asyncio.gather(*(check(*a) for a in zip(jtis, subjects, refs, strict=True)))
         checked = used_memory(url)

@@ -25,11 +25,8 @@ import hashlib
 
 import msgspec
 
-from app.domain.records import (
-    AuditEvent,
-    chain_hash,
-    decode_event_checked,
-)
+from app.domain.events import chain_hash, decode_event_checked
+from app.domain.records import AuditEvent
 
 __all__ = [
     "ARCHIVE_GROUP",

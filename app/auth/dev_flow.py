@@ -5,9 +5,8 @@ Discovery 1.0, and the `iss` authorization response parameter (RFC 9207). No I/O
 clock here: the routes in `app.api.routes.dev_idp` pass `now` and the pending codes.
 
 One client is registered: the citizen app, with exactly one redirect URI (the app's
-address under the service's issuer). Requests whose client or redirect URI do not match
-are refused on a page, never redirected (RFC 6749 4.1.2.1); every other refusal goes
-back to the client as `error`, `error_description`, `state` and `iss` in the query.
+address under the service's issuer). Its authorization request, checked, and how a
+refusal goes back to it are `dev_request`.
 """
 
 from __future__ import annotations
@@ -19,94 +18,25 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
-
-import msgspec
 
 from app.auth.dev_codes import Grant, PendingCodes
 from app.auth.dev_keys import DEV_CLIENT_ID, DevSigner
+from app.auth.dev_request import (
+    AuthorizationRefused,
+    AuthorizationRequest,
+    Duplicate,
+    check_authorization,
+    redirect_to,
+    single,
+)
 from app.config import Settings
 from app.errors import OAuthError
 
-__all__ = [
-    "AuthorizationRefused",
-    "AuthorizationRequest",
-    "DevProvider",
-    "redirect_to",
-]
+__all__ = ["CODE_LIFETIME_S", "DevProvider", "s256"]
 
 CODE_LIFETIME_S = 60  # RFC 6749 4.1.2: short-lived, ten minutes at most
 TOKEN_LIFETIME_S = 3600
 _PKCE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 4.1
-_PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")  # base64url of a SHA-256, no padding
-_MAX_VALUE = 512  # state, nonce, scope: a client needs far less
-
-
-class AuthorizationRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """A checked authorization request, as carried through the login form."""
-
-    client_id: str
-    redirect_uri: str
-    scope: str
-    code_challenge: str
-    state: str | None = None
-    nonce: str | None = None
-    ui_locales: str | None = None
-
-    def form_fields(self) -> dict[str, str]:
-        """The parameters to resend with the login form (RFC 6749 4.1.1 names)."""
-        fields = {
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": self.redirect_uri,
-            "scope": self.scope,
-            "code_challenge": self.code_challenge,
-            "code_challenge_method": "S256",
-        }
-        for name in ("state", "nonce", "ui_locales"):
-            value = getattr(self, name)
-            if value is not None:
-                fields[name] = value
-        return fields
-
-
-class AuthorizationRefused(Exception):
-    """A refused authorization request. With `redirect_uri` None the client or its
-    redirect URI cannot be trusted: tell the person, do not redirect."""
-
-    def __init__(
-        self,
-        error: str,
-        description: str,
-        *,
-        redirect_uri: str | None = None,
-        state: str | None = None,
-    ) -> None:
-        super().__init__(description)
-        self.error, self.description = error, description
-        self.redirect_uri, self.state = redirect_uri, state
-
-
-def redirect_to(uri: str, params: dict[str, str | None]) -> str:
-    """`uri` with `params` added to its query (keeping the query it had, RFC 6749 3.1.2)."""
-    parts = urlsplit(uri)
-    extra = urlencode({k: v for k, v in params.items() if v is not None})
-    query = f"{parts.query}&{extra}" if parts.query else extra
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-
-
-def _single(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """The parameters as a dict; `_Duplicate` if one was sent twice (RFC 6749 3.1, 3.2)."""
-    out: dict[str, str] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Duplicate(key)
-        out[key] = value
-    return out
-
-
-class _Duplicate(Exception):
-    pass
 
 
 def s256(verifier: str) -> str:
@@ -155,59 +85,7 @@ class DevProvider:
         Raises:
             AuthorizationRefused: the request cannot be served; redirect or tell.
         """
-        try:
-            p = _single(pairs)
-        except _Duplicate as dup:
-            raise AuthorizationRefused(
-                "invalid_request", f"the parameter {dup} was sent more than once"
-            ) from None
-        # Client and redirect URI first: until both are known good, nothing may be
-        # sent to the redirect URI (an open redirector otherwise).
-        if p.get("client_id") != self.client_id:
-            raise AuthorizationRefused("invalid_client", "this client is not registered here")
-        if p.get("redirect_uri") != self.redirect_uri:
-            raise AuthorizationRefused(
-                "invalid_request", "the redirect URI is not the one registered for this client"
-            )
-        state = p.get("state")
-
-        def refuse(error: str, description: str) -> AuthorizationRefused:
-            return AuthorizationRefused(
-                error, description, redirect_uri=self.redirect_uri, state=state
-            )
-
-        if any(len(v) > _MAX_VALUE for v in p.values()):
-            raise refuse("invalid_request", "a parameter is too long")
-        if "request" in p:
-            raise refuse("request_not_supported", "request objects are not supported")
-        if "request_uri" in p:
-            raise refuse("request_uri_not_supported", "request_uri is not supported")
-        if p.get("response_type") != "code":
-            raise refuse("unsupported_response_type", "only the authorization code flow")
-        if p.get("response_mode", "query") != "query":
-            raise refuse("invalid_request", "only response_mode=query is supported")
-        if "openid" not in p.get("scope", "").split():
-            raise refuse("invalid_scope", "the scope must include openid")
-        challenge = p.get("code_challenge")
-        if not challenge:
-            raise refuse("invalid_request", "code challenge required")  # RFC 7636 4.4.1
-        # RFC 7636 4.3: a missing method means "plain", which a public client must not use
-        if p.get("code_challenge_method") != "S256":
-            raise refuse("invalid_request", "transform algorithm not supported")
-        if not _PKCE_CHALLENGE.fullmatch(challenge):
-            raise refuse("invalid_request", "the code challenge is not an S256 challenge")
-        if p.get("prompt") and "none" in p["prompt"].split():
-            # no session to reuse here: every login is a fresh one (OIDC Core 3.1.2.6)
-            raise refuse("login_required", "a login is required")
-        return AuthorizationRequest(
-            client_id=self.client_id,
-            redirect_uri=self.redirect_uri,
-            scope=p["scope"],
-            code_challenge=challenge,
-            state=state,
-            nonce=p.get("nonce"),
-            ui_locales=p.get("ui_locales"),
-        )
+        return check_authorization(pairs, client_id=self.client_id, redirect_uri=self.redirect_uri)
 
     def approve(self, req: AuthorizationRequest, nrn: str, now: datetime) -> str:
         """The URL that sends the person back to the client with a new code."""
@@ -257,8 +135,8 @@ class DevProvider:
             OAuthError: the request is refused, with the RFC 6749 5.2 error code.
         """
         try:
-            p = _single(pairs)
-        except _Duplicate as dup:
+            p = single(pairs)
+        except Duplicate as dup:
             raise OAuthError(
                 "invalid_request", f"the parameter {dup} was sent more than once"
             ) from None

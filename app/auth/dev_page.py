@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from html import escape
 
-from app.auth.dev_flow import AuthorizationRequest
+from app.auth.dev_request import AuthorizationRequest
 from app.tokens import generate_nrn
 
 __all__ = ["DEMO_PEOPLE", "DEMO_SEED", "demo_citizens", "error_page", "login_page", "pick_lang"]

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.audit.archive import ArchiveRead, archive_audit, archive_checkpoints, read_archive
+from app.audit.archive import archive_audit
 from app.audit.checkpoints import CheckpointError, parse_verifier_key
+from app.audit.segments import ArchiveRead, archive_checkpoints, read_archive
 from app.audit.service import AuditReport, export_audit, sign_checkpoint, verify_audit
 from app.cli.admin import now, with_store
 from app.config import load_settings

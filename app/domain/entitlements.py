@@ -22,6 +22,7 @@ from app.domain.records import (
     CardRecord,
     ClientRecord,
     Entitlement,
+    EntitlementWrite,
     Holder,
     StatusRef,
 )
@@ -183,18 +184,20 @@ class EntitlementService:
         ent = next_version(etype.id, subject, data, existing, ref, now, client.id)
         outcome = "updated" if existing else "created"
         await self._store.save_entitlement(
-            ent,
-            expected_version=existing.version if existing else None,
-            status_updates=updates,
-            cards=cards,
-            audit=AuditEvent(
-                at=now,
-                actor=client.id,
-                action="grant" if not existing else "update",
-                type=etype.id,
-                subject=subject,
-                result=outcome,
-            ),
+            EntitlementWrite(
+                ent=ent,
+                expected_version=existing.version if existing else None,
+                status_updates=tuple(updates),
+                cards=tuple(cards),
+                audit=AuditEvent(
+                    at=now,
+                    actor=client.id,
+                    action="grant" if not existing else "update",
+                    type=etype.id,
+                    subject=subject,
+                    result=outcome,
+                ),
+            )
         )
         return WriteResult(type=etype.id, outcome=outcome, status=STATUS_NAMES[status])
 
@@ -270,18 +273,18 @@ class EntitlementService:
             )
             try:
                 await self._store.save_entitlement(
-                    ent,
-                    expected_version=existing.version,
-                    status_updates=(),
-                    cards=(),
-                    audit=AuditEvent(
-                        at=now,
-                        actor=client.id,
-                        action=action,
-                        type=etype.id,
-                        subject=subject,
-                        result=STATUS_NAMES[target],
-                    ),
+                    EntitlementWrite(
+                        ent=ent,
+                        expected_version=existing.version,
+                        audit=AuditEvent(
+                            at=now,
+                            actor=client.id,
+                            action=action,
+                            type=etype.id,
+                            subject=subject,
+                            result=STATUS_NAMES[target],
+                        ),
+                    )
                 )
             except VersionConflict:
                 if attempt == 2:

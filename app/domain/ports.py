@@ -8,22 +8,11 @@ rate counters, audit log, audit evidence) so that a service states the part it u
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from app.domain.records import (
-    AuditEvent,
-    AuditRecord,
-    CardRecord,
-    CheckOutcome,
-    ClientRecord,
-    Entitlement,
-    EntitlementWrite,
-    ProofRecord,
-    StatusRef,
-    StoredAudit,
-)
+from app.domain import records
 
 __all__ = [
     "CODE_HOLD_S",
@@ -62,15 +51,15 @@ class SystemClock:
 class ClientStore(Protocol):
     """API clients: added, looked up by key hash, listed, revoked."""
 
-    async def add_client(self, client: ClientRecord, audit: AuditEvent) -> None: ...
+    async def add_client(self, client: records.ClientRecord, audit: records.AuditEvent) -> None: ...
 
-    async def get_client_by_key_hash(self, key_hash: str) -> ClientRecord | None: ...
+    async def get_client_by_key_hash(self, key_hash: str) -> records.ClientRecord | None: ...
 
-    async def get_client(self, client_id: str) -> ClientRecord | None: ...
+    async def get_client(self, client_id: str) -> records.ClientRecord | None: ...
 
-    async def list_clients(self) -> list[ClientRecord]: ...
+    async def list_clients(self) -> list[records.ClientRecord]: ...
 
-    async def revoke_client(self, client_id: str, at: datetime, audit: AuditEvent) -> bool:
+    async def revoke_client(self, client_id: str, at: datetime, audit: records.AuditEvent) -> bool:
         """Mark revoked; False if no such client or already revoked."""
 
 
@@ -78,50 +67,44 @@ class EntitlementStore(Protocol):
     """Entitlements and cards, with their places in the status lists; the bulk forms
     for batch ingest take one round trip / one transaction per chunk."""
 
-    async def allocate_status_ref(self, subject: str) -> StatusRef:
+    async def allocate_status_ref(self, subject: str) -> records.StatusRef:
         """Reserve a random, never-used index in a status list (new list when full) for
         an entitlement or card of `subject`. A sharded store allocates in the subject's
         shard, so that the record, its status bit and its audit can be written at once."""
 
-    async def get_entitlement(self, type_id: str, subject: str) -> Entitlement | None: ...
+    async def get_entitlement(self, type_id: str, subject: str) -> records.Entitlement | None: ...
 
-    async def list_entitlements(self, subject: str) -> list[Entitlement]: ...
+    async def list_entitlements(self, subject: str) -> list[records.Entitlement]: ...
 
-    async def save_entitlement(
-        self,
-        ent: Entitlement,
-        *,
-        expected_version: int | None,
-        status_updates: Sequence[tuple[StatusRef, int]],
-        cards: Sequence[CardRecord],
-        audit: AuditEvent,
-    ) -> None:
+    async def save_entitlement(self, write: records.EntitlementWrite) -> None:
         """Atomically write the entitlement, set status bits, upsert cards, append audit.
 
-        `expected_version` is None for a creation (fails if the record exists) or the
-        version read before (fails if it changed). Raises `VersionConflict` then.
+        `write.expected_version` is None for a creation (fails if the record exists) or
+        the version read before (fails if it changed). Raises `VersionConflict` then.
         `ent.status_ref` is always set to `ent.status` as part of the write.
         """
 
     # bulk forms, for batch ingest: one round trip / one transaction per chunk
-    async def get_entitlements(self, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
+    async def get_entitlements(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> list[records.Entitlement | None]:
         """`get_entitlement` for each (type, subject), in order."""
 
-    async def allocate_status_refs(self, subjects: Sequence[str]) -> list[StatusRef]:
+    async def allocate_status_refs(self, subjects: Sequence[str]) -> list[records.StatusRef]:
         """`allocate_status_ref` for each subject, in order."""
 
-    async def save_entitlements(self, writes: Sequence[EntitlementWrite]) -> list[bool]:
+    async def save_entitlements(self, writes: Sequence[records.EntitlementWrite]) -> list[bool]:
         """`save_entitlement` for each write, each one atomic on its own; a write whose
-        expected version does not match is skipped (False at its place), the others are
-        applied (True). Keys are distinct within one call."""
+        expected version does not match is skipped (False at its place) instead of
+        raising, the others are applied (True). Keys are distinct within one call."""
 
-    async def get_cards(self, numbers: Sequence[str]) -> list[CardRecord]: ...
+    async def get_cards(self, numbers: Sequence[str]) -> list[records.CardRecord]: ...
 
 
 class StatusLists(Protocol):
     """The status lists as the issuer publishes them."""
 
-    async def get_status(self, ref: StatusRef) -> int: ...
+    async def get_status(self, ref: records.StatusRef) -> int: ...
 
     async def status_list_ids(self) -> list[str]: ...
 
@@ -134,32 +117,25 @@ class StatusLists(Protocol):
 class ProofStore(Protocol):
     """Issued proofs, their numeric codes, and the live step of an online check."""
 
-    async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
+    async def save_proof(
+        self, proof: records.ProofRecord, code: str | None, audit: records.AuditEvent
+    ) -> bool:
         """Store the proof with its audit, and its numeric code (the keyed digest the
         domain computed, never the digits) until `CODE_HOLD_S` after the proof expires.
         False, and nothing written, if another proof holds the code until later than
         this proof's `issued_at`."""
 
-    async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
+    async def get_proof_by_code(self, code: str, now: datetime) -> records.ProofRecord | None:
         """The proof holding `code` at `now`: live, or expired less than `CODE_HOLD_S`
         ago (the caller tells those apart); None when no proof holds it."""
 
-    async def check_and_record(
-        self,
-        *,
-        ref: StatusRef,
-        jti: str | None,
-        subject: str | None,
-        org: str,
-        now: datetime,
-        seen_window_s: int,
-        audit_by_status: Mapping[int, AuditEvent],
-    ) -> CheckOutcome:
-        """One step of an online check: read the status at `ref`, append the audit event
-        chosen by that status (`audit_by_status[status]`, else `audit_by_status[-1]`),
-        with its `subject` filled from the proof registry when None and `jti` is known,
-        and, when `jti` is given, return how often it was verified before and by how many
-        distinct `org`s within `seen_window_s`, then count this check."""
+    async def check_and_record(self, check: records.CheckRequest) -> records.CheckOutcome:
+        """One step of an online check: read the status at `check.ref`, append the audit
+        event chosen by that status (`audit_by_status[status]`, else
+        `audit_by_status[-1]`), with its `subject` filled from the proof registry when
+        None and `jti` is known, and, when `jti` is given, return how often it was
+        verified before and by how many distinct `org`s within `seen_window_s`, then
+        count this check."""
 
 
 class RateCounter(Protocol):
@@ -182,12 +158,12 @@ class RateCounter(Protocol):
 class AuditLog(Protocol):
     """The hash-chained audit log: appended to, read back, and what concerns a citizen."""
 
-    async def append_audit(self, event: AuditEvent) -> None: ...
+    async def append_audit(self, event: records.AuditEvent) -> None: ...
 
-    def iter_audit(self) -> AsyncIterator[AuditRecord]:
+    def iter_audit(self) -> AsyncIterator[records.AuditRecord]:
         """Every record of every chain, in chain then sequence order."""
 
-    async def verifications_for(self, subject: str, limit: int) -> list[AuditEvent]:
+    async def verifications_for(self, subject: str, limit: int) -> list[records.AuditEvent]:
         """Verification and card-check events concerning `subject`, newest first."""
 
 
@@ -200,7 +176,7 @@ class AuditEvidence(Protocol):
     separate_verification_index: bool
     verification_cap: int | None
 
-    def iter_audit_stored(self) -> AsyncIterator[StoredAudit]:
+    def iter_audit_stored(self) -> AsyncIterator[records.StoredAudit]:
         """Every record exactly as stored (bytes, copied columns), in chain then sequence
         order, the records of one `group` together."""
 
@@ -225,18 +201,9 @@ class AuditEvidence(Protocol):
         """What was moved to the archive: chain -> (records 1..n gone from the store, hash
         of record n, the archive's cut-off date in µs since the epoch)."""
 
-    async def trim_archived(
-        self,
-        chain: str,
-        upto: int,
-        digest: str,
-        before_us: int,
-        checks: Sequence[tuple[str, int]] = (),
-    ) -> bool:
-        """Drop records 1..`upto` of `chain`, already in an archive segment on disk, and
-        remember it; only if record `upto` still hashes to `digest` (else False). A trim
-        done before returns True. `checks`: (subject, seq) of the checks among them, whose
-        entries in a verification index kept apart from the records go with them."""
+    async def trim_archived(self, trim: records.AuditTrim) -> bool:
+        """Drop the records `trim` names and remember it; False if its last record no
+        longer hashes to `trim.digest`. A trim done before returns True."""
 
 
 class Store(

@@ -23,6 +23,7 @@ from app.domain.records import (
     SUSPENDED,
     VALID,
     AuditEvent,
+    CheckRequest,
     ClientRecord,
     StatusRef,
 )
@@ -123,17 +124,10 @@ class VerificationService:
         require_scope(client, "verifier")
         digits = normalize_card_number(number)
         if "parking_card" not in client.types:
-            await self._store.append_audit(
-                AuditEvent(
-                    at=now,
-                    actor=client.id,
-                    action="card_check",
-                    type="parking_card",
-                    result="invalid",
-                    reason="not_permitted",
-                    org=client.name,
-                )
+            event = _event(
+                client, now, "card_check", "parking_card", None, "invalid", "not_permitted"
             )
+            await self._store.append_audit(event)
             raise Forbidden("this client may not check parking cards")
         _, cards = await asyncio.gather(
             self._limit.take(client, now, "card_check"), self._store.get_cards([digits])
@@ -197,27 +191,20 @@ class VerificationService:
             result, reason = verdict(check_for(status), status)
             event = by_verdict.get((result, reason))
             if event is None:
-                event = by_verdict[(result, reason)] = AuditEvent(
-                    at=now,
-                    actor=client.id,
-                    action=action,
-                    type=type_id,
-                    jti=jti,
-                    result=result,
-                    reason=reason,
-                    subject=subject,
-                    org=client.name,
-                    verification_id=vid,
+                event = by_verdict[(result, reason)] = _event(
+                    client, now, action, type_id, jti, result, reason, subject=subject, vid=vid
                 )
             audit[status] = event
         outcome = await self._store.check_and_record(
-            ref=ref,
-            jti=jti,
-            subject=subject,
-            org=client.org_id,  # all credentials of one organisation count once
-            now=now,
-            seen_window_s=self._settings.seen_window_s,
-            audit_by_status=audit,
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=subject,
+                org=client.org_id,  # all credentials of one organisation count once
+                now=now,
+                seen_window_s=self._settings.seen_window_s,
+                audit_by_status=audit,
+            )
         )
         seen = None
         if outcome.seen is not None:
@@ -270,30 +257,40 @@ class VerificationService:
             lang=lang,
             verification_id=self._new_id(),
         )
-        await self._store.append_audit(self._event(client, now, action, result, type_id, jti))
+        event = _event(
+            client, now, action, type_id, jti, result.result, result.reason,
+            vid=result.verification_id,
+        )  # fmt: skip
+        await self._store.append_audit(event)
         return result
-
-    @staticmethod
-    def _event(
-        client: ClientRecord,
-        now: datetime,
-        action: str,
-        result: VerificationResult,
-        type_id: str | None,
-        jti: str | None,
-    ) -> AuditEvent:
-        return AuditEvent(
-            at=now,
-            actor=client.id,
-            action=action,
-            type=type_id,
-            jti=jti,
-            result=result.result,
-            reason=result.reason,
-            org=client.name,
-            verification_id=result.verification_id,
-        )
 
     @staticmethod
     def _new_id() -> str:
         return random_hex(16)  # 128 random bits, cheaper than a uuid4 object
+
+
+def _event(
+    client: ClientRecord,
+    now: datetime,
+    action: str,
+    type_id: str | None,
+    jti: str | None,
+    result: str,
+    reason: str | None,
+    *,
+    subject: str | None = None,
+    vid: str | None = None,
+) -> AuditEvent:
+    """The audit event of a check by `client` (its organisation's name as it is now)."""
+    return AuditEvent(
+        at=now,
+        actor=client.id,
+        action=action,
+        type=type_id,
+        jti=jti,
+        result=result,
+        reason=reason,
+        subject=subject,
+        org=client.name,
+        verification_id=vid,
+    )

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from app.audit.checkpoints import key_id, verifier_key
 from app.errors import ConfigError
-from app.keys.files import check_private_file, locked_keys_dir, write_private
+from app.keys import files
 
 __all__ = [
     "AUDIT_KEYS",
@@ -97,27 +97,18 @@ def read_entries(keys_dir: str | Path) -> list[AuditKeyEntry]:
 
 def _write_entries(root: Path, entries: list[AuditKeyEntry]) -> None:
     data = msgspec.json.format(msgspec.json.encode(_File(entries)), indent=2)
-    write_private(root / AUDIT_KEYS, data + b"\n")
+    files.write_private(root / AUDIT_KEYS, data + b"\n")
 
 
 def load_audit_keys(keys_dir: str | Path, passphrase: str | None = None) -> AuditKeys:
     """Load and check the audit key. Raises ConfigError on anything unexpected."""
     root = Path(keys_dir)
     entries = read_entries(root)
-    active = [e for e in entries if e.state == "active"]
-    if len(active) != 1:
-        raise ConfigError(f"{root}: expected one active audit key, found {len(active)}")
-    entry = active[0]
+    entry = files.only_active(root, entries, "one active audit key")
     path = root / f"audit-{entry.key_id}.pem"
     if not path.exists():
         raise ConfigError(f"{path} is missing: the active audit key cannot sign")
-    check_private_file(path)
-    try:
-        key = serialization.load_pem_private_key(
-            path.read_bytes(), password=passphrase.encode() if passphrase else None
-        )
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{path} is not a readable private key: {exc}") from exc
+    key = files.read_private_key(path, passphrase)
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"{path}: an audit key must be Ed25519")
     if key_id(entry.name, key.public_key()).hex() != entry.key_id:
@@ -131,13 +122,7 @@ def _new_entry(root: Path, name: str, now: datetime, passphrase: str | None) -> 
     private = Ed25519PrivateKey.generate()
     public = private.public_key()
     ident = key_id(name, public).hex()
-    enc: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
-    write_private(root / f"audit-{ident}.pem", pem)
+    files.write_private_key(root / f"audit-{ident}.pem", private, passphrase)
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return AuditKeyEntry(
         name=name,
@@ -159,7 +144,7 @@ def rotate_audit_key(
     the old one's public key stays listed, its private key is deleted."""
     root = Path(keys_dir)
     now = now or datetime.now(UTC)
-    with locked_keys_dir(root):
+    with files.locked_keys_dir(root):
         entries = read_entries(root)
         current = [e for e in entries if e.state == "active"]
         new_name = name or (current[0].name if current else None)
@@ -194,7 +179,7 @@ def ensure_audit_key(
                 "`statuspass keys generate` or `statuspass audit rotate-key --name ORIGIN` "
                 "(refusing to invent keys)"
             )
-        with locked_keys_dir(root):
+        with files.locked_keys_dir(root):
             if not (root / AUDIT_KEYS).exists():  # another worker may have won the race
                 entry = _new_entry(root, name, datetime.now(UTC), passphrase)
                 _write_entries(root, [entry])

@@ -11,12 +11,39 @@ import fcntl
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from app.errors import ConfigError
 
-__all__ = ["check_private_file", "locked_keys_dir", "write_private"]
+__all__ = [
+    "check_private_file",
+    "locked_keys_dir",
+    "only_active",
+    "read_private_key",
+    "write_private",
+    "write_private_key",
+]
+
+
+class _Entry(Protocol):
+    @property
+    def state(self) -> str: ...
+
+
+E = TypeVar("E", bound=_Entry)
+
+
+def only_active(root: Path, entries: Sequence[E], what: str) -> E:
+    """The one active entry of a key list; ConfigError naming `what` was expected else."""
+    active = [e for e in entries if e.state == "active"]
+    if len(active) != 1:
+        raise ConfigError(f"{root}: expected {what}, found {len(active)}")
+    return active[0]
 
 
 def check_private_file(path: Path) -> None:
@@ -42,6 +69,32 @@ def write_private(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def read_private_key(path: Path, passphrase: str | None) -> PrivateKeyTypes:
+    """The PEM private key in `path`, whose mode is checked first (`check_private_file`).
+
+    Raises:
+        ConfigError: readable by others, not a private key, or the wrong passphrase.
+    """
+    check_private_file(path)
+    try:
+        return serialization.load_pem_private_key(
+            path.read_bytes(), password=passphrase.encode() if passphrase else None
+        )
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{path} is not a readable private key: {exc}") from exc
+
+
+def write_private_key(path: Path, key: PrivateKeyTypes, passphrase: str | None) -> None:
+    """`key` as PKCS#8 PEM, encrypted with `passphrase` when one is set (`write_private`)."""
+    enc: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+    write_private(path, pem)
 
 
 @contextlib.contextmanager

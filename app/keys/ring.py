@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from app.errors import ConfigError
-from app.keys.files import check_private_file, locked_keys_dir, write_private
+from app.keys import files
 from app.tokens import PublicKey, SigningKey
 
 __all__ = [
@@ -94,17 +93,11 @@ def _read_entries(keys_dir: Path) -> list[KeyEntry]:
 
 def _write_entries(keys_dir: Path, entries: list[KeyEntry]) -> None:
     data = json.dumps(msgspec.to_builtins(_KeyringFile(entries)), indent=2).encode()
-    write_private(keys_dir / KEYRING, data + b"\n")
+    files.write_private(keys_dir / KEYRING, data + b"\n")
 
 
 def _load_private(path: Path, entry: KeyEntry, passphrase: str | None) -> SigningKey:
-    check_private_file(path)
-    try:
-        key = serialization.load_pem_private_key(
-            path.read_bytes(), password=passphrase.encode() if passphrase else None
-        )
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{path} is not a readable private key: {exc}") from exc
+    key = files.read_private_key(path, passphrase)
     if entry.alg == "ES256":
         if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
             raise ConfigError(f"{path}: ES256 needs a P-256 key")
@@ -123,7 +116,7 @@ def _load_secret(keys_dir: Path) -> bytes:
     path = keys_dir / SECRET
     if not path.exists():
         raise ConfigError(f"{path} is missing: records cannot be keyed without it")
-    check_private_file(path)
+    files.check_private_file(path)
     try:
         secret = bytes.fromhex(path.read_text().strip())
     except ValueError as exc:
@@ -137,24 +130,14 @@ def load_keyring(keys_dir: str | Path, passphrase: str | None = None) -> Keyring
     """Load and check every key file. Raises ConfigError on anything unexpected."""
     root = Path(keys_dir)
     entries = _read_entries(root)
-    active = [e for e in entries if e.state == "active"]
-    if len(active) != 1:
-        raise ConfigError(f"{root}: expected exactly one active key, found {len(active)}")
-    signing = _load_private(root / f"{active[0].kid}.pem", active[0], passphrase)
+    active = files.only_active(root, entries, "exactly one active key")
+    signing = _load_private(root / f"{active.kid}.pem", active, passphrase)
     return Keyring(active=signing, entries=tuple(entries), pseudonym_secret=_load_secret(root))
 
 
 def _new_entry(keys_dir: Path, alg: str, now: datetime, passphrase: str | None) -> KeyEntry:
     key = SigningKey.generate(alg)  # type: ignore[arg-type]
-    enc: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    pem = key.private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc
-    )
-    write_private(keys_dir / f"{key.kid}.pem", pem)
+    files.write_private_key(keys_dir / f"{key.kid}.pem", key.private_key, passphrase)
     return KeyEntry(kid=key.kid, alg=alg, state="active", created_at=now, jwk=key.public().to_jwk())
 
 
@@ -172,13 +155,13 @@ def generate_key(
     """
     root = Path(keys_dir)
     now = now or datetime.now(UTC)
-    with locked_keys_dir(root):
+    with files.locked_keys_dir(root):
         entries = _read_entries(root)
         if any(e.state == "active" for e in entries):
             raise ConfigError("an active key exists already; use `statuspass keys rotate`")
         entry = _new_entry(root, alg, now, passphrase)
         if not (root / SECRET).exists():
-            write_private(root / SECRET, secrets.token_hex(32).encode() + b"\n")
+            files.write_private(root / SECRET, secrets.token_hex(32).encode() + b"\n")
         _write_entries(root, [*entries, entry])
         return entry
 
@@ -195,7 +178,7 @@ def rotate_key(
     token it can have signed has expired; its private key is deleted (it signs no more)."""
     root = Path(keys_dir)
     now = now or datetime.now(UTC)
-    with locked_keys_dir(root):
+    with files.locked_keys_dir(root):
         entries = _read_entries(root)
         current = [e for e in entries if e.state == "active"]
         entry = _new_entry(root, alg or (current[0].alg if current else "ES256"), now, passphrase)
@@ -214,7 +197,7 @@ def retire_key(keys_dir: str | Path, kid: str, *, now: datetime | None = None) -
     stop verifying. The active key cannot be withdrawn; rotate first."""
     root = Path(keys_dir)
     now = now or datetime.now(UTC)
-    with locked_keys_dir(root):
+    with files.locked_keys_dir(root):
         entries = _read_entries(root)
         for e in entries:
             if e.kid == kid:

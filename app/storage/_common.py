@@ -18,6 +18,7 @@ __all__ = [
     "CODE_HOLD_US",
     "MAX_LIST_ID",
     "PROOF_GRACE_S",
+    "RATE_GRACE_S",
     "STATUS_BYTES",
     "VERIFICATION_ACTIONS",
     "canonical_list_id",
@@ -39,6 +40,8 @@ CODE_HOLD_US = CODE_HOLD_S * 1_000_000
 #: check rows are kept this long beyond the "seen" window: nothing reads them after that,
 #: because a proof never lives that long
 CHECK_RETENTION_S = 86_400
+#: rate windows are kept this long after they end, in case workers' clocks disagree
+RATE_GRACE_S = 3_600
 #: the largest status-list id: SQLite's largest INTEGER. A larger one in a URL used to
 #: reach the query and fail there (`OverflowError`, a 500); it names no list of ours.
 MAX_LIST_ID = 2**63 - 1

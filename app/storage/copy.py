@@ -14,14 +14,8 @@ from typing import Any, Protocol
 
 import msgspec
 
-from app.domain.records import (
-    AuditRecord,
-    CardRecord,
-    ClientRecord,
-    Entitlement,
-    ProofRecord,
-    decode_event,
-)
+from app.domain.events import decode_event
+from app.domain.records import AuditRecord, CardRecord, ClientRecord, Entitlement, ProofRecord
 from app.storage._common import PROOF_GRACE_S, to_us
 from app.storage._lean import (
     decode_card,
@@ -32,7 +26,7 @@ from app.storage._lean import (
     encode_proof,
 )
 from app.storage.sqlite import SqliteStore
-from app.storage.sqlite.db import immediate
+from app.storage.sqlite.tx import immediate
 
 __all__ = ["Copier", "ProofEntry", "SqliteCopier", "StatusEntry"]
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import redis
 from redis.cluster import RedisCluster
 
-from app.domain.records import GENESIS_HASH
+from app.domain.events import GENESIS_HASH
 from app.storage.redis.keys import (
     Layout,
     encode_chain_record,
@@ -135,7 +135,7 @@ class RedisTamper:
             self.r.rpush(Layout.CHECKPOINTS, *notes)
 
     def hide_check(self, chain: str, row: Row) -> None:
-        from app.domain.records import decode_event
+        from app.domain.events import decode_event
 
         subject = decode_event(row[3]).subject
         assert subject is not None

@@ -23,7 +23,7 @@ from app.audit.checkpoints import open_note
 from app.audit.format import record_hash
 from app.audit.service import sign_checkpoint
 from app.cli import main
-from app.domain.records import decode_event
+from app.domain.events import decode_event
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 

@@ -15,17 +15,19 @@ import redis
 from factories import T0, at, make_card, make_entitlement, make_event, make_proof
 from redis_servers import RedisServer
 
-from app.audit.archive import ArchiveRead, archive_audit, read_archive
+from app.audit.archive import archive_audit
 from app.audit.format import decode_event_strict, record_hash
+from app.audit.segments import ArchiveRead, read_archive
 from app.audit.verify import verify_audit
 from app.cli.store_copy import copy_store
-from app.domain.records import GENESIS_HASH, StatusRef, encode_event, encode_event_legacy
+from app.domain.events import GENESIS_HASH, encode_event, encode_event_legacy
+from app.domain.records import AuditTrim, EntitlementWrite, StatusRef
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 from app.storage._common import to_us
 from app.storage.redis.keys import GLOBAL, Layout, encode_legacy_chain_record
 from app.storage.redis.store import RedisStore
-from app.storage.sqlite import db as sqlite_db
+from app.storage.sqlite import schema as sqlite_schema
 
 pytestmark = pytest.mark.cluster
 
@@ -46,11 +48,11 @@ async def test_sqlite_schema_5_rows_are_rewritten_compact(tmp_path: Path) -> Non
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
         steps = (
-            sqlite_db._SCHEMA_V1,
-            sqlite_db._SCHEMA_V2,
-            sqlite_db._SCHEMA_V3,
-            sqlite_db._SCHEMA_V4,
-            sqlite_db._SCHEMA_V5,
+            sqlite_schema._SCHEMA_V1,
+            sqlite_schema._SCHEMA_V2,
+            sqlite_schema._SCHEMA_V3,
+            sqlite_schema._SCHEMA_V4,
+            sqlite_schema._SCHEMA_V5,
         )
         for statement in (s for step in steps for s in step):
             conn.execute(statement)
@@ -116,11 +118,13 @@ async def test_redis_reads_json_records_and_copy_writes_them_compact(
             # a new write of the same entitlement is stored compact
             newer = msgspec.structs.replace(ent, version=2)
             await store.save_entitlement(
-                newer,
-                expected_version=1,
-                status_updates=[],
-                cards=[],
-                audit=make_event("update", subject=SUBJECT),
+                EntitlementWrite(
+                    ent=newer,
+                    expected_version=1,
+                    status_updates=[],
+                    cards=[],
+                    audit=make_event("update", subject=SUBJECT),
+                )
             )
             stored = raw.hget(layout.subject_key(label, SUBJECT), ent.type)
             assert stored is not None and stored[:1] != b"{"
@@ -174,7 +178,9 @@ async def test_redis_audit_chain_of_the_earlier_layout_verifies_extends_and_trim
             assert (
                 element is not None and element.startswith(b"1\n") and 0x90 <= element[34] <= 0x9F
             )
-            assert await store.trim_archived(chain, 2, items_digest(items[1]), 0)
+            assert await store.trim_archived(
+                AuditTrim(chain=chain, upto=2, digest=items_digest(items[1]), before_us=0)
+            )
             assert raw.llen(layout.chain_key(GLOBAL, chain)) == 1
         finally:
             await store.close()

@@ -25,13 +25,14 @@ from redis_servers import RedisClusterProcs, RedisServer
 
 from app.audit.service import verify_audit
 from app.cli.store_copy import copy_store
+from app.domain.events import GENESIS_HASH
 from app.domain.records import (
-    GENESIS_HASH,
     INVALID,
     SUSPENDED,
     VALID,
     CardRecord,
     CheckOutcome,
+    CheckRequest,
     EntitlementWrite,
     StatusRef,
 )
@@ -183,7 +184,9 @@ async def _sequence(
     await count(
         "save_entitlement",
         store.save_entitlement(
-            ent, expected_version=None, status_updates=[], cards=[], audit=audit
+            EntitlementWrite(
+                ent=ent, expected_version=None, status_updates=[], cards=[], audit=audit
+            )
         ),
     )
     await count("get_entitlement", store.get_entitlement("parking", subject))
@@ -194,9 +197,16 @@ async def _sequence(
 
     def check(s: RedisStore, jti: str | None, subj: str | None) -> Awaitable[CheckOutcome]:
         return s.check_and_record(
-            ref=ref, jti=jti, subject=subj, org="Org", now=now, seen_window_s=600,
-            audit_by_status=VERIFY,
-        )  # fmt: skip
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=subj,
+                org="Org",
+                now=now,
+                seen_window_s=600,
+                audit_by_status=VERIFY,
+            )
+        )
 
     await count("verify token, proof issued by this worker", check(store, jti, None))
     await count("card check (subject given)", check(store, None, subject))
@@ -208,7 +218,9 @@ async def _sequence(
     await count("verify token, other worker, again", check(other, jti, None))
     revoked = make_entitlement(ref, subject=subject, status=INVALID, version=2)
     await store.save_entitlement(
-        revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        EntitlementWrite(
+            ent=revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        )
     )
     # the audit record is built for the status expected (valid); the script reads
     # another one, writes nothing and says which: the record is built again for it
@@ -221,7 +233,13 @@ async def _sequence(
     )
     carded = make_entitlement(ref, subject=subject, status=INVALID, version=3)
     await store.save_entitlement(
-        carded, expected_version=2, status_updates=[], cards=[card], audit=make_event("update")
+        EntitlementWrite(
+            ent=carded,
+            expected_version=2,
+            status_updates=[],
+            cards=[card],
+            audit=make_event("update"),
+        )
     )
     assert await count("get_cards, one card", store.get_cards([card.number])) == [card]
     return measured
@@ -266,11 +284,13 @@ async def test_a_worker_forgets_a_proof_once_it_has_ended_and_late_checks_name_t
     subject = "00000000" + "cd" * 28
     ref = await rstore.allocate_status_ref(subject)
     await rstore.save_entitlement(
-        make_entitlement(ref, subject=subject),
-        expected_version=None,
-        status_updates=[],
-        cards=[],
-        audit=make_event("grant", subject=subject),
+        EntitlementWrite(
+            ent=make_entitlement(ref, subject=subject),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant", subject=subject),
+        )
     )
     proof = make_proof("jti-late", ref, subject=subject, lifetime_s=300)
     await rstore.save_proof(proof, None, make_event("issue", subject=subject))
@@ -279,9 +299,16 @@ async def test_a_worker_forgets_a_proof_once_it_has_ended_and_late_checks_name_t
     async def trips(store: RedisStore, at: datetime) -> int:
         before = round_trips[0]
         await store.check_and_record(
-            ref=ref, jti=proof.jti, subject=None, org="Org", now=at, seen_window_s=600,
-            audit_by_status=VERIFY,
-        )  # fmt: skip
+            CheckRequest(
+                ref=ref,
+                jti=proof.jti,
+                subject=None,
+                org="Org",
+                now=at,
+                seen_window_s=600,
+                audit_by_status=VERIFY,
+            )
+        )
         return round_trips[0] - before
 
     try:
@@ -305,11 +332,13 @@ async def test_revoked_proof_checked_by_another_worker_names_holder_and_status(
     subject = "ab" * 32
     ref = await rstore.allocate_status_ref(subject)
     await rstore.save_entitlement(
-        make_entitlement(ref, subject=subject, status=INVALID),
-        expected_version=None,
-        status_updates=[],
-        cards=[],
-        audit=make_event("grant", subject=subject),
+        EntitlementWrite(
+            ent=make_entitlement(ref, subject=subject, status=INVALID),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant", subject=subject),
+        )
     )
     proof = make_proof("jti-r", ref, subject=subject)
     await rstore.save_proof(proof, None, make_event("issue", subject=subject))
@@ -317,9 +346,16 @@ async def test_revoked_proof_checked_by_another_worker_names_holder_and_status(
 
     def check(ref: StatusRef, jti: str | None) -> Awaitable[CheckOutcome]:
         return other.check_and_record(
-            ref=ref, jti=jti, subject=None, org="Org", now=proof.issued_at,
-            seen_window_s=600, audit_by_status=VERIFY,
-        )  # fmt: skip
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=None,
+                org="Org",
+                now=proof.issued_at,
+                seen_window_s=600,
+                audit_by_status=VERIFY,
+            )
+        )
 
     try:
         # what a worker loads once: the shard layout, the check script, a chain head
@@ -494,18 +530,27 @@ async def _fill(url: str) -> None:
             subject = f"{i:02d}" * 32
             ref, card_ref = [await store.allocate_status_ref(subject) for _ in range(2)]
             await store.save_entitlement(
-                make_entitlement(ref, subject=subject, status=status),
-                expected_version=None,
-                status_updates=[(card_ref, SUSPENDED)] if i == 3 else [],
-                cards=[make_card(f"12345678{i:02d}", card_ref, subject=subject)],
-                audit=make_event("grant", subject=subject),
+                EntitlementWrite(
+                    ent=make_entitlement(ref, subject=subject, status=status),
+                    expected_version=None,
+                    status_updates=[(card_ref, SUSPENDED)] if i == 3 else [],
+                    cards=[make_card(f"12345678{i:02d}", card_ref, subject=subject)],
+                    audit=make_event("grant", subject=subject),
+                )
             )
             proof = make_proof(f"jti-{i}", ref, subject=subject, issued_at=now)
             await store.save_proof(proof, f"9000{i}", make_event("issue", subject=subject))
             await store.check_and_record(
-                ref=ref, jti=f"jti-{i}", subject=None, org="Org", now=now,
-                seen_window_s=600, audit_by_status=VERIFY,
-            )  # fmt: skip
+                CheckRequest(
+                    ref=ref,
+                    jti=f"jti-{i}",
+                    subject=None,
+                    org="Org",
+                    now=now,
+                    seen_window_s=600,
+                    audit_by_status=VERIFY,
+                )
+            )
     finally:
         await store.close()
 

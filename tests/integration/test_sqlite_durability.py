@@ -22,8 +22,8 @@ import pytest
 from factories import T0, make_event, make_proof
 
 from app.audit.format import record_hash
+from app.domain.events import GENESIS_HASH, encode_event
 from app.domain.ports import STATUS_LIST_SIZE, Store
-from app.domain.records import GENESIS_HASH, encode_event
 from app.errors import ConfigError, StoreUnavailable
 from app.storage import SqliteStore, open_store, redact_url
 
@@ -34,7 +34,7 @@ WORKER = textwrap.dedent(
     """
     import asyncio, json, sys
     from datetime import UTC, datetime, timedelta
-    from app.domain.records import AuditEvent, Entitlement, Holder
+    from app.domain.records import AuditEvent, Entitlement, EntitlementWrite, Holder
     from app.storage import open_store
 
     T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -63,11 +63,11 @@ WORKER = textwrap.dedent(
                     subject, version = f"kill-{i}", 1
                 else:
                     subject, version = name, i + 1
-                await store.save_entitlement(
-                    entitlement(ref, subject, version),
+                await store.save_entitlement(EntitlementWrite(
+                    ent=entitlement(ref, subject, version),
                     expected_version=None if version == 1 else version - 1,
-                    status_updates=[], cards=[], audit=event,
-                )
+                    audit=event,
+                ))
                 await store.append_audit(AuditEvent(at=T0, actor=name, action="key_list"))
                 hit = await store.hit_rate("shared", 60, T0)
                 print(json.dumps([i, hit]), flush=True)
@@ -264,7 +264,7 @@ async def test_older_schemas_drop_their_clear_codes(tmp_path: Path, schema: int)
     import msgspec
 
     from app.domain.records import StatusRef
-    from app.storage.sqlite import db as sqlite_db
+    from app.storage.sqlite import schema as sqlite_schema
 
     path = tmp_path / "s.sqlite3"
     live = make_proof("jti-live", StatusRef("1", 7), issued_at=T0, lifetime_s=600)
@@ -273,10 +273,10 @@ async def test_older_schemas_drop_their_clear_codes(tmp_path: Path, schema: int)
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode = WAL")
         steps = (
-            sqlite_db._SCHEMA_V1,
-            sqlite_db._SCHEMA_V2,
-            sqlite_db._SCHEMA_V3,
-            sqlite_db._SCHEMA_V4,
+            sqlite_schema._SCHEMA_V1,
+            sqlite_schema._SCHEMA_V2,
+            sqlite_schema._SCHEMA_V3,
+            sqlite_schema._SCHEMA_V4,
         )
         for statement in (s for step in steps[:schema] for s in step):
             conn.execute(statement)
@@ -306,7 +306,7 @@ async def test_older_schemas_drop_their_clear_codes(tmp_path: Path, schema: int)
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_db.SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_schema.SCHEMA_VERSION,)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert "codes" not in tables
         rows = dict(conn.execute("SELECT jti, code FROM proofs").fetchall())

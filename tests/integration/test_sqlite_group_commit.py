@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from app.audit.service import verify_audit
+from app.domain.records import EntitlementWrite
 from app.errors import VersionConflict
 from app.storage import open_store
+from app.storage.sqlite import runner as sqlite_runner
 from app.storage.sqlite import store as sqlite_store
 from app.storage.sqlite.db import LOOP_AUTOCHECKPOINT_PAGES
 from tests.integration.factories import at, make_entitlement, make_event
@@ -23,11 +25,23 @@ async def test_a_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
         ref = await store.allocate_status_ref("subj-a")
         ent = make_entitlement(ref)
         await store.save_entitlement(
-            ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+            EntitlementWrite(
+                ent=ent,
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
         events = [store.append_audit(make_event("verify", when=at(i))) for i in range(50)]
         stale = store.save_entitlement(
-            ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+            EntitlementWrite(
+                ent=ent,
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
         results = await asyncio.gather(*events, stale, return_exceptions=True)
         assert all(r is None for r in results[:50])
@@ -65,7 +79,7 @@ async def test_the_wal_is_checkpointed_while_writes_go_on(
     """Commits on the event loop's thread leave checkpoints (and their fsyncs) to the
     store's thread; they still happen while the service writes, so the database file
     takes the data in long before the WAL reaches the loop writer's own threshold."""
-    monkeypatch.setattr(sqlite_store, "_CHECKPOINT_EVERY_S", 0.05)
+    monkeypatch.setattr(sqlite_runner, "_CHECKPOINT_EVERY_S", 0.05)
     path = tmp_path / "c.sqlite3"
     store = await open_store(f"sqlite:///{path}")
     try:
@@ -98,14 +112,26 @@ async def test_reads_see_another_workers_commit_at_once(tmp_path: Path) -> None:
         ref = await store.allocate_status_ref("subj-a")
         ent = make_entitlement(ref)
         await store.save_entitlement(
-            ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+            EntitlementWrite(
+                ent=ent,
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
         await store.append_audit(make_event("verify"))  # a commit of this worker's own
         seen = await store.get_entitlement(ent.type, ent.subject)
         assert seen is not None and seen.status == 0
         revoked = make_entitlement(ref, status=1, version=2)
         await other.save_entitlement(
-            revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+            EntitlementWrite(
+                ent=revoked,
+                expected_version=1,
+                status_updates=[],
+                cards=[],
+                audit=make_event("revoke"),
+            )
         )
         seen = await store.get_entitlement(ent.type, ent.subject)
         assert seen is not None and (seen.status, seen.version) == (1, 2)

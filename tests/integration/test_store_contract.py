@@ -27,20 +27,20 @@ from factories import (
 
 from app.audit.format import decode_event_strict, record_hash
 from app.audit.service import verify_audit
+from app.domain.events import GENESIS_HASH, decode_event, encode_event
 from app.domain.ports import CODE_HOLD_S, STATUS_LIST_SIZE, Store
 from app.domain.records import (
-    GENESIS_HASH,
     INVALID,
     SUSPENDED,
     VALID,
     AuditEvent,
     AuditRecord,
+    AuditTrim,
     CheckOutcome,
+    CheckRequest,
     EntitlementWrite,
     Seen,
     StatusRef,
-    decode_event,
-    encode_event,
 )
 from app.errors import VersionConflict
 
@@ -94,38 +94,48 @@ async def test_entitlement_create_update_and_conflicts(store: Store) -> None:
     ref = await store.allocate_status_ref("subj-a")
     ent = make_entitlement(ref)
     await store.save_entitlement(
-        ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+        EntitlementWrite(
+            ent=ent, expected_version=None, status_updates=[], cards=[], audit=make_event("grant")
+        )
     )
     assert await store.get_entitlement("parking", "subj-a") == ent
     assert await store.get_entitlement("parking", "subj-b") is None
 
     with pytest.raises(VersionConflict):  # creation of something that exists
         await store.save_entitlement(
-            make_entitlement(ref, status=INVALID),
-            expected_version=None,
-            status_updates=[],
-            cards=[],
-            audit=make_event("grant"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, status=INVALID),
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
     revoked = make_entitlement(ref, status=INVALID, version=2, when=at(10))
     await store.save_entitlement(
-        revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        EntitlementWrite(
+            ent=revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        )
     )
     with pytest.raises(VersionConflict):  # stale update: version 1 was read before
         await store.save_entitlement(
-            make_entitlement(ref, status=SUSPENDED, version=2),
-            expected_version=1,
-            status_updates=[],
-            cards=[],
-            audit=make_event("suspend"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, status=SUSPENDED, version=2),
+                expected_version=1,
+                status_updates=[],
+                cards=[],
+                audit=make_event("suspend"),
+            )
         )
     with pytest.raises(VersionConflict):  # update of something that does not exist
         await store.save_entitlement(
-            make_entitlement(ref, subject="subj-z", version=2),
-            expected_version=1,
-            status_updates=[],
-            cards=[],
-            audit=make_event("update"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, subject="subj-z", version=2),
+                expected_version=1,
+                status_updates=[],
+                cards=[],
+                audit=make_event("update"),
+            )
         )
 
     assert await store.get_entitlement("parking", "subj-a") == revoked
@@ -140,19 +150,23 @@ async def test_failed_save_writes_nothing(store: Store) -> None:
         await store.allocate_status_ref("subj-a"),
     )
     await store.save_entitlement(
-        make_entitlement(ref),
-        expected_version=None,
-        status_updates=[],
-        cards=[],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant"),
+        )
     )
     with pytest.raises(VersionConflict):
         await store.save_entitlement(
-            make_entitlement(ref, status=INVALID, version=5),
-            expected_version=4,
-            status_updates=[(card_ref, SUSPENDED)],
-            cards=[make_card("C-1", card_ref)],
-            audit=make_event("revoke"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, status=INVALID, version=5),
+                expected_version=4,
+                status_updates=[(card_ref, SUSPENDED)],
+                cards=[make_card("C-1", card_ref)],
+                audit=make_event("revoke"),
+            )
         )
     assert await store.get_status(ref) == VALID
     assert await store.get_status(card_ref) == VALID
@@ -164,11 +178,13 @@ async def test_list_entitlements_by_subject(store: Store) -> None:
     for type_id, subject in [("parking", "subj-a"), ("disability", "subj-a"), ("parking", "b")]:
         ref = await store.allocate_status_ref(subject)
         await store.save_entitlement(
-            make_entitlement(ref, type_id=type_id, subject=subject),
-            expected_version=None,
-            status_updates=[],
-            cards=[],
-            audit=make_event("grant"),
+            EntitlementWrite(
+                ent=make_entitlement(ref, type_id=type_id, subject=subject),
+                expected_version=None,
+                status_updates=[],
+                cards=[],
+                audit=make_event("grant"),
+            )
         )
     mine = await store.list_entitlements("subj-a")
     assert sorted(e.type for e in mine) == ["disability", "parking"]
@@ -200,11 +216,13 @@ async def test_statuses_set_by_save_and_packed(store: Store) -> None:
     card_refs = [await store.allocate_status_ref("subj-a") for _ in range(3)]
     cards = [make_card(f"C-{i}", ref) for i, ref in enumerate(card_refs)]
     await store.save_entitlement(
-        make_entitlement(ent_ref, status=SUSPENDED),
-        expected_version=None,
-        status_updates=[(card_refs[0], INVALID), (card_refs[1], SUSPENDED)],
-        cards=cards,
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ent_ref, status=SUSPENDED),
+            expected_version=None,
+            status_updates=[(card_refs[0], INVALID), (card_refs[1], SUSPENDED)],
+            cards=cards,
+            audit=make_event("grant"),
+        )
     )
     expected = {ent_ref: SUSPENDED, card_refs[0]: INVALID, card_refs[1]: SUSPENDED}
     expected[card_refs[2]] = VALID
@@ -250,11 +268,13 @@ async def test_status_list_ids_out_of_range_name_no_list(store: Store, list_id: 
 async def test_ent_status_wins_and_is_reapplied(store: Store) -> None:
     ref = await store.allocate_status_ref("subj-a")
     await store.save_entitlement(
-        make_entitlement(ref, status=VALID),
-        expected_version=None,
-        status_updates=[(ref, INVALID)],
-        cards=[],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref, status=VALID),
+            expected_version=None,
+            status_updates=[(ref, INVALID)],
+            cards=[],
+            audit=make_event("grant"),
+        )
     )
     # `ent.status_ref` is always set to `ent.status`
     assert await store.get_status(ref) == VALID
@@ -265,20 +285,24 @@ async def test_cards_upserted_and_fetched(store: Store) -> None:
     ref_a, card_ref = [await store.allocate_status_ref("subj-a") for _ in range(2)]
     ref_b = await store.allocate_status_ref("subj-b")
     await store.save_entitlement(
-        make_entitlement(ref_a),
-        expected_version=None,
-        status_updates=[],
-        cards=[make_card("111", card_ref)],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref_a),
+            expected_version=None,
+            status_updates=[],
+            cards=[make_card("111", card_ref)],
+            audit=make_event("grant"),
+        )
     )
     # the domain checked ownership: the store just moves the number to subj-b
     moved = make_card("111", card_ref, subject="subj-b")
     await store.save_entitlement(
-        make_entitlement(ref_b, subject="subj-b"),
-        expected_version=None,
-        status_updates=[],
-        cards=[moved, make_card("222", ref_b, subject="subj-b")],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref_b, subject="subj-b"),
+            expected_version=None,
+            status_updates=[],
+            cards=[moved, make_card("222", ref_b, subject="subj-b")],
+            audit=make_event("grant"),
+        )
     )
     found = await store.get_cards(["222", "999", "111"])
     assert [c.number for c in found] == ["222", "111"]
@@ -340,11 +364,13 @@ async def _granted(store: Store, status: int) -> StatusRef:
     subject = f"subj-{next(_subjects)}"
     ref = await store.allocate_status_ref(subject)
     await store.save_entitlement(
-        make_entitlement(ref, subject=subject, status=status),
-        expected_version=None,
-        status_updates=[],
-        cards=[],
-        audit=make_event("grant"),
+        EntitlementWrite(
+            ent=make_entitlement(ref, subject=subject, status=status),
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant"),
+        )
     )
     return ref
 
@@ -355,13 +381,15 @@ async def test_check_chooses_audit_by_status(store: Store) -> None:
     never_allocated = StatusRef(refs[0].list_id, min(set(range(4)) - taken))
     outcomes = [
         await store.check_and_record(
-            ref=ref,
-            jti=None,
-            subject=None,
-            org="Org",
-            now=T0,
-            seen_window_s=600,
-            audit_by_status=VERIFY_EVENTS,
+            CheckRequest(
+                ref=ref,
+                jti=None,
+                subject=None,
+                org="Org",
+                now=T0,
+                seen_window_s=600,
+                audit_by_status=VERIFY_EVENTS,
+            )
         )
         for ref in [*refs, never_allocated, StatusRef("77", 5)]
     ]
@@ -384,13 +412,15 @@ async def test_check_fills_subject_from_proof(store: Store) -> None:
 
     async def check(jti: str | None, subject: str | None, events: Mapping[int, AuditEvent]) -> None:
         await store.check_and_record(
-            ref=ref,
-            jti=jti,
-            subject=subject,
-            org="Org",
-            now=T0,
-            seen_window_s=600,
-            audit_by_status=events,
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=subject,
+                org="Org",
+                now=T0,
+                seen_window_s=600,
+                audit_by_status=events,
+            )
         )
 
     await check("jti-1", None, VERIFY_EVENTS)
@@ -407,13 +437,15 @@ async def test_check_counts_seen_within_window(store: Store) -> None:
 
     async def check(jti: str | None, org: str, seconds: float) -> Seen | None:
         outcome = await store.check_and_record(
-            ref=ref,
-            jti=jti,
-            subject=None,
-            org=org,
-            now=at(seconds),
-            seen_window_s=600,
-            audit_by_status=VERIFY_EVENTS,
+            CheckRequest(
+                ref=ref,
+                jti=jti,
+                subject=None,
+                org=org,
+                now=at(seconds),
+                seen_window_s=600,
+                audit_by_status=VERIFY_EVENTS,
+            )
         )
         return outcome.seen
 
@@ -460,13 +492,15 @@ async def test_audit_chain_links(store: Store) -> None:
         await store.append_audit(make_event("key_rotate", when=at(i)))
     ref = await _granted(store, VALID)
     await store.check_and_record(
-        ref=ref,
-        jti="j",
-        subject="s",
-        org="O",
-        now=T0,
-        seen_window_s=60,
-        audit_by_status=VERIFY_EVENTS,
+        CheckRequest(
+            ref=ref,
+            jti="j",
+            subject="s",
+            org="O",
+            now=T0,
+            seen_window_s=60,
+            audit_by_status=VERIFY_EVENTS,
+        )
     )
     records = await audit_records(store)
     assert len(records) == 7
@@ -635,12 +669,18 @@ async def test_trim_archived_drops_the_head_of_a_chain_only_if_it_is_unchanged(
     second = mine[1]
     assert await store.audit_archived() == {}
     # the digest must still be record 2's: an edited log is never trimmed
-    assert not await store.trim_archived(chain, 2, "0" * 64, 1_000)
-    assert await store.trim_archived(chain, 2, second.hash, 1_000)
+    assert not await store.trim_archived(
+        AuditTrim(chain=chain, upto=2, digest="0" * 64, before_us=1_000)
+    )
+    assert await store.trim_archived(
+        AuditTrim(chain=chain, upto=2, digest=second.hash, before_us=1_000)
+    )
     assert await store.audit_archived() == {chain: (2, second.hash, 1_000)}
     left = [r for r in await audit_records(store) if r.chain == chain]
     assert [r.seq for r in left] == [r.seq for r in mine[2:]]
-    assert await store.trim_archived(chain, 2, second.hash, 1_000)  # done before: True
+    assert await store.trim_archived(
+        AuditTrim(chain=chain, upto=2, digest=second.hash, before_us=1_000)
+    )  # done before: True
     assert await store.audit_archived() == {chain: (2, second.hash, 1_000)}
 
 

@@ -7,9 +7,10 @@ import gzip
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from app.audit.archive import MAGIC_V1, ArchiveRead, read_archive
 from app.audit.format import decode_event_strict, record_hash
-from app.domain.records import GENESIS_HASH, AuditEvent, encode_event_legacy
+from app.audit.segments import MAGIC_V1, ArchiveRead, read_archive
+from app.domain.events import GENESIS_HASH, encode_event_legacy
+from app.domain.records import AuditEvent
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

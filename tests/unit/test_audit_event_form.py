@@ -8,14 +8,14 @@ import msgspec
 import pytest
 
 from app.audit.format import NotCanonical, decode_event_strict
-from app.domain.records import (
-    AuditEvent,
+from app.domain.events import (
     decode_event,
     encode_event,
     encode_event_legacy,
     event_time_us,
     is_legacy_event,
 )
+from app.domain.records import AuditEvent
 
 CHECK = AuditEvent(
     at=datetime(2026, 12, 7, 10, 0, 0, 123456, tzinfo=UTC),

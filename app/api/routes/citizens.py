@@ -28,13 +28,18 @@ from app.domain.validity import proof_attributes
 __all__ = ["my_entitlements", "my_proof", "my_verifications"]
 
 
-@get(
-    "/v1/me/entitlements",
-    tags=["citizens"],
-    summary="My rights, with validity and status",
-    security=CITIZEN,
-    responses=problems(401, 429, 503),
-)
+def _read(path: str, summary: str) -> get:
+    """A citizen's read of their own records (signed in as a citizen)."""
+    return get(
+        path,
+        tags=["citizens"],
+        summary=summary,
+        security=CITIZEN,
+        responses=problems(401, 429, 503),
+    )
+
+
+@_read("/v1/me/entitlements", "My rights, with validity and status")
 async def my_entitlements(request: Request[Any, Any, Any]) -> EntitlementList:
     svc = services(request)
     subject = await citizen_of(request)
@@ -109,13 +114,7 @@ async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]
     return JSONAnswer(proof, status=201)
 
 
-@get(
-    "/v1/me/verifications",
-    tags=["citizens"],
-    summary="Who checked my proofs",
-    security=CITIZEN,
-    responses=problems(401, 429, 503),
-)
+@_read("/v1/me/verifications", "Who checked my proofs")
 async def my_verifications(request: Request[Any, Any, Any]) -> VerificationList:
     svc = services(request)
     subject = await citizen_of(request)

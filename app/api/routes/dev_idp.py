@@ -21,9 +21,10 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 
 from app.auth.dev_codes import PendingCodes
-from app.auth.dev_flow import AuthorizationRefused, DevProvider
+from app.auth.dev_flow import DevProvider
 from app.auth.dev_keys import DevSigner
 from app.auth.dev_page import DEMO_SEED, demo_citizens, error_page, login_page, pick_lang
+from app.auth.dev_request import AuthorizationRefused
 from app.config import Settings
 from app.errors import InvalidInput, OAuthError
 from app.tokens import validate_nrn

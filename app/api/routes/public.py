@@ -38,12 +38,15 @@ STATUS_LIST_MEDIA = "application/statuslist+jwt"
 _NOT_MODIFIED = ResponseSpec(None, description="Not modified since the ETag sent")
 
 
-@get(
+def _document(path: str, **kwargs: Any) -> get:
+    """A public document: readable from any origin (CORS), answered conditionally."""
+    return get(path, tags=["public"], opt={CORS_OPT: True}, **kwargs)
+
+
+@_document(
     "/.well-known/jwks.json",
-    tags=["public"],
     summary="Signing public keys",
     sync_to_thread=False,
-    opt={CORS_OPT: True},
     media_type="application/jwk-set+json",
     responses={
         200: ResponseSpec(JwkSet, description="The keys", media_type="application/jwk-set+json"),
@@ -57,12 +60,10 @@ def jwks(request: Request[Any, Any, Any]) -> Response[bytes]:
     return conditional(request, body, "application/jwk-set+json", 300, etag)
 
 
-@get(
+@_document(
     "/.well-known/statuspass-audit-key",
-    tags=["public"],
     summary="Audit checkpoint verifier keys",
     sync_to_thread=False,
-    opt={CORS_OPT: True},
     media_type="text/plain",
     responses={304: _NOT_MODIFIED, **problems(429)},
 )
@@ -77,12 +78,10 @@ def audit_key(request: Request[Any, Any, Any]) -> Response[bytes]:
     return conditional(request, body, "text/plain; charset=utf-8", 300)
 
 
-@get(
+@_document(
     "/.well-known/statuspass",
-    tags=["public"],
     summary="Issuer metadata",
     sync_to_thread=False,
-    opt={CORS_OPT: True},
     responses={
         200: ResponseSpec(IssuerMetadata, description="The issuer", generate_examples=False),
         304: _NOT_MODIFIED,
@@ -116,11 +115,9 @@ def _metadata(svc: Services) -> IssuerMetadata:
     )
 
 
-@get(
+@_document(
     "/v1/status-lists",
-    tags=["public"],
     summary="The URIs of the status lists published",
-    opt={CORS_OPT: True},
     responses={
         200: ResponseSpec(StatusListIndex, description="Every list, oldest first"),
         304: _NOT_MODIFIED,
@@ -138,11 +135,9 @@ async def status_list_index(request: Request[Any, Any, Any]) -> Response[bytes]:
     return conditional(request, body, "application/json", max_age)
 
 
-@get(
+@_document(
     "/v1/status-lists/{list_id:str}",
-    tags=["public"],
     summary="A signed status list",
-    opt={CORS_OPT: True},
     media_type=STATUS_LIST_MEDIA,
     responses={
         200: ResponseSpec(

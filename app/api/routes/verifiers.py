@@ -25,23 +25,27 @@ _RESULT = ResponseSpec(
 )
 
 
-@post(
+def _check(path: str, summary: str, **why: str) -> post:
+    """A verifier's check: a JSON request in, a verification result out (200); `why`
+    describes its error answers as `problems` does."""
+    return post(
+        path,
+        tags=["verifiers"],
+        before_request=require_json,
+        status_code=200,
+        summary=summary,
+        security=VERIFIER,
+        responses={200: _RESULT, **problems(*_ERRORS, **why)},
+    )
+
+
+@_check(
     "/v1/verify",
-    tags=["verifiers"],
-    before_request=require_json,
-    status_code=200,
-    summary="Verify a proof (token) or a numeric code online",
-    security=VERIFIER,
-    responses={
-        200: _RESULT,
-        **problems(
-            *_ERRORS,
-            e403="The key is not a verifier's",
-            e422="Neither or both of token and code, or a code with a wrong check digit",
-            e429="Too many requests: the service sheds load, or this verifier sent too many "
-            "wrong codes; retry after Retry-After seconds",
-        ),
-    },
+    "Verify a proof (token) or a numeric code online",
+    e403="The key is not a verifier's",
+    e422="Neither or both of token and code, or a code with a wrong check digit",
+    e429="Too many requests: the service sheds load, or this verifier sent too many "
+    "wrong codes; retry after Retry-After seconds",
 )
 async def verify(request: Request[Any, Any, Any], data: JSONBody[VerifyRequest]) -> JSONAnswer:
     svc = services(request)
@@ -63,21 +67,11 @@ async def verify(request: Request[Any, Any, Any], data: JSONBody[VerifyRequest])
     return JSONAnswer(result)
 
 
-@post(
+@_check(
     "/v1/parking-cards/check",
-    tags=["verifiers"],
-    before_request=require_json,
-    status_code=200,
-    summary="Is this parking card valid? (police, parking attendants)",
-    security=VERIFIER,
-    responses={
-        200: _RESULT,
-        **problems(
-            *_ERRORS,
-            e403="The key is not a verifier's for parking cards",
-            e422="A card number is 10 digits",
-        ),
-    },
+    "Is this parking card valid? (police, parking attendants)",
+    e403="The key is not a verifier's for parking cards",
+    e422="A card number is 10 digits",
 )
 async def check_card(
     request: Request[Any, Any, Any], data: JSONBody[CardCheckRequest]

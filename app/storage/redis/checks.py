@@ -6,7 +6,7 @@ reads the clock); Redis TTLs, relative to the server's clock, only collect the g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,14 +18,15 @@ from app.domain.records import (
     VALID,
     AuditEvent,
     CheckOutcome,
+    CheckRequest,
     ProofRecord,
     Seen,
-    StatusRef,
 )
 from app.storage._common import (
     CHECK_RETENTION_S,
     CODE_HOLD_US,
     PROOF_GRACE_S,
+    RATE_GRACE_S,
     to_us,
     window_start,
 )
@@ -43,9 +44,6 @@ __all__ = [
     "save_proof",
     "undo_hit",
 ]
-
-#: rate windows are kept this long after they end, in case workers' clocks disagree
-_RATE_GRACE_S = 3_600
 
 
 # -- proofs and codes ---------------------------------------------------------------------
@@ -122,17 +120,7 @@ def _live_code(held: Any, now: datetime) -> tuple[str, str] | None:
 
 
 # -- online checks ------------------------------------------------------------------------
-async def check_and_record(
-    ctx: Ctx,
-    *,
-    ref: StatusRef,
-    jti: str | None,
-    subject: str | None,
-    org: str,
-    now: datetime,
-    seen_window_s: int,
-    audit_by_status: Mapping[int, AuditEvent],
-) -> CheckOutcome:
+async def check_and_record(ctx: Ctx, check: CheckRequest) -> CheckOutcome:
     """One script on the shard of `ref`: read the status, append the audit record built
     for it, count the check.
 
@@ -146,6 +134,8 @@ async def check_and_record(
     beforehand (no jti, the events name their subject, or the jti's subject is in this
     process's cache), else the script answers with the registry's subject.
     """
+    ref, jti, subject, org = check.ref, check.jti, check.subject, check.org
+    seen_window_s, audit_by_status = check.seen_window_s, check.audit_by_status
     place = ctx.layout.list_place(ref.list_id)
     if place is None:
         label, n, idx = GLOBAL, 0, -1  # not one of our lists: INVALID, audited globally
@@ -153,7 +143,7 @@ async def check_and_record(
         label, n = str(place[0]), place[1]
         idx = ref.idx if 0 <= ref.idx < STATUS_LIST_SIZE else -1
     lookup = jti is not None and any(e.subject is None for e in audit_by_status.values())
-    now_us = to_us(now)
+    now_us = to_us(check.now)
     guess = (ctx.subjects.get(jti, now_us) if jti is not None else None) or subject
     entry = (label, n, idx)
     expected = INVALID if idx < 0 else ctx.statuses.get(entry, VALID)
@@ -221,7 +211,7 @@ async def hit_rate(ctx: Ctx, key: str, window_s: int, now: datetime) -> int:
     """INCR and EXPIRE in one script on the counter's slot: atomic across workers."""
     start = window_start(now, window_s)
     count = await ctx.scripts.run(
-        "HIT_RATE", [Layout.rate_key(key, start)], [window_s + _RATE_GRACE_S]
+        "HIT_RATE", [Layout.rate_key(key, start)], [window_s + RATE_GRACE_S]
     )
     return int(count)
 

@@ -16,6 +16,7 @@ from app.domain.records import (
     CardRecord,
     ClientRecord,
     Entitlement,
+    EntitlementWrite,
     StatusRef,
 )
 from app.errors import VersionConflict
@@ -174,21 +175,17 @@ def status_triples(
     return out
 
 
-async def save_entitlement(
-    ctx: Ctx,
-    ent: Entitlement,
-    expected_version: int | None,
-    status_updates: Sequence[tuple[StatusRef, int]],
-    cards: Sequence[CardRecord],
-    audit: AuditEvent,
-) -> None:
+async def save_entitlement(ctx: Ctx, write: EntitlementWrite) -> None:
     """One script on the subject's shard; the card directory is written first (an entry
     whose card is not in that shard reads as unknown, so a failed write leaves nothing
     visible)."""
+    ent, expected_version, cards = write.ent, write.expected_version, write.cards
     label = str(ctx.layout.shard_of_subject(ent.subject))
     try:
         # the entitlement's own status goes last: it wins over a contradicting update
-        triples = status_triples(ctx.layout, label, [*status_updates, (ent.status_ref, ent.status)])
+        triples = status_triples(
+            ctx.layout, label, [*write.status_updates, (ent.status_ref, ent.status)]
+        )
     except ValueError:
         # a stale or impossible write is a conflict first, as on every backend
         key = ctx.layout.subject_key(label, ent.subject)
@@ -218,7 +215,7 @@ async def save_entitlement(
     ]
     keys = [ctx.layout.subject_key(label, ent.subject), ctx.layout.lists_key(label)]
     reply = await ctx.chains.run(
-        label, "SAVE_ENTITLEMENT", keys, _audited(ctx, label, audit, extra)
+        label, "SAVE_ENTITLEMENT", keys, _audited(ctx, label, write.audit, extra)
     )
     if reply[0] == "V":
         found = as_bytes(reply[1]).decode() or None

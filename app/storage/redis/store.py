@@ -12,7 +12,7 @@ read the shard count, and if Redis cannot be reached, the first operation tries 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 from redis.asyncio import Redis
@@ -20,8 +20,10 @@ from redis.asyncio import Redis
 from app.domain.records import (
     AuditEvent,
     AuditRecord,
+    AuditTrim,
     CardRecord,
     CheckOutcome,
+    CheckRequest,
     ClientRecord,
     Entitlement,
     EntitlementWrite,
@@ -160,18 +162,8 @@ class RedisStore:
     async def list_entitlements(self, subject: str) -> list[Entitlement]:
         return await records.list_entitlements(await self.context(), subject)
 
-    async def save_entitlement(
-        self,
-        ent: Entitlement,
-        *,
-        expected_version: int | None,
-        status_updates: Sequence[tuple[StatusRef, int]],
-        cards: Sequence[CardRecord],
-        audit: AuditEvent,
-    ) -> None:
-        await records.save_entitlement(
-            await self.context(), ent, expected_version, status_updates, cards, audit
-        )
+    async def save_entitlement(self, write: EntitlementWrite) -> None:
+        await records.save_entitlement(await self.context(), write)
 
     async def get_entitlements(self, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
         return await bulk.get_entitlements(await self.context(), keys)
@@ -201,27 +193,8 @@ class RedisStore:
     async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
         return await checks.get_proof_by_code(await self.context(), code, now)
 
-    async def check_and_record(
-        self,
-        *,
-        ref: StatusRef,
-        jti: str | None,
-        subject: str | None,
-        org: str,
-        now: datetime,
-        seen_window_s: int,
-        audit_by_status: Mapping[int, AuditEvent],
-    ) -> CheckOutcome:
-        return await checks.check_and_record(
-            await self.context(),
-            ref=ref,
-            jti=jti,
-            subject=subject,
-            org=org,
-            now=now,
-            seen_window_s=seen_window_s,
-            audit_by_status=audit_by_status,
-        )
+    async def check_and_record(self, check: CheckRequest) -> CheckOutcome:
+        return await checks.check_and_record(await self.context(), check)
 
     async def hit_rate(self, key: str, window_s: int, now: datetime) -> int:
         return await checks.hit_rate(await self.context(), key, window_s, now)
@@ -278,15 +251,10 @@ class RedisStore:
     async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
         return await (await self.context()).chains.archived()
 
-    async def trim_archived(
-        self,
-        chain: str,
-        upto: int,
-        digest: str,
-        before_us: int,
-        checks: Sequence[tuple[str, int]] = (),
-    ) -> bool:
-        return await (await self.context()).chains.trim(chain, upto, digest, before_us, checks)
+    async def trim_archived(self, trim: AuditTrim) -> bool:
+        return await (await self.context()).chains.trim(
+            trim.chain, trim.upto, trim.digest, trim.before_us, trim.checks
+        )
 
     async def latest_checkpoint(self) -> tuple[int, bytes | None]:
         ctx = await self.context()

@@ -12,16 +12,10 @@ import logging
 import sqlite3
 
 from app.audit.format import covered_event, record_hash
-from app.domain.records import (
-    GENESIS_HASH,
-    AuditEvent,
-    AuditRecord,
-    StoredAudit,
-    decode_event,
-    encode_event,
-)
+from app.domain.events import GENESIS_HASH, decode_event, encode_event
+from app.domain.records import AuditEvent, AuditRecord, AuditTrim, StoredAudit
 from app.storage._common import AUDIT_CHAIN
-from app.storage.sqlite.db import immediate
+from app.storage.sqlite.tx import immediate
 
 __all__ = [
     "add_checkpoint",
@@ -174,11 +168,10 @@ def archived(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int]]:
     return {str(c): (int(u), str(h), int(b)) for c, u, h, b in rows}
 
 
-def trim_archived(
-    conn: sqlite3.Connection, chain: str, upto: int, digest: str, before_us: int
-) -> bool:
+def trim_archived(conn: sqlite3.Connection, trim: AuditTrim) -> bool:
     """Drop records 1..`upto` of `chain` (now in an archive segment on disk), only if the
     record at `upto` is still the one archived (hash `digest`). Done already: True."""
+    chain, upto, digest = trim.chain, trim.upto, trim.digest
     with immediate(conn):
         row = conn.execute("SELECT upto FROM audit_archived WHERE chain = ?", (chain,)).fetchone()
         if row is not None and int(row[0]) >= upto:
@@ -192,6 +185,6 @@ def trim_archived(
         conn.execute(
             "INSERT OR REPLACE INTO audit_archived (chain, upto, hash, before_us)"
             " VALUES (?, ?, ?, ?)",
-            (chain, upto, digest, before_us),
+            (chain, upto, digest, trim.before_us),
         )
         return True

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Mapping
 from datetime import datetime
 
 import msgspec
 
-from app.domain.records import AuditEvent, CheckOutcome, ProofRecord, Seen, StatusRef
+from app.domain.records import AuditEvent, CheckOutcome, CheckRequest, ProofRecord, Seen
 from app.storage._common import (
     CHECK_RETENTION_S,
     CODE_HOLD_US,
     PROOF_GRACE_S,
+    RATE_GRACE_S,
     to_us,
     window_start,
 )
 from app.storage._lean import decode_proof, encode_proof
 from app.storage.sqlite.audit import append_audit_tx
-from app.storage.sqlite.db import immediate
 from app.storage.sqlite.records import read_status_tx
+from app.storage.sqlite.tx import immediate
 
 __all__ = [
     "check_and_record",
@@ -46,9 +46,6 @@ _writes = itertools.count()
 def _purge_now() -> bool:
     return next(_writes) % _PURGE_EVERY == 0
 
-
-#: rate windows are kept this long after they end, in case workers' clocks disagree
-_RATE_GRACE_S = 3_600
 
 _encoder = msgspec.json.Encoder()
 
@@ -114,26 +111,17 @@ def get_proof_by_code(conn: sqlite3.Connection, code: str, now: datetime) -> Pro
 
 
 # -- online checks ----------------------------------------------------------------------
-def check_and_record(
-    conn: sqlite3.Connection,
-    *,
-    ref: StatusRef,
-    jti: str | None,
-    subject: str | None,
-    org: str,
-    now: datetime,
-    seen_window_s: int,
-    audit_by_status: Mapping[int, AuditEvent],
-) -> CheckOutcome:
+def check_and_record(conn: sqlite3.Connection, check: CheckRequest) -> CheckOutcome:
     """Read the status, count the check and append the chosen audit event, atomically.
 
     One write transaction, so two workers checking the same `jti` at the same moment are
     counted one after the other: each sees the other's check, never neither.
     """
-    now_us = to_us(now)
+    jti, subject = check.jti, check.subject
+    now_us = to_us(check.now)
     with immediate(conn):
-        status = read_status_tx(conn, ref)
-        event = audit_by_status.get(status, audit_by_status[-1])
+        status = read_status_tx(conn, check.ref)
+        event = check.audit_by_status.get(status, check.audit_by_status[-1])
         if event.subject is None:
             # the proof registry is what we recorded at issuance: it comes first; the
             # caller's subject (e.g. a card's owner) only when the jti is unknown
@@ -143,7 +131,7 @@ def check_and_record(
                 event = msgspec.structs.replace(event, subject=filled)
         seen: Seen | None = None
         if jti is not None:
-            seen = _count_check(conn, jti, org, now_us, seen_window_s)
+            seen = _count_check(conn, jti, check.org, now_us, check.seen_window_s)
         append_audit_tx(conn, event)
     return CheckOutcome(status, seen)
 
@@ -208,7 +196,7 @@ def hit_rate(conn: sqlite3.Connection, key: str, window_s: int, now: datetime) -
             conn.execute(
                 "DELETE FROM rate_hits WHERE (key, window_start) IN"
                 " (SELECT key, window_start FROM rate_hits WHERE expires < ? LIMIT ?)",
-                (start - _RATE_GRACE_S, _PURGE_BATCH),
+                (start - RATE_GRACE_S, _PURGE_BATCH),
             )
     return int(count)
 

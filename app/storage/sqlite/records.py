@@ -26,7 +26,7 @@ from app.errors import VersionConflict
 from app.storage._common import canonical_list_id, pack_status_list
 from app.storage._lean import decode_card, decode_entitlement, encode_card, encode_entitlement
 from app.storage.sqlite.audit import append_audit_tx
-from app.storage.sqlite.db import immediate
+from app.storage.sqlite.tx import immediate
 
 __all__ = [
     "add_client",
@@ -223,20 +223,13 @@ def list_entitlements(conn: sqlite3.Connection, subject: str) -> list[Entitlemen
     return [decode_entitlement(data) for (data,) in rows]
 
 
-def save_entitlement(
-    conn: sqlite3.Connection,
-    ent: Entitlement,
-    expected_version: int | None,
-    status_updates: Sequence[tuple[StatusRef, int]],
-    cards: Sequence[CardRecord],
-    audit: AuditEvent,
-) -> None:
+def save_entitlement(conn: sqlite3.Connection, write: EntitlementWrite) -> None:
     """The whole write in one transaction; `VersionConflict` rolls all of it back."""
     with immediate(conn):
-        if not _save_tx(conn, ent, expected_version, status_updates, cards, audit):
+        if not _save_tx(conn, write):
             raise VersionConflict(
-                f"entitlement {ent.type!r}: expected version "
-                f"{expected_version} is not the stored one"
+                f"entitlement {write.ent.type!r}: expected version "
+                f"{write.expected_version} is not the stored one"
             )
 
 
@@ -244,10 +237,7 @@ def save_entitlements(conn: sqlite3.Connection, writes: Sequence[EntitlementWrit
     """Many writes in one transaction (one commit for a whole batch chunk); a write whose
     version does not match is skipped and reported False, the others applied."""
     with immediate(conn):
-        return [
-            _save_tx(conn, w.ent, w.expected_version, w.status_updates, w.cards, w.audit)
-            for w in writes
-        ]
+        return [_save_tx(conn, w) for w in writes]
 
 
 def get_entitlements(
@@ -256,20 +246,14 @@ def get_entitlements(
     return [get_entitlement(conn, type_id, subject) for type_id, subject in keys]
 
 
-def _save_tx(
-    conn: sqlite3.Connection,
-    ent: Entitlement,
-    expected_version: int | None,
-    status_updates: Sequence[tuple[StatusRef, int]],
-    cards: Sequence[CardRecord],
-    audit: AuditEvent,
-) -> bool:
+def _save_tx(conn: sqlite3.Connection, write: EntitlementWrite) -> bool:
+    ent = write.ent
     row = conn.execute(
         "SELECT version FROM entitlements WHERE type = ? AND subject = ?",
         (ent.type, ent.subject),
     ).fetchone()
     stored = None if row is None else int(row[0])
-    if stored != expected_version:
+    if stored != write.expected_version:
         return False
     conn.execute(
         "INSERT INTO entitlements (type, subject, version, data) VALUES (?, ?, ?, ?)"
@@ -278,9 +262,9 @@ def _save_tx(
         (ent.type, ent.subject, ent.version, encode_entitlement(ent)),
     )
     # the entitlement's own status goes last: it wins over a contradicting update
-    for ref, status in [*status_updates, (ent.status_ref, ent.status)]:
+    for ref, status in [*write.status_updates, (ent.status_ref, ent.status)]:
         _set_status_tx(conn, ref, status)
-    for card in cards:
+    for card in write.cards:
         # upserted even if another subject owned the number: ownership is the
         # domain's check, made before calling us
         conn.execute(
@@ -289,7 +273,7 @@ def _save_tx(
             " SET subject = excluded.subject, data = excluded.data",
             (card.number, card.subject, encode_card(card)),
         )
-    append_audit_tx(conn, audit)
+    append_audit_tx(conn, write.audit)
     return True
 
 

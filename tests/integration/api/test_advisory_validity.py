@@ -23,6 +23,7 @@ from app.domain.records import (
     AuditEvent,
     CardRecord,
     Entitlement,
+    EntitlementWrite,
     Holder,
 )
 from app.domain.registry import load_registry
@@ -335,11 +336,13 @@ async def test_a_card_stored_with_a_date_past_year_9999_still_answers(
     )
     card = CardRecord(number=CARD, subject=subject, status_ref=ref, valid_until=end)
     await store.save_entitlement(
-        ent,
-        expected_version=None,
-        status_updates=(),
-        cards=(card,),
-        audit=AuditEvent(at=api.clock.now(), actor="legacy", action="grant", type=ent.type),
+        EntitlementWrite(
+            ent=ent,
+            expected_version=None,
+            status_updates=(),
+            cards=(card,),
+            audit=AuditEvent(at=api.clock.now(), actor="legacy", action="grant", type=ent.type),
+        )
     )
     await store.close()
     typed = await _typed(api, police)

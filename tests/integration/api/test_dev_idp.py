@@ -242,7 +242,7 @@ async def test_token_endpoint_takes_forms_only_and_each_parameter_once(api: Api)
 
 
 async def test_an_expired_code_is_refused(api: Api) -> None:
-    from app.auth.dev_flow import AuthorizationRequest
+    from app.auth.dev_request import AuthorizationRequest
     from app.errors import OAuthError
 
     provider = api.app.state.dev_idp
