@@ -13,6 +13,7 @@ or of a Redis dump does not give the codes of the live proofs it holds.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from collections.abc import Callable
@@ -96,4 +97,14 @@ def code_digest(code: str, key: bytes) -> str:
         code: 12 digits as `new_code` or `normalize_code` return them.
         key: from `code_digest_key`.
     """
-    return hmac.digest(key, code.encode("ascii"), "sha256")[: CODE_DIGEST_LENGTH // 2].hex()
+    mac = _keyed(key).copy()
+    mac.update(code.encode("ascii"))
+    return mac.digest()[: CODE_DIGEST_LENGTH // 2].hex()
+
+
+@functools.lru_cache(maxsize=4)
+def _keyed(key: bytes) -> hmac.HMAC:
+    """HMAC-SHA-256 with `key` set up once: each digest copies it. `hmac.digest` set the
+    key up on every call, and OpenSSL 3 looks the algorithm up each time: 3.7 against
+    2.3 µs per digest, one per issuance and per code lookup."""
+    return hmac.new(key, digestmod="sha256")

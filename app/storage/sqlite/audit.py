@@ -168,23 +168,51 @@ def archived(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int]]:
     return {str(c): (int(u), str(h), int(b)) for c, u, h, b in rows}
 
 
+#: records dropped per write transaction by `trim_archived`. One DELETE of a whole run
+#: (10^6 records) held the write lock for seconds: every write of the service waited for
+#: it, and those past the busy timeout failed (`bench/archive_latency.py`).
+TRIM_BATCH = 10_000
+
+
 def trim_archived(conn: sqlite3.Connection, trim: AuditTrim) -> bool:
     """Drop records 1..`upto` of `chain` (now in an archive segment on disk), only if the
-    record at `upto` is still the one archived (hash `digest`). Done already: True."""
-    chain, upto, digest = trim.chain, trim.upto, trim.digest
+    record at `upto` is still the one archived (hash `digest`). Done already: True.
+
+    The records go `TRIM_BATCH` at a time, each batch a transaction of its own that also
+    records how far the chain is archived (its last record's hash): between two batches,
+    and after a crash, the store is a chain archived up to there, which a re-run
+    continues."""
+    chain, upto, digest, before_us = trim.chain, trim.upto, trim.digest, trim.before_us
     with immediate(conn):
-        row = conn.execute("SELECT upto FROM audit_archived WHERE chain = ?", (chain,)).fetchone()
-        if row is not None and int(row[0]) >= upto:
+        done = _archived_upto(conn, chain)
+        if done >= upto:
             return True
-        last = conn.execute(
-            "SELECT hash FROM audit WHERE chain = ? AND seq = ?", (chain, upto)
-        ).fetchone()
-        if last is None or str(last[0]) != digest:
+        if _hash_at(conn, chain, upto) != digest:
             return False
-        conn.execute("DELETE FROM audit WHERE chain = ? AND seq <= ?", (chain, upto))
-        conn.execute(
-            "INSERT OR REPLACE INTO audit_archived (chain, upto, hash, before_us)"
-            " VALUES (?, ?, ?, ?)",
-            (chain, upto, digest, trim.before_us),
-        )
-        return True
+    while done < upto:
+        step = min(done + TRIM_BATCH, upto)
+        with immediate(conn):
+            if _archived_upto(conn, chain) != done:
+                return _archived_upto(conn, chain) >= upto  # another run trims it
+            last = _hash_at(conn, chain, step)
+            if last is None or (step == upto and last != digest):
+                return False
+            conn.execute("DELETE FROM audit WHERE chain = ? AND seq <= ?", (chain, step))
+            conn.execute(
+                "INSERT OR REPLACE INTO audit_archived (chain, upto, hash, before_us)"
+                " VALUES (?, ?, ?, ?)",
+                (chain, step, last, before_us),
+            )
+        done = step
+    return True
+
+
+def _archived_upto(conn: sqlite3.Connection, chain: str) -> int:
+    row = conn.execute("SELECT upto FROM audit_archived WHERE chain = ?", (chain,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _hash_at(conn: sqlite3.Connection, chain: str, seq: int) -> str | None:
+    sql = "SELECT hash FROM audit WHERE chain = ? AND seq = ?"
+    row = conn.execute(sql, (chain, seq)).fetchone()
+    return None if row is None else str(row[0])
