@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,20 +152,10 @@ def _parse_before(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-#: how much lower than the service's the CPU priority of `audit archive` is (nice(2))
-ARCHIVE_NICENESS = 10
-
-
 def audit_archive(args: argparse.Namespace) -> int:
     settings = load_settings()
     before = _parse_before(args.before)
     keys = audit_keys_for(settings)
-    # A run reads, hashes and compresses every record it moves: a core for minutes at 10^6
-    # records. Beside the service on the same machine it took that core from the checks
-    # (p99 of verify 2.6-3.6x its p99 without, bench/archive_latency.py); at a lower
-    # priority it takes the CPU the service leaves. (An OS that refuses: it runs as is.)
-    with contextlib.suppress(OSError):
-        os.nice(ARCHIVE_NICENESS)
     result = with_store(
         settings,
         lambda st: archive_audit(
