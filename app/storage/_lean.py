@@ -11,6 +11,12 @@ starts with a byte of 0x90-0x9f or 0xdc, a JSON object with `{`, so the two neve
 meet. New writes are compact; `statuspass store copy` and the SQLite migration to
 schema 6 rewrite the old ones.
 
+On Redis an entitlement is a field of its holder's bucket (`app.storage.redis.keys`),
+whose name already says the subject and the type: there it is stored without them, and
+with its version first, as decimal digits and a space, so that a Lua script compares
+versions without decoding the record (`encode_held_entitlement`), times in whole seconds
+where they are and the writing client's id as a number: ~65 bytes.
+
 Wire formats are versioned by position: fields are only ever appended (with defaults),
 never reordered or repurposed.
 """
@@ -27,10 +33,13 @@ from app.domain.records import CardRecord, Entitlement, Holder, ProofRecord, Sta
 __all__ = [
     "decode_card",
     "decode_entitlement",
+    "decode_held_entitlement",
     "decode_proof",
     "encode_card",
     "encode_entitlement",
+    "encode_held_entitlement",
     "encode_proof",
+    "held_version",
     "is_legacy",
 ]
 
@@ -85,6 +94,41 @@ class _Ent(msgspec.Struct, array_like=True, frozen=True):
     updated_by: str
 
 
+class _Held(msgspec.Struct, array_like=True, frozen=True):
+    """An entitlement without what its Redis field names (subject, type) and without its
+    version (stored before it, in the clear). Times as `_time` writes them; the client
+    that wrote it as an integer when its id is `c_` and 16 hex digits (as
+    `app.domain.clients` makes them), else its text."""
+
+    given_name: str
+    family_name: str
+    valid_from: int
+    valid_until: int
+    attributes: dict[str, str] | None
+    status: int
+    list_id: str
+    idx: int
+    reason: str | None
+    updated_at: int
+    updated_by: int | str
+
+
+_CLIENT_ID = re.compile(r"c_[0-9a-f]{16}")
+_S = 1_000_000
+
+
+def _time(at: datetime) -> int:
+    """Twice the seconds since the epoch for a time in whole seconds (dates of validity
+    mostly are: 5 bytes of MessagePack until 2038, not 9), else twice the microseconds
+    plus one."""
+    us = _us(at)
+    return us // _S * 2 if us % _S == 0 else us * 2 + 1
+
+
+def _from_time(value: int) -> datetime:
+    return _at(value >> 1 if value & 1 else (value >> 1) * _S)
+
+
 class _Card(msgspec.Struct, array_like=True, frozen=True):
     number: str
     subject: bytes | None
@@ -111,6 +155,7 @@ class _Proof(msgspec.Struct, array_like=True, frozen=True):
 
 _encoder = msgspec.msgpack.Encoder()
 _ent_decoder = msgspec.msgpack.Decoder(_Ent)
+_held_decoder = msgspec.msgpack.Decoder(_Held)
 _card_decoder = msgspec.msgpack.Decoder(_Card)
 _proof_decoder = msgspec.msgpack.Decoder(_Proof)
 _legacy_ent = msgspec.json.Decoder(Entitlement)
@@ -163,6 +208,51 @@ def decode_entitlement(data: bytes) -> Entitlement:
         version=e.version,
         updated_at=_at(e.updated_at),
         updated_by=e.updated_by,
+    )
+
+
+def encode_held_entitlement(ent: Entitlement) -> bytes:
+    """`b"<version> "` and the record without subject, type and version."""
+    by = ent.updated_by
+    return b"%d " % ent.version + _encoder.encode(
+        _Held(
+            ent.holder.given_name,
+            ent.holder.family_name,
+            _time(ent.valid_from),
+            _time(ent.valid_until),
+            ent.attributes or None,
+            ent.status,
+            ent.status_ref.list_id,
+            ent.status_ref.idx,
+            ent.reason,
+            _time(ent.updated_at),
+            int(by[2:], 16) if _CLIENT_ID.fullmatch(by) else by,
+        )
+    )
+
+
+def held_version(data: bytes) -> int:
+    """The version of a value written by `encode_held_entitlement`."""
+    return int(data[: data.index(b" ")])
+
+
+def decode_held_entitlement(type_id: str, subject: str, data: bytes) -> Entitlement:
+    cut = data.index(b" ")
+    e = _held_decoder.decode(data[cut + 1 :])
+    by = e.updated_by
+    return Entitlement(
+        type=type_id,
+        subject=subject,
+        holder=Holder(e.given_name, e.family_name),
+        valid_from=_from_time(e.valid_from),
+        valid_until=_from_time(e.valid_until),
+        attributes=e.attributes or {},
+        status=e.status,
+        status_ref=StatusRef(e.list_id, e.idx),
+        reason=e.reason,
+        version=int(data[:cut]),
+        updated_at=_from_time(e.updated_at),
+        updated_by=f"c_{by:016x}" if isinstance(by, int) else by,
     )
 
 

@@ -13,11 +13,13 @@ import redis
 from redis.cluster import RedisCluster
 
 from app.domain.events import GENESIS_HASH
+from app.storage.redis.index import pointer
 from app.storage.redis.keys import (
     Layout,
     encode_chain_record,
     encode_legacy_chain_record,
     split_chain_record,
+    subject_token,
 )
 
 #: one stored record: seq, prev, hash, event bytes, and (SQLite) its copied columns
@@ -139,8 +141,17 @@ class RedisTamper:
 
         subject = decode_event(row[3]).subject
         assert subject is not None
-        key = self.layout.verif_key(self.label(chain), subject)
-        self.r.lrem(key, 0, f"{chain}\n{row[0]}".encode())
+        label = self.label(chain)
+        key, field = self.layout.index_key(label, subject), subject_token(subject)
+        packed = self.r.hget(key, field) or b""
+        gone = pointer(label, chain, row[0])
+        kept, at = [], 0
+        while at < len(packed):  # entries: a byte of length, then that many bytes
+            entry = packed[at : at + 1 + packed[at]]
+            at += len(entry)
+            if entry != gone:
+                kept.append(entry)
+        self.r.hset(key, field, b"".join(kept))
 
     def close(self) -> None:
         self.r.close()

@@ -25,7 +25,9 @@ from app.domain.records import AuditTrim, EntitlementWrite, StatusRef
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 from app.storage._common import to_us
-from app.storage.redis.keys import GLOBAL, Layout, encode_legacy_chain_record
+from app.storage.redis.index import entries
+from app.storage.redis.keys import GLOBAL, Layout, encode_legacy_chain_record, subject_token
+from app.storage.redis.migrate import old_subject_key
 from app.storage.redis.store import RedisStore
 from app.storage.sqlite import schema as sqlite_schema
 
@@ -103,10 +105,13 @@ async def test_redis_reads_json_records_and_copy_writes_them_compact(
     card = make_card("1234567800", ref, subject=SUBJECT)
     raw = redis.Redis.from_url(redis_server.url)
     try:
+        # a holder of the earlier layout (a hash of its own), on a store of before the
+        # buckets (no `layout` in its meta record): moved to its bucket when opened
         raw.hset(
-            layout.subject_key(label, SUBJECT),
+            old_subject_key(label, SUBJECT),
             mapping={ent.type: msgspec.json.encode(ent), f"v:{ent.type}": ent.version},
         )
+        raw.hdel(Layout.META, "layout")
         raw.hset(Layout.CARD_DIR, card.number, label)
         raw.set(layout.card_key(label, card.number), msgspec.json.encode(card))
 
@@ -126,8 +131,10 @@ async def test_redis_reads_json_records_and_copy_writes_them_compact(
                     audit=make_event("update", subject=SUBJECT),
                 )
             )
-            stored = raw.hget(layout.subject_key(label, SUBJECT), ent.type)
-            assert stored is not None and stored[:1] != b"{"
+            assert not raw.exists(old_subject_key(label, SUBJECT))
+            _label, bucket, field = layout.ent_place(SUBJECT, ent.type)
+            stored = raw.hget(bucket, field)
+            assert stored is not None and stored.startswith(b"2 ") and stored[2:3] != b"{"
             assert await store.get_entitlement(ent.type, SUBJECT) == newer
         finally:
             await store.close()
@@ -242,12 +249,26 @@ async def test_redis_index_entries_leave_with_their_archived_checks(
             await store.append_audit(event)
         assert store.shards is not None
         layout = Layout(store.shards)
-        index_keys = [
-            layout.verif_key(label, s) for label in layout.labels() for s in (once, often)
-        ]
         raw = redis.Redis.from_url(redis_server.url)
+
+        def indexed(subject: str) -> int:
+            return sum(
+                len(
+                    entries(
+                        lb, raw.hget(layout.index_key(lb, subject), subject_token(subject)) or b""
+                    )
+                )
+                for lb in layout.labels()
+            )
+
+        def fields(subject: str) -> int:
+            return sum(
+                raw.hexists(layout.index_key(lb, subject), subject_token(subject))
+                for lb in layout.labels()
+            )
+
         try:
-            assert sum(raw.llen(k) for k in index_keys) == 5
+            assert indexed(once) + indexed(often) == 5
             await archive_audit(
                 store,
                 tmp_path / "archive",
@@ -255,8 +276,8 @@ async def test_redis_index_entries_leave_with_their_archived_checks(
                 signer=(audit_keys.name, audit_keys.private),
                 now=at(10),
             )
-            assert sum(raw.exists(layout.verif_key(lb, once)) for lb in layout.labels()) == 0
-            assert sum(raw.llen(layout.verif_key(lb, often)) for lb in layout.labels()) == 2
+            assert fields(once) == 0
+            assert indexed(often) == 2
         finally:
             raw.close()
         assert [e.org for e in await store.verifications_for(often, 10)] == ["Pool 3", "Pool 2"]

@@ -11,10 +11,13 @@ from app.domain.records import CardRecord, Entitlement, Holder, ProofRecord, Sta
 from app.storage._lean import (
     decode_card,
     decode_entitlement,
+    decode_held_entitlement,
     decode_proof,
     encode_card,
     encode_entitlement,
+    encode_held_entitlement,
     encode_proof,
+    held_version,
     is_legacy,
 )
 
@@ -112,3 +115,45 @@ def test_an_end_past_the_last_utc_datetime_reads_as_that() -> None:
     )
     card = msgspec.structs.replace(_card(None), valid_until=end)
     assert decode_card(encode_card(card)).valid_until == datetime.max.replace(tzinfo=UTC)
+
+
+_WHOLE = datetime(2026, 1, 1, tzinfo=UTC)
+_EDGES = [
+    (_WHOLE, datetime(2030, 1, 1, tzinfo=UTC), T0, "c_0123456789abcdef"),
+    (
+        datetime(1950, 1, 1, 0, 0, 0, 500_000, tzinfo=UTC),
+        datetime.max.replace(tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
+        "operator",
+    ),
+    (
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        "c_0000000000000000",
+    ),
+]
+
+
+@pytest.mark.parametrize(("valid_from", "valid_until", "updated_at", "by"), _EDGES)
+def test_held_entitlement_round_trip(
+    valid_from: datetime, valid_until: datetime, updated_at: datetime, by: str
+) -> None:
+    """The Redis form (subject and type in the field's name): times in whole seconds or
+    not, before the epoch and at its ends, client ids of either form."""
+    ent = msgspec.structs.replace(
+        _ent(),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        updated_at=updated_at,
+        updated_by=by,
+        version=41,
+    )
+    value = encode_held_entitlement(ent)
+    assert held_version(value) == 41
+    assert decode_held_entitlement(ent.type, ent.subject, value) == ent
+
+
+def test_held_entitlement_is_leaner() -> None:
+    ent = msgspec.structs.replace(_ent(), valid_from=_WHOLE, updated_by="c_0123456789abcdef")
+    assert len(encode_held_entitlement(ent)) <= len(encode_entitlement(ent)) - 50

@@ -11,10 +11,10 @@ from typing import Any
 
 from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import Entitlement, EntitlementWrite, StatusRef
-from app.storage._lean import encode_card, encode_entitlement
+from app.storage._lean import decode_held_entitlement, encode_card, encode_held_entitlement
 from app.storage.redis.audit import Arg, Prepared, prepare
-from app.storage.redis.conn import unavailable
-from app.storage.redis.ctx import Ctx, decoders
+from app.storage.redis.conn import as_bytes, unavailable
+from app.storage.redis.ctx import Ctx
 from app.storage.redis.keys import Layout
 from app.storage.redis.records import status_triples
 
@@ -37,22 +37,20 @@ def _random_indexes(n: int) -> list[int]:
 
 async def get_entitlements(ctx: Ctx, keys: Sequence[tuple[str, str]]) -> list[Entitlement | None]:
     """One script per shard, the shards in parallel."""
-    by_shard: dict[int, list[int]] = {}
-    for pos, (_, subject) in enumerate(keys):
-        by_shard.setdefault(ctx.layout.shard_of_subject(subject), []).append(pos)
+    places = [ctx.layout.ent_place(subject, type_id) for type_id, subject in keys]
+    by_shard: dict[str, list[int]] = {}
+    for pos, place in enumerate(places):
+        by_shard.setdefault(place[0], []).append(pos)
     out: list[Entitlement | None] = [None] * len(keys)
-    decode = decoders.entitlement.decode
 
-    async def one_shard(shard: int, positions: list[int]) -> None:
-        label = str(shard)
+    async def one_shard(_label: str, positions: list[int]) -> None:
         values = await ctx.scripts.run(
-            "GET_MANY",
-            [ctx.layout.subject_key(label, keys[pos][1]) for pos in positions],
-            [keys[pos][0] for pos in positions],
+            "GET_MANY", [places[pos][1] for pos in positions], [places[pos][2] for pos in positions]
         )
         for pos, value in zip(positions, values, strict=True):
             if value:
-                out[pos] = decode(value)
+                type_id, subject = keys[pos]
+                out[pos] = decode_held_entitlement(type_id, subject, as_bytes(value))
 
     await asyncio.gather(*(one_shard(s, p) for s, p in by_shard.items()))
     return out
@@ -90,8 +88,9 @@ async def save_entitlements(ctx: Ctx, writes: Sequence[EntitlementWrite]) -> lis
     shard's script runs again for the others (their audit records hash differently)."""
     results = [True] * len(writes)
     by_label: dict[str, list[int]] = {}
-    for pos, w in enumerate(writes):
-        by_label.setdefault(str(ctx.layout.shard_of_subject(w.ent.subject)), []).append(pos)
+    places = [ctx.layout.ent_place(w.ent.subject, w.ent.type) for w in writes]
+    for pos, (label, _key, _field) in enumerate(places):
+        by_label.setdefault(label, []).append(pos)
     encoded: dict[int, list[Arg]] = {}
     for label, positions in by_label.items():
         for pos in positions:
@@ -103,19 +102,18 @@ async def save_entitlements(ctx: Ctx, writes: Sequence[EntitlementWrite]) -> lis
             for card in w.cards:
                 card_args += [card.number, encode_card(card)]
             encoded[pos] = [
-                ctx.layout.subject_key(label, w.ent.subject),
-                w.ent.type,
+                places[pos][1],
+                places[pos][2],
                 "" if w.expected_version is None else str(w.expected_version),
-                str(w.ent.version),
-                encode_entitlement(w.ent),
+                encode_held_entitlement(w.ent),
                 len(triples) // 3,
                 *triples,
                 *card_args,
             ]
     directory: dict[Any, Any] = {}
-    for w in writes:
+    for w, (label, _key, _field) in zip(writes, places, strict=True):
         for card in w.cards:
-            directory[card.number] = str(ctx.layout.shard_of_subject(w.ent.subject))
+            directory[card.number] = label
     if directory:
         # before the shard writes, as in save_entitlement
         await unavailable(ctx.client.hset(Layout.CARD_DIR, mapping=directory))

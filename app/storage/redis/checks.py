@@ -153,8 +153,6 @@ async def check_and_record(ctx: Ctx, check: CheckRequest) -> CheckOutcome:
         layout.alloc_key(label, n),
         layout.bits_key(label, n),
         layout.proof_key(label, jti_key),
-        layout.seen_count_key(label, jti_key),
-        layout.seen_orgs_key(label, jti_key),
     ]
     for _ in range(4):  # at most: the subject, then the status, was another one
         event = audit_by_status.get(expected, audit_by_status[-1])

@@ -8,6 +8,7 @@ shard of its holder: `check_refs` refuses a source whose refs do not fit the sha
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -15,18 +16,25 @@ from typing import Any
 from app.domain.ports import STATUS_LIST_SIZE
 from app.domain.records import GENESIS_HASH, CardRecord, ClientRecord, Entitlement
 from app.storage._common import CODE_HOLD_US, PROOF_GRACE_S, VERIFICATION_ACTIONS, to_us
-from app.storage._lean import encode_card, encode_entitlement, encode_proof
+from app.storage._lean import (
+    decode_held_entitlement,
+    encode_card,
+    encode_held_entitlement,
+    encode_proof,
+)
 from app.storage.copy import ProofEntry, RawAudit, StatusEntry
-from app.storage.redis.audit import pointer
 from app.storage.redis.conn import as_bytes, guarded, unavailable
 from app.storage.redis.ctx import Ctx, decoders, encoder
+from app.storage.redis.index import pointer
 from app.storage.redis.keys import (
+    ENT,
     GLOBAL,
     Layout,
     encode_chain_record,
     encode_legacy_chain_record,
+    split_field,
+    subject_token,
 )
-from app.storage.redis.scripts import VERIF_CAP
 from app.storage.redis.store import RedisStore
 from app.tokens.codes import CODE_LENGTH
 
@@ -112,12 +120,13 @@ class RedisCopier:
                         yield list_id, idx, (raw >> (6 - 2 * (idx & 3))) & 3
 
     async def iter_entitlements(self) -> AsyncIterator[Entitlement]:
+        """Bucket by bucket (a store of the earlier layout is migrated when opened)."""
         ctx = await self._ctx()
-        async for key in self._scan("{sp:*}:subj:*"):
+        async for key in self._scan(f"{{sp:*}}:{ENT}:*"):
             fields = await unavailable(ctx.client.hgetall(key))
             for name, value in sorted(fields.items()):
-                if not as_bytes(name).startswith(b"v:"):
-                    yield decoders.entitlement.decode(value)
+                subject, type_id = split_field(as_bytes(name))
+                yield decode_held_entitlement(type_id, subject, as_bytes(value))
 
     async def iter_cards(self) -> AsyncIterator[CardRecord]:
         ctx = await self._ctx()
@@ -204,8 +213,8 @@ class RedisCopier:
         cmds: list[tuple[Any, ...]] = []
         for e in batch:
             self.check_ref(ctx, e.subject, e.status_ref.list_id, f"entitlement {e.type}")
-            key = ctx.layout.subject_key(self.label_of_subject(ctx, e.subject), e.subject)
-            cmds.append(("HSET", key, e.type, encode_entitlement(e), f"v:{e.type}", e.version))
+            _label, key, field = ctx.layout.ent_place(e.subject, e.type)
+            cmds.append(("HSET", key, field, encode_held_entitlement(e)))
         await self._pipe(cmds)
 
     async def put_cards(self, batch: Sequence[CardRecord]) -> None:
@@ -241,6 +250,7 @@ class RedisCopier:
         other (SQLite's `main`) to the global shard."""
         ctx = await self._ctx()
         cmds: list[tuple[Any, ...]] = []
+        index: list[tuple[str, bytes]] = []
         for record, raw in batch:
             label = record.chain.partition("/")[0]
             if "/" not in record.chain or label not in ctx.layout.labels():
@@ -258,7 +268,13 @@ class RedisCopier:
             cmds.append(("SADD", ctx.layout.chains_key(label), record.chain))
             event = record.event
             if event.action in VERIFICATION_ACTIONS and event.subject is not None:
-                verif = ctx.layout.verif_key(label, event.subject)
-                cmds.append(("LPUSH", verif, pointer(record.chain, record.seq)))
-                cmds.append(("LTRIM", verif, 0, VERIF_CAP - 1))
+                key = ctx.layout.index_key(label, event.subject)
+                entry = subject_token(event.subject) + pointer(label, record.chain, record.seq)
+                index.append((key, entry))
         await self._pipe(cmds)
+        # after the records, oldest first (each is put before those there), trimmed to
+        # VERIF_CAP by the script
+        for start in range(0, len(index), _SCAN):
+            await asyncio.gather(
+                *(ctx.scripts.run("INDEX", [k], [e]) for k, e in index[start : start + _SCAN])
+            )

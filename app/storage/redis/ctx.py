@@ -14,6 +14,7 @@ from app.domain.records import VALID, ClientRecord
 from app.storage._lean import decode_card, decode_entitlement, decode_proof
 from app.storage.redis import scripts as redis_scripts
 from app.storage.redis import scripts_bulk as redis_scripts_bulk
+from app.storage.redis import scripts_plain as redis_scripts_plain
 from app.storage.redis.audit import Chains
 from app.storage.redis.conn import Client, ScriptRunner, as_bytes
 from app.storage.redis.keys import Layout
@@ -31,7 +32,7 @@ __all__ = [
 #: name -> source of every script a store registers (HEAD and SET_STATUS are fragments)
 SCRIPTS = {
     name: getattr(module, name)
-    for module in (redis_scripts, redis_scripts_bulk)
+    for module in (redis_scripts, redis_scripts_bulk, redis_scripts_plain)
     for name in module.__all__
     if isinstance(getattr(module, name), str) and name not in ("HEAD", "SET_STATUS")
 }

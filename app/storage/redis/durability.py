@@ -40,7 +40,17 @@ from app.storage.redis.store import RedisStore
 __all__ = ["DurabilityReport", "check_store_durability", "durability_report"]
 
 _log = logging.getLogger("statuspass.store")
-_SETTINGS = ("appendonly", "appendfsync", "maxmemory-policy")
+_SETTINGS = (
+    "appendonly",
+    "appendfsync",
+    "maxmemory-policy",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+)
+#: what docs/redis.conf sets, so that a bucket of entitlements or of the citizens'
+#: index (`keys`) stays one listpack: below, a full bucket becomes a hash table, with
+#: ~60-100 bytes more per field (the memory a holder takes nearly doubles)
+_LISTPACK = {"hash-max-listpack-entries": 512, "hash-max-listpack-value": 1024}
 
 
 @dataclass
@@ -53,6 +63,8 @@ class DurabilityReport:
     unknown: list[str] = field(default_factory=list)
     #: weaker guarantees worth knowing (everysec): logged, never refused
     notes: list[str] = field(default_factory=list)
+    #: settings that make the store take more memory than it needs: logged
+    memory: list[str] = field(default_factory=list)
 
     def refusals(self, *, trusted: bool) -> list[str]:
         return self.problems + ([] if trusted else self.unknown)
@@ -104,6 +116,14 @@ def _judge(node: str, settings: dict[str, str | None], report: DurabilityReport)
         )
     if policy is not None and policy != "noeviction":
         report.problems.append(f"{node}: maxmemory-policy {policy} can evict authoritative data")
+    for name, wanted in _LISTPACK.items():
+        value = settings.get(name)
+        if value is not None and value.isdigit() and int(value) < wanted:
+            report.memory.append(
+                f"{node}: {name} {value} (docs/redis.conf: {wanted}): fuller buckets of"
+                " entitlements and verification indexes become hash tables, nearly twice"
+                " the memory a holder takes"
+            )
 
 
 async def durability_report(store: RedisStore) -> DurabilityReport:
@@ -145,4 +165,6 @@ async def check_store_durability(store: Store, *, production: bool) -> Durabilit
         _log.warning("redis durability: %s (would refuse to start in production)", message)
     for message in report.notes:
         _log.warning("redis durability: %s", message)
+    for message in report.memory:
+        _log.warning("redis memory: %s", message)
     return report

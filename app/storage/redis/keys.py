@@ -10,6 +10,14 @@ one slot and MULTI/EXEC or a Lua script never meets CROSSSLOT. A shard is a hash
     {rl:<key>}:<window start>   one rate counter (each its own slot: spreads the load)
     {spc:<code>}   one numeric code (each its own slot)
 
+Entitlements and the citizens' verification index are kept in buckets, not a key per
+subject: `{sp:<k>}:e:<bucket>` and `{sp:<k>}:i:<bucket>` hold the subjects of shard k
+whose next bits name that bucket, one hash field per (subject, type) or per subject
+(`subject_token`). A key costs Redis ~70-100 bytes before its first byte of data, and a
+hash with few fields stays a listpack (one allocation) only while it is small: at two
+million holders, a key per holder was ~250 of the ~480 bytes a holder took. (The
+earlier layout, `subj:<subject>` and `verif:<subject>`, is rewritten by `migrate`.)
+
 Status lists are owned by shards: the n-th list of shard k has the public id
 n * P + k + 1, so any list id names its shard without a lookup, and an entitlement, its
 status bit and its audit record always share a slot.
@@ -25,6 +33,7 @@ from app.domain.records import AuditRecord, decode_event
 from app.storage._common import canonical_list_id
 
 __all__ = [
+    "BUCKETS",
     "DEFAULT_SHARDS",
     "GLOBAL",
     "Layout",
@@ -33,10 +42,22 @@ __all__ = [
     "encode_legacy_chain_record",
     "redis_to_ietf",
     "split_chain_record",
+    "split_field",
+    "subject_token",
 ]
 
 DEFAULT_SHARDS = 16
+#: entitlement (and verification-index) buckets over all shards. At two million holders
+#: a bucket holds ~30 of them (~50 fields with a second type for some), well inside
+#: docs/redis.conf's `hash-max-listpack-entries 512`; a bucket key costs ~100 bytes,
+#: ~3 bytes a holder at that scale.
+BUCKETS = 1 << 16
+#: the kinds of bucket keys (short: a key name is stored once per bucket, but read on
+#: every command)
+ENT = "e"
+INDEX = "i"
 _HEX8 = re.compile(r"[0-9a-fA-F]{8}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX64_BYTES = re.compile(rb"[0-9a-f]{64}")
 #: the label of the global shard (in chain names and hash tags)
 GLOBAL = "g"
@@ -55,22 +76,32 @@ class Layout:
         if not 1 <= shards <= 1024:
             raise ValueError("shards must be in 1..1024")
         self.shards = shards
+        #: buckets per shard: BUCKETS over all shards, whatever their number
+        self.buckets = max(1, BUCKETS // shards)
         #: the proof and card keys before and after the shard label (the jti or number
         #: follows), for scripts that learn the label only as they run
         self.proof_around = _around_label(self.proof_key)
         self.card_around = _around_label(self.card_key)
 
     # -- shard arithmetic ---------------------------------------------------------------
-    def shard_of_subject(self, subject: str) -> int:
+    @staticmethod
+    def _word(subject: str) -> int:
         """Subjects are hex HMACs: their first 32 bits are already uniform, so use them.
 
         Anything else (tests, imported data) falls back to SHA-256 of the text, so every
-        string has a stable shard.
+        string has a stable shard and bucket.
         """
         if _HEX8.match(subject):
-            return int(subject[:8], 16) % self.shards
-        digest = hashlib.sha256(subject.encode("utf-8")).digest()
-        return int.from_bytes(digest[:4], "big") % self.shards
+            return int(subject[:8], 16)
+        return int.from_bytes(hashlib.sha256(subject.encode("utf-8")).digest()[:4], "big")
+
+    def shard_of_subject(self, subject: str) -> int:
+        return self._word(subject) % self.shards
+
+    def bucket_of(self, subject: str) -> str:
+        """The bucket (hex) of a subject within its shard: the same 32 bits, past the
+        shard's part, so the buckets of a shard are evenly filled."""
+        return f"{self._word(subject) // self.shards % self.buckets:x}"
 
     def list_place(self, list_id: str) -> tuple[int, int] | None:
         """(shard, n) of a public list id, or None when it is not one of ours."""
@@ -96,37 +127,45 @@ class Layout:
         """Key prefix (with the hash tag) of the shard named `label`."""
         return f"{{sp:{label}}}:"
 
-    def subject_key(self, label: str, subject: str) -> str:
-        """Hash of a subject's entitlements: field <type> = record, v:<type> = version."""
-        return f"{self.prefix(label)}subj:{subject}"
+    def key(self, kind: str, label: str, name: str | int = "") -> str:
+        """The key of `kind` (see `KINDS`) in shard `label`, `name` after the colon."""
+        return f"{self.prefix(label)}{kind}:{name}"
+
+    def ent_key(self, subject: str) -> tuple[str, str]:
+        """(shard label, key) of the bucket holding a subject's entitlements: a hash of
+        field `subject_token(subject) + type` = `b"<version> " + record` (`_lean`)."""
+        word = self._word(subject)
+        label = str(word % self.shards)
+        return label, f"{{sp:{label}}}:{ENT}:{word // self.shards % self.buckets:x}"
+
+    def ent_place(self, subject: str, type_id: str) -> tuple[str, str, bytes]:
+        """(shard label, bucket key, field) of one entitlement."""
+        label, key = self.ent_key(subject)
+        return label, key, subject_token(subject) + type_id.encode("utf-8")
+
+    def index_key(self, label: str, subject: str) -> str:
+        """The bucket of shard `label` holding a subject's verification index: a hash of
+        field `subject_token(subject)` = packed pointers, newest first (`pointers`)."""
+        return self.key(INDEX, label, self.bucket_of(subject))
 
     def lists_key(self, label: str) -> str:
         """Hash: count = lists of the shard, a<n> = indices allocated in its n-th list."""
         return f"{self.prefix(label)}lists"
 
     def alloc_key(self, label: str, n: int) -> str:
-        return f"{self.prefix(label)}alloc:{n}"
+        return self.key("alloc", label, n)
 
     def bits_key(self, label: str, n: int) -> str:
-        return f"{self.prefix(label)}bits:{n}"
+        return self.key("bits", label, n)
 
     def card_key(self, label: str, number: str) -> str:
-        return f"{self.prefix(label)}card:{number}"
+        return self.key("card", label, number)
 
     def proof_key(self, label: str, jti: str) -> str:
-        return f"{self.prefix(label)}proof:{jti}"
-
-    def seen_count_key(self, label: str, jti: str) -> str:
-        return f"{self.prefix(label)}seenc:{jti}"
-
-    def seen_orgs_key(self, label: str, jti: str) -> str:
-        return f"{self.prefix(label)}seeno:{jti}"
-
-    def verif_key(self, label: str, subject: str) -> str:
-        return f"{self.prefix(label)}verif:{subject}"
+        return self.key("proof", label, jti)
 
     def chain_key(self, label: str, chain: str) -> str:
-        return f"{self.prefix(label)}audit:{chain}"
+        return self.key("audit", label, chain)
 
     def archived_key(self, label: str) -> str:
         """Hash chain -> "<records archived> <hash of the last> <date µs>" (the `chains`
@@ -151,6 +190,25 @@ class Layout:
     @staticmethod
     def rate_key(key: str, start: int) -> str:
         return f"{{rl:{key}}}:{start}"
+
+
+def subject_token(subject: str) -> bytes:
+    """A subject as the start of a bucket's field: a hex HMAC as 0x00 and its 32 raw
+    bytes, anything else (imports, tests) as 0x01, its UTF-8 length in two bytes and the
+    UTF-8. Self-delimiting, so a field `token + type` names one (subject, type) and a
+    subject's fields are those that start with its token."""
+    if _HEX64.fullmatch(subject):
+        return b"\x00" + bytes.fromhex(subject)
+    text = subject.encode("utf-8")
+    return b"\x01" + len(text).to_bytes(2, "big") + text
+
+
+def split_field(field: bytes) -> tuple[str, str]:
+    """(subject, type) of an entitlement's field in its bucket."""
+    if field[:1] == b"\x00":
+        return field[1:33].hex(), field[33:].decode("utf-8")
+    cut = 3 + int.from_bytes(field[1:3], "big")
+    return field[3:cut].decode("utf-8"), field[cut:].decode("utf-8")
 
 
 # -- status list packing ------------------------------------------------------------------

@@ -21,11 +21,16 @@ from app.domain.records import (
 )
 from app.errors import VersionConflict
 from app.storage._common import STATUS_BYTES
-from app.storage._lean import encode_card, encode_entitlement
+from app.storage._lean import (
+    decode_held_entitlement,
+    encode_card,
+    encode_held_entitlement,
+    held_version,
+)
 from app.storage.redis.audit import Arg, prepare
 from app.storage.redis.conn import as_bytes, guarded, unavailable
 from app.storage.redis.ctx import Ctx, decoders, encoder
-from app.storage.redis.keys import GLOBAL, Layout, redis_to_ietf
+from app.storage.redis.keys import GLOBAL, Layout, redis_to_ietf, subject_token
 
 __all__ = [
     "add_client",
@@ -141,20 +146,22 @@ async def status_list_bytes(ctx: Ctx, list_id: str) -> bytes | None:
 
 # -- entitlements and cards --------------------------------------------------------------
 async def get_entitlement(ctx: Ctx, type_id: str, subject: str) -> Entitlement | None:
-    label = str(ctx.layout.shard_of_subject(subject))
-    key = ctx.layout.subject_key(label, subject)
-    data = await ctx.scripts.run("READ_FIELD", [key], [type_id])
-    return decoders.entitlement.decode(data) if data else None
+    _label, key, field = ctx.layout.ent_place(subject, type_id)
+    data = await ctx.scripts.run("READ_FIELD", [key], [field])
+    return decode_held_entitlement(type_id, subject, as_bytes(data)) if data else None
 
 
 async def list_entitlements(ctx: Ctx, subject: str) -> list[Entitlement]:
-    label = str(ctx.layout.shard_of_subject(subject))
-    fields = await unavailable(ctx.client.hgetall(ctx.layout.subject_key(label, subject)))
-    ents = [
-        decoders.entitlement.decode(value)
-        for name, value in fields.items()
-        if not as_bytes(name).startswith(b"v:")
-    ]
+    """The subject's fields among its bucket's (a few dozen at national scale)."""
+    _label, key = ctx.layout.ent_key(subject)
+    token = subject_token(subject)
+    fields = await unavailable(ctx.client.hgetall(key))
+    ents = []
+    for name, value in fields.items():
+        field = as_bytes(name)
+        if field.startswith(token):
+            type_id = field[len(token) :].decode("utf-8")
+            ents.append(decode_held_entitlement(type_id, subject, as_bytes(value)))
     return sorted(ents, key=lambda e: e.type)
 
 
@@ -180,7 +187,7 @@ async def save_entitlement(ctx: Ctx, write: EntitlementWrite) -> None:
     whose card is not in that shard reads as unknown, so a failed write leaves nothing
     visible)."""
     ent, expected_version, cards = write.ent, write.expected_version, write.cards
-    label = str(ctx.layout.shard_of_subject(ent.subject))
+    label, key, field = ctx.layout.ent_place(ent.subject, ent.type)
     try:
         # the entitlement's own status goes last: it wins over a contradicting update
         triples = status_triples(
@@ -188,9 +195,8 @@ async def save_entitlement(ctx: Ctx, write: EntitlementWrite) -> None:
         )
     except ValueError:
         # a stale or impossible write is a conflict first, as on every backend
-        key = ctx.layout.subject_key(label, ent.subject)
-        raw = await unavailable(ctx.client.hget(key, f"v:{ent.type}"))
-        stored = None if raw is None else int(raw)
+        raw = await unavailable(ctx.client.hget(key, field))
+        stored = None if raw is None else held_version(as_bytes(raw))
         if stored != expected_version:
             raise VersionConflict(
                 f"entitlement {ent.type!r}: expected version {expected_version}, stored {stored}"
@@ -205,15 +211,14 @@ async def save_entitlement(ctx: Ctx, write: EntitlementWrite) -> None:
         card_args += [card.number, encode_card(card)]
     extra: list[Arg] = [
         Layout.prefix(label),
-        ent.type,
+        field,
         "" if expected_version is None else str(expected_version),
-        str(ent.version),
-        encode_entitlement(ent),
+        encode_held_entitlement(ent),
         len(triples) // 3,
         *triples,
         *card_args,
     ]
-    keys = [ctx.layout.subject_key(label, ent.subject), ctx.layout.lists_key(label)]
+    keys = [key, ctx.layout.lists_key(label)]
     reply = await ctx.chains.run(
         label, "SAVE_ENTITLEMENT", keys, _audited(ctx, label, write.audit, extra)
     )

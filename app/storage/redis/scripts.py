@@ -6,11 +6,15 @@ all. Every audited script has the same head:
 
     KEYS[1] the chain list, KEYS[2] the shard's chain registry (set)
     ARGV[1] the chain length the caller hashed against, ARGV[2] the chain name,
-    ARGV[3] the record, ARGV[4] a verification-index key or '', ARGV[5] the event for it
+    ARGV[3] the record, ARGV[4] a verification-index bucket or '', ARGV[5] the
+    subject's field in it (`keys.subject_token`: it says its own length) followed by
+    the entry for the record (`audit.pointer`)
 
 A chain's name goes into the registry with its first record (a set: once is enough),
 and a verification index is trimmed only once it outgrows its cap: every `redis.call`
 from Lua costs redis-server a few µs, and a check runs on every online verification.
+An index is one hash field per subject, its entries packed newest first, each one
+byte of length and that many bytes (so the script can count them without decoding).
 
 The caller computes the SHA-256 chain hash (Redis Lua has no SHA-256) against the head it
 believes in; the script refuses with {'C'} when the chain moved meanwhile (a write whose
@@ -24,31 +28,49 @@ slot, as KEYS[1].
 from __future__ import annotations
 
 __all__ = [
-    "ADD_CHECKPOINT",
     "ADD_CLIENT",
     "APPEND",
     "CHECK",
     "CLAIM_CODE",
-    "CLIENT_BY_KEY",
     "HEAD",
-    "HIT_RATE",
-    "READ_CARD",
-    "READ_FIELD",
-    "READ_PROOF_BY_CODE",
-    "READ_VALUE",
+    "INDEX",
     "REVOKE_CLIENT",
     "SAVE_ENTITLEMENT",
     "SAVE_PROOF",
     "SAVE_PROOF_WITH_CODE",
     "SET_STATUS",
-    "TRIM_ARCHIVED",
-    "UNDO_HIT",
     "VERIF_CAP",
 ]
 
 #: entries kept per subject in the verification index (GET /v1/me/verifications)
 VERIF_CAP = 1000
+#: an index value longer than this may hold more than VERIF_CAP entries (each takes at
+#: least 4 bytes): only then are they counted
+_TRIM_AT = 4 * VERIF_CAP
 
+_INDEX_FN = f"""
+local function index(ikey, both)
+  if ikey == '' then return end
+  local cut = 33
+  if string.byte(both, 1) ~= 0 then cut = 3 + 256 * string.byte(both, 2) + string.byte(both, 3) end
+  local ifield, ival = string.sub(both, 1, cut), string.sub(both, cut + 1)
+  local old = redis.call('HGET', ikey, ifield)
+  if old then
+    ival = ival .. old
+    if #ival > {_TRIM_AT} then
+      local at = 1
+      for _ = 1, {VERIF_CAP} do
+        if at > #ival then break end
+        at = at + 1 + string.byte(ival, at)
+      end
+      ival = string.sub(ival, 1, at - 1)
+    end
+  end
+  redis.call('HSET', ikey, ifield, ival)
+end
+"""
+
+#: the shared head of the audited scripts
 HEAD = f"""
 local function chain_moved()
   local len = redis.call('LLEN', KEYS[1])
@@ -57,19 +79,14 @@ local function chain_moved()
   local done = redis.call('HGET', string.gsub(KEYS[2], 'chains$', 'archived'), ARGV[2])
   return not done or len + tonumber(string.match(done, '^%d+')) ~= tonumber(ARGV[1])
 end
-local function index(ikey, ival)
-  if ikey ~= '' and redis.call('LPUSH', ikey, ival) > {VERIF_CAP} then
-    redis.call('LTRIM', ikey, 0, {VERIF_CAP - 1})
-  end
-end
-local function register()
+{_INDEX_FN}local function register()
   -- a chain's name goes into the shard's registry with its first record
   if ARGV[1] == '0' then redis.call('SADD', KEYS[2], ARGV[2]) end
 end
-local function audit(record, ikey, ival)
-  redis.call('RPUSH', KEYS[1], record)
+local function audit()
+  redis.call('RPUSH', KEYS[1], ARGV[3])
   register()
-  index(ikey, ival)
+  index(ARGV[4], ARGV[5])
 end
 local function audit_many(records)
   -- one RPUSH for many records (unpack is bounded by Lua's C stack: 1000 at a time)
@@ -85,14 +102,19 @@ APPEND = (
     HEAD
     + """
 if chain_moved() then return {'C'} end
-audit(ARGV[3], ARGV[4], ARGV[5])
+audit()
 return {'O'}
 """
 )
 
 # sets the status of (n, idx), marking it allocated (and its list existing) if it was not:
-# a ref restored from elsewhere must never be handed out again
+# a ref restored from elsewhere must never be handed out again; the version of an
+# entitlement ('' = none) from its value; and the status triples and cards of a write,
+# from ARGV[i] (their counts first), returning where the next argument is
 SET_STATUS = """
+local function version(key, field)
+  return string.match(redis.call('HGET', key, field) or '', '^%d+') or ''
+end
 local function set_status(lists, prefix, n, idx, status)
   if redis.call('SETBIT', prefix .. 'alloc:' .. n, idx, 1) == 0 then
     redis.call('HINCRBY', lists, 'a' .. n, 1)
@@ -101,32 +123,37 @@ local function set_status(lists, prefix, n, idx, status)
   end
   redis.call('BITFIELD', prefix .. 'bits:' .. n, 'SET', 'u2', '#' .. idx, status)
 end
+local function statuses_and_cards(lists, prefix, i)
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    set_status(lists, prefix, tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
+    i = i + 3
+  end
+  n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    redis.call('SET', prefix .. 'card:' .. ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+  return i
+end
 """
 
-#: save_entitlement. KEYS[3] subject hash, KEYS[4] lists hash. ARGV[6] shard prefix,
-#: ARGV[7] type, ARGV[8] expected version ('' = must not exist), ARGV[9] new version,
-#: ARGV[10] record, ARGV[11] number of status triples, then (n, idx, status)...,
-#: then the number of cards and (number, record)...
+#: save_entitlement. KEYS[3] the holder's bucket, KEYS[4] lists hash. ARGV[6] shard
+#: prefix, ARGV[7] field, ARGV[8] expected version ('' = must not exist), ARGV[9] the
+#: value ("<version> <record>"), ARGV[10] number of status triples, then
+#: (n, idx, status)..., then the number of cards and (number, record)...
 SAVE_ENTITLEMENT = (
     HEAD
     + SET_STATUS
     + """
-local stored = redis.call('HGET', KEYS[3], 'v:' .. ARGV[7])
-if (stored or '') ~= ARGV[8] then return {'V', stored or ''} end
+local stored = version(KEYS[3], ARGV[7])
+if stored ~= ARGV[8] then return {'V', stored} end
 if chain_moved() then return {'C'} end
-redis.call('HSET', KEYS[3], ARGV[7], ARGV[10], 'v:' .. ARGV[7], ARGV[9])
-local i = 12
-for _ = 1, tonumber(ARGV[11]) do
-  set_status(KEYS[4], ARGV[6], tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
-  i = i + 3
-end
-local ncards = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, ncards do
-  redis.call('SET', ARGV[6] .. 'card:' .. ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-audit(ARGV[3], ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[3], ARGV[7], ARGV[9])
+statuses_and_cards(KEYS[4], ARGV[6], 10)
+audit()
 return {'O'}
 """
 )
@@ -153,7 +180,7 @@ SAVE_PROOF = (
 if chain_moved() then return {'C'} end
 redis.call('HSET', KEYS[3], 's', ARGV[6], 'd', ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ARGV[8])
-audit(ARGV[3], ARGV[4], ARGV[5])
+audit()
 return {'O'}
 """
 )
@@ -172,19 +199,20 @@ if chain_moved() then return {'C'} end
 redis.call('SET', KEYS[4], ARGV[10], 'PX', ARGV[11])
 redis.call('HSET', KEYS[3], 's', ARGV[6], 'd', ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ARGV[8])
-audit(ARGV[3], ARGV[4], ARGV[5])
+audit()
 return {'O'}
 """
 )
 
-#: check_and_record. KEYS[3] alloc bitmap, KEYS[4] status bits, KEYS[5] proof hash,
-#: KEYS[6] seen counter, KEYS[7] seen organisations (zset org -> last check µs).
+#: check_and_record. KEYS[3] alloc bitmap, KEYS[4] status bits, KEYS[5] proof hash
+#: (fields s, d of `save_proof`; the checks of the jti add n = the count and
+#: o<org> = its last check µs, one key per jti instead of three).
 #: ARGV[3..5] the audit record for the status the caller expects, ARGV[6] idx (-1: not
 #: one of ours), ARGV[7] '1' to count the check (a jti was given), ARGV[8] '1' if the
 #: subject must come from the proof registry, ARGV[9] the subject the record was built
 #: with ('' = none), ARGV[10] the caller's subject ('' = none), ARGV[11] org, ARGV[12] now
-#: µs, ARGV[13] window start µs, ARGV[14] TTL (ms) of the seen keys, ARGV[15] the status
-#: the record was built for.
+#: µs, ARGV[13] window start µs, ARGV[14] TTL (ms) the checks are kept at least,
+#: ARGV[15] the status the record was built for.
 #: Returns {'S', subject, status, the proof's record ('' = none)} when the record names
 #: another subject, {'R', status} when the status is another one (in both cases nothing is
 #: written: the caller builds the right record and calls again), else
@@ -205,31 +233,27 @@ if ARGV[8] == '1' then
 end
 if status ~= tonumber(ARGV[15]) then return {'R', status} end
 if chain_moved() then return {'C'} end
-audit(ARGV[3], ARGV[4], ARGV[5])
+audit()
 if ARGV[7] ~= '1' then return {'O', status} end
-local count = redis.call('INCR', KEYS[6]) - 1
-redis.call('PEXPIRE', KEYS[6], ARGV[14])
-local orgs = redis.call('ZCOUNT', KEYS[7], ARGV[13], '+inf')
-redis.call('ZADD', KEYS[7], 'GT', ARGV[12], ARGV[11])
-redis.call('PEXPIRE', KEYS[7], ARGV[14])
+local count = redis.call('HINCRBY', KEYS[5], 'n', 1) - 1
+local orgs, since, mine = 0, tonumber(ARGV[13]), 'o' .. ARGV[11]
+local fields = redis.call('HGETALL', KEYS[5])
+local last = 0
+for f = 1, #fields, 2 do
+  local name = fields[f]
+  if string.byte(name, 1) == 111 then  -- 'o'
+    local at = tonumber(fields[f + 1])
+    if at >= since then orgs = orgs + 1 end
+    if name == mine then last = at end
+  end
+end
+if tonumber(ARGV[12]) > last then redis.call('HSET', KEYS[5], mine, ARGV[12]) end
+if redis.call('PTTL', KEYS[5]) < tonumber(ARGV[14]) then
+  redis.call('PEXPIRE', KEYS[5], ARGV[14])
+end
 return {'O', status, count, orgs}
 """
 )
-
-#: hit_rate: INCR and EXPIRE together. KEYS[1] counter; ARGV[1] TTL (s).
-HIT_RATE = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
-
-#: undo_hit: one hit taken back. KEYS[1] counter. A counter that is gone stays gone
-#: (DECR would create it without a TTL).
-UNDO_HIT = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count > 0 then redis.call('DECR', KEYS[1]) end
-return 0
-"""
 
 #: add_client. KEYS[3] clients hash, KEYS[4] key-hash index; ARGV[6] id, ARGV[7] key
 #: hash, ARGV[8] record. {'V'} if the id or the key hash is taken.
@@ -241,7 +265,7 @@ then return {'V'} end
 if chain_moved() then return {'C'} end
 redis.call('HSET', KEYS[3], ARGV[6], ARGV[8])
 redis.call('HSET', KEYS[4], ARGV[7], ARGV[6])
-audit(ARGV[3], ARGV[4], ARGV[5])
+audit()
 return {'O'}
 """
 )
@@ -254,95 +278,17 @@ REVOKE_CLIENT = (
 if redis.call('HGET', KEYS[3], ARGV[6]) ~= ARGV[7] then return {'V'} end
 if chain_moved() then return {'C'} end
 redis.call('HSET', KEYS[3], ARGV[6], ARGV[8])
-audit(ARGV[3], ARGV[4], ARGV[5])
+audit()
 return {'O'}
 """
 )
 
-#: get_client_by_key_hash in one round trip. KEYS[1] clients hash, KEYS[2] key-hash index.
-CLIENT_BY_KEY = """
-local id = redis.call('HGET', KEYS[2], ARGV[1])
-if not id then return false end
-return redis.call('HGET', KEYS[1], id)
-"""
-
-
-# Plain reads on the hot paths (issuance, code and card checks) as one-command scripts:
-# scripts are what the multiplexed connections carry (`mux`), and there a call
-# costs the worker ~13 µs instead of redis-py's ~50-70 µs command path; redis-server
-# spends a few µs more on EVALSHA than on the bare command.
-
-# Two reads in one on a single node, where a script may reach a key of any slot: the
-# second key is named by the first read's answer, so it is built here, from the text
-# the caller gives around the shard label (so that `Layout` alone defines key names).
-
-#: get_proof_by_code. KEYS[1] code key; ARGV[1], ARGV[2] the proof key before and after
-#: the shard label (the jti follows). {code's value, proof record or nil}, or nil.
-READ_PROOF_BY_CODE = """
-local held = redis.call('GET', KEYS[1])
-if not held then return false end
-local label, jti = string.match(held, '^%d+ (%S+) (%S+)$')
-if not label then return {held, false} end
-return {held, redis.call('HGET', ARGV[1] .. label .. ARGV[2] .. jti, 'd')}
-"""
-
-#: get_cards for one number. KEYS[1] card directory; ARGV[1] the number; ARGV[2], ARGV[3]
-#: the card key before and after the shard label (the number follows).
-READ_CARD = """
-local label = redis.call('HGET', KEYS[1], ARGV[1])
-if not label then return false end
-return redis.call('GET', ARGV[2] .. label .. ARGV[3] .. ARGV[1])
-"""
-
-#: GET KEYS[1]
-READ_VALUE = """
-return redis.call('GET', KEYS[1])
-"""
-
-#: HGET KEYS[1] ARGV[1]
-READ_FIELD = """
-return redis.call('HGET', KEYS[1], ARGV[1])
-"""
-
-#: keep a signed audit checkpoint. KEYS[1] the list of checkpoints. ARGV[1] the count
-#: the caller read (a checkpoint names its predecessor: two signers must not both extend
-#: the same one), ARGV[2] the note. Replies 1 when kept, 0 when another was kept first.
-ADD_CHECKPOINT = """
-if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[2])
+#: an index entry without a record (`store copy`, whose records are written apart).
+#: KEYS[1] the index bucket; ARGV[1] the subject's field, then the entry.
+INDEX = (
+    _INDEX_FN
+    + """
+index(KEYS[1], ARGV[1])
 return 1
 """
-
-#: drop records 1..upto of a chain, now in an archive segment. KEYS[1] the chain list,
-#: KEYS[2] the shard's `archived` hash. ARGV[1] chain, ARGV[2] upto, ARGV[3] the hash of
-#: record upto, ARGV[4] the archive's date (µs). 1: done (now or before), 0: the record
-#: at upto is not the one archived (nothing changed).
-TRIM_ARCHIVED = """
-local done = redis.call('HGET', KEYS[2], ARGV[1])
-local base = 0
-if done then
-  base = tonumber(string.match(done, '^%d+'))
-  if base >= tonumber(ARGV[2]) then return 1 end
-end
-local n = tonumber(ARGV[2]) - base
-local last = redis.call('LINDEX', KEYS[1], n - 1)
-if not last then return 0 end
--- an element is "<seq>\\n<hash: 32 bytes><event>", or of the earlier layout
--- "<seq>\\n<prev hex>\\n<hash hex>\\n<event>" (64 hex digits and a newline after the first)
-local cut = string.find(last, '\\n', 1, true)
-if not cut then return 0 end
-local seq = string.sub(last, 1, cut - 1)
-local digest
-if string.sub(last, cut + 65, cut + 65) == '\\n'
-  and string.match(string.sub(last, cut + 1, cut + 64), '^[0-9a-f]+$') then
-  digest = string.sub(last, cut + 66, cut + 129)
-else
-  digest = string.gsub(string.sub(last, cut + 1, cut + 32), '.', function(c)
-    return string.format('%02x', string.byte(c))
-  end)
-end
-if tonumber(seq) ~= tonumber(ARGV[2]) or digest ~= ARGV[3] then return 0 end
-redis.call('LTRIM', KEYS[1], n, -1)
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
-return 1
-"""
+)

@@ -56,9 +56,9 @@ return out
 """
 
 #: save_entitlements for the writes of one shard. KEYS[3] lists hash; ARGV[6] shard
-#: prefix, ARGV[7] number of writes, then per write: subject key, type, expected version,
-#: new version, record, number of status triples, (n, idx, status)..., number of cards,
-#: (number, record)..., audit record, index key, index value. If any version does not
+#: prefix, ARGV[7] number of writes, then per write: bucket key, field, expected
+#: version, value, number of status triples, (n, idx, status)..., number of cards,
+#: (number, record)..., audit record, index key, index field and entry. If any version does not
 #: match, nothing is written and {'V', i, ...} lists the (1-based) writes that failed:
 #: the caller drops them and hashes the others again. A first pass checks the versions
 #: and notes where each write starts; the second writes, and the audit records go in
@@ -72,9 +72,8 @@ local failed = {'V'}
 local i = 8
 for w = 1, tonumber(ARGV[7]) do
   starts[w] = i
-  local stored = redis.call('HGET', ARGV[i], 'v:' .. ARGV[i + 1])
-  if (stored or '') ~= ARGV[i + 2] then failed[#failed + 1] = w end
-  i = i + 6 + 3 * tonumber(ARGV[i + 5])
+  if version(ARGV[i], ARGV[i + 1]) ~= ARGV[i + 2] then failed[#failed + 1] = w end
+  i = i + 5 + 3 * tonumber(ARGV[i + 4])
   i = i + 1 + 2 * tonumber(ARGV[i]) + 3
 end
 if #failed > 1 then return failed end
@@ -82,20 +81,8 @@ if chain_moved() then return {'C'} end
 local records = {}
 for w = 1, #starts do
   local i = starts[w]
-  local key, type = ARGV[i], ARGV[i + 1]
-  redis.call('HSET', key, type, ARGV[i + 4], 'v:' .. type, ARGV[i + 3])
-  local ns = tonumber(ARGV[i + 5])
-  i = i + 6
-  for _ = 1, ns do
-    set_status(KEYS[3], ARGV[6], tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
-    i = i + 3
-  end
-  local nc = tonumber(ARGV[i])
-  i = i + 1
-  for _ = 1, nc do
-    redis.call('SET', ARGV[6] .. 'card:' .. ARGV[i], ARGV[i + 1])
-    i = i + 2
-  end
+  redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 3])
+  i = statuses_and_cards(KEYS[3], ARGV[6], i + 4)
   records[w] = ARGV[i]
   index(ARGV[i + 1], ARGV[i + 2])
 end

@@ -47,6 +47,7 @@ from app.storage.redis.conn import (
 )
 from app.storage.redis.ctx import SCRIPTS, Ctx
 from app.storage.redis.keys import DEFAULT_SHARDS, GLOBAL, Layout
+from app.storage.redis.migrate import ensure_layout
 from app.storage.redis.mux import MuxScripts
 from app.storage.redis.scripts import VERIF_CAP
 
@@ -93,6 +94,7 @@ class RedisStore:
             if self._ctx is None:
                 shards = await self._fix_shards()
                 layout = Layout(shards)
+                await ensure_layout(self.client, layout, self._scripts)
                 self._ctx = Ctx(
                     self.client,
                     layout,
