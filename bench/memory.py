@@ -8,8 +8,8 @@ redis-server with docs/redis.conf (AOF on, stopped by PID at the end).
   does, then one online check of each (`check_and_record` with the event a verification
   writes); `used_memory` after the checks less after the proofs, per check: the audit
   record and the citizen's index entry, kept for the window (target <= 250 B), and with
-  the `seen` keys, which expire minutes later. The proofs' own bytes (they expire with
-  their TTL) are reported per issuance beside it.
+  the checks' count and organisations in the proof's hash, which expires minutes later.
+  The proofs' own bytes (they expire with their TTL) are reported per issuance beside it.
 
     python bench/memory.py                         # 100 000 lines, 20 000 checks
     python bench/memory.py --lines 1000000 --checks 100000
@@ -108,11 +108,14 @@ async def _checks(url: str, m: int, per_subject: int) -> dict[str, Any]:
 
         await asyncio.gather(*(check(*a) for a in zip(jtis, subjects, refs, strict=True)))
         checked = used_memory(url)
-        # the `seen` keys (a counter and the organisations of each jti) live minutes
-        # (their TTL); what stays for the window is the audit record and its index entry
+        # the checks of each jti (a count and the organisations, fields of its proof's
+        # hash) go with the proof, minutes later (its TTL); what stays for the window is
+        # the audit record and its index entry
         with redis.Redis.from_url(url) as r:
-            for key in r.scan_iter(match="*:seen*", count=1000):
-                r.delete(key)
+            for key in r.scan_iter(match="*:proof:*", count=1000):
+                seen = [f for f in r.hkeys(key) if f == b"n" or f.startswith(b"o")]
+                if seen:
+                    r.hdel(key, *seen)
         kept = used_memory(url)
     finally:
         await store.close()
@@ -153,7 +156,7 @@ def main() -> int:
         ok = chk["bytes_per_check"] <= TARGET_CHECK
         print(f"per check ({opts.checks_per_subject} a citizen): {chk['bytes_per_check']} B"
               f" kept for the window <= {TARGET_CHECK}: {c.verdict(ok)};"
-              f" {chk['bytes_per_check_with_seen_keys']} B with the seen keys (minutes);"
+              f" {chk['bytes_per_check_with_seen_keys']} B with the seen counts (minutes);"
               f" per issuance (proof, code, audit): {chk['bytes_per_issuance']} B")  # fmt: skip
     print(f"results: {c.save('memory', payload)}")
     return 0
