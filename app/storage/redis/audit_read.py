@@ -67,48 +67,49 @@ class ChainReader:
         ]
         return sorted(found)
 
-    async def iter_records(self) -> AsyncIterator[tuple[AuditRecord, bytes]]:
-        """Every record with its exact event bytes, chain by chain, in seq order."""
+    async def _pages(self) -> AsyncIterator[tuple[str, str, str, int, list[Any]]]:
+        """(chain, shard label, hash before its first kept record, offset, page) of
+        every chain, `_PAGE` elements at a time: memory stays flat however long it is."""
         archived = await self.archived()
         for chain, label in await self.chain_names():
             key = self._layout.chain_key(label, chain)
-            prev = archived[chain][1] if chain in archived else GENESIS_HASH
+            first = archived[chain][1] if chain in archived else GENESIS_HASH
             start = 0
             while True:
                 page = await unavailable(self._client.lrange(key, start, start + _PAGE - 1))
-                for raw in page:
-                    record, data = decode_chain_record(chain, as_bytes(raw), prev)
-                    prev = record.hash
-                    yield record, data
+                yield chain, label, first, start, page
                 if len(page) < _PAGE:
                     break
                 start += _PAGE
+
+    async def iter_records(self) -> AsyncIterator[tuple[AuditRecord, bytes]]:
+        """Every record with its exact event bytes, chain by chain, in seq order."""
+        prev = GENESIS_HASH
+        async for chain, _label, first, start, page in self._pages():
+            prev = first if start == 0 else prev
+            for raw in page:
+                record, data = decode_chain_record(chain, as_bytes(raw), prev)
+                prev = record.hash
+                yield record, data
 
     async def stored_records(self) -> AsyncIterator[StoredAudit]:
         """Every record exactly as stored, chain by chain (a shard's chains together).
 
         A record that does not store the hash before it links to the element before it
         (so a deleted or reordered record shows as one whose bytes fail their hash)."""
-        archived = await self.archived()
-        for chain, label in await self.chain_names():
-            key = self._layout.chain_key(label, chain)
-            before = archived[chain][1] if chain in archived else GENESIS_HASH
-            start = 0
-            while True:
-                page = await unavailable(self._client.lrange(key, start, start + _PAGE - 1))
-                for i, raw in enumerate(page):
-                    try:
-                        seq, stored_prev, digest, data = split_chain_record(as_bytes(raw))
-                        prev = before if stored_prev is None else stored_prev
-                    except ValueError:  # not even the layout: reported as not linking
-                        seq, prev, digest, data = start + i + 1, "?", "?", as_bytes(raw)
-                    before = digest
-                    yield StoredAudit(
-                        chain=chain, seq=seq, prev=prev, hash=digest, data=data, group=label
-                    )
-                if len(page) < _PAGE:
-                    break
-                start += _PAGE
+        before = GENESIS_HASH
+        async for chain, label, first, start, page in self._pages():
+            before = first if start == 0 else before
+            for i, raw in enumerate(page):
+                try:
+                    seq, stored_prev, digest, data = split_chain_record(as_bytes(raw))
+                    prev = before if stored_prev is None else stored_prev
+                except ValueError:  # not even the layout: reported as not linking
+                    seq, prev, digest, data = start + i + 1, "?", "?", as_bytes(raw)
+                before = digest
+                yield StoredAudit(
+                    chain=chain, seq=seq, prev=prev, hash=digest, data=data, group=label
+                )
 
     async def heads(self) -> dict[str, tuple[int, str]]:
         """(records, hash of the last one) of every registered chain; (0, '') for a

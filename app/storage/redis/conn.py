@@ -118,16 +118,19 @@ def connect(url: RedisUrl, timeout_s: float) -> Client:
     """A client that fails within about `timeout_s` when Redis is away: explicit socket
     and connect timeouts, no silent retries (the API answers 503 and the caller retries;
     a retry here would only multiply the wait of a request that is already late)."""
+    common: dict[str, Any] = {
+        "host": url.host,
+        "port": url.port,
+        "username": url.username,
+        "password": url.password,
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "health_check_interval": _HEALTH_CHECK_S,
+    }
     if url.cluster:
         return RedisCluster(
-            host=url.host,
-            port=url.port,
-            username=url.username,
-            password=url.password,
+            **common,
             ssl=url.ssl,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            health_check_interval=_HEALTH_CHECK_S,
             # per node; the cluster client fails at once (MaxConnectionsError) instead
             # of waiting for a free connection, so its bound is wider than the pool's
             max_connections=_MAX_CLUSTER_CONNECTIONS,
@@ -137,14 +140,8 @@ def connect(url: RedisUrl, timeout_s: float) -> Client:
             # (RedisCluster takes no connection_class: its nodes pack in Python)
         )
     pool = BlockingConnectionPool(
-        host=url.host,
-        port=url.port,
+        **common,
         db=url.db,
-        username=url.username,
-        password=url.password,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        health_check_interval=_HEALTH_CHECK_S,
         max_connections=_MAX_CONNECTIONS,
         timeout=timeout_s,  # waiting for a free pooled connection
         retry=Retry(NoBackoff(), 0),

@@ -172,16 +172,24 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
+# the proof (KEYS[3]) and its audit record
+_SAVE_PROOF_FN = """
+local function save_proof()
+  redis.call('HSET', KEYS[3], 's', ARGV[6], 'd', ARGV[7])
+  redis.call('PEXPIRE', KEYS[3], ARGV[8])
+  audit()
+  return {'O'}
+end
+"""
+
 #: save_proof on the shard. KEYS[3] proof hash; ARGV[6] subject, ARGV[7] record,
 #: ARGV[8] TTL (ms).
 SAVE_PROOF = (
     HEAD
+    + _SAVE_PROOF_FN
     + """
 if chain_moved() then return {'C'} end
-redis.call('HSET', KEYS[3], 's', ARGV[6], 'd', ARGV[7])
-redis.call('PEXPIRE', KEYS[3], ARGV[8])
-audit()
-return {'O'}
+return save_proof()
 """
 )
 
@@ -192,15 +200,13 @@ return {'O'}
 #: its TTL (ms). {'X'} when another proof holds the code (nothing written).
 SAVE_PROOF_WITH_CODE = (
     HEAD
+    + _SAVE_PROOF_FN
     + """
 local held = redis.call('GET', KEYS[4])
 if held and tonumber(string.match(held, '^(%d+)')) > tonumber(ARGV[9]) then return {'X'} end
 if chain_moved() then return {'C'} end
 redis.call('SET', KEYS[4], ARGV[10], 'PX', ARGV[11])
-redis.call('HSET', KEYS[3], 's', ARGV[6], 'd', ARGV[7])
-redis.call('PEXPIRE', KEYS[3], ARGV[8])
-audit()
-return {'O'}
+return save_proof()
 """
 )
 
