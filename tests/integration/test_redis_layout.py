@@ -291,10 +291,12 @@ async def test_an_interrupted_move_goes_on_at_the_next_start(rstore: RedisStore)
         # in one script), before the meta record said the layout was done
         holder = next(iter(r.scan_iter(match="{sp:*}:subj:*")))
         index = next(iter(r.scan_iter(match="{sp:*}:verif:*")))
-        assert await migrate._move_holder(ctx.client, layout, ctx.scripts, holder) == 1
-        assert await migrate._move_index(ctx.client, layout, ctx.scripts, index) == 1
+        mover = migrate._Mover(ctx.client, layout, ctx.scripts)
+        label = migrate._parts(holder, "subj")[0]
+        assert await mover.holders(label, [holder]) == 1
+        assert await mover.indexes(migrate._parts(index, "verif")[0], [index]) == 1
         # moving a key moved already does nothing (two processes starting at once)
-        assert await migrate._move_holder(ctx.client, layout, ctx.scripts, holder) == 0
+        assert await mover.holders(label, [holder]) == 0
         assert r.hget(Layout.META, "layout") is None
         await rstore.close()
         for _ in range(2):  # the next start moves the rest; the one after finds nothing

@@ -8,8 +8,8 @@ __all__ = [
     "ADD_CHECKPOINT",
     "CLIENT_BY_KEY",
     "HIT_RATE",
-    "MOVE_HOLDER",
-    "MOVE_INDEX",
+    "MOVE_HOLDERS",
+    "MOVE_INDEXES",
     "MOVE_SEEN",
     "READ_CARD",
     "READ_FIELD",
@@ -156,40 +156,65 @@ end
 return 1
 """
 
-#: one holder of the earlier layout moved to its bucket (`migrate`). KEYS[1] the
-#: holder's hash `subj:<subject>`, KEYS[2] the bucket; ARGV pairs of field, value. 0 when
-#: the old hash is gone already (another process moved it).
-MOVE_HOLDER = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV))
-redis.call('DEL', KEYS[1])
-return 1
-"""
+# The moves of `migrate`, many keys of one shard a call (each call is one fsync with
+# appendfsync always): each old key is moved whole, or not at all when another process
+# moved it first (it is gone); they reply how many they moved.
 
-#: one verification index of the earlier layout (a list `verif:<subject>`) moved to its
-#: bucket. KEYS[1] the list, KEYS[2] the bucket; ARGV[1] the subject's field, ARGV[2]
-#: the list's entries packed (newest first), put after any the field has (newer).
-MOVE_INDEX = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local newer = redis.call('HGET', KEYS[2], ARGV[1]) or ''
-if #newer + #ARGV[2] > 0 then redis.call('HSET', KEYS[2], ARGV[1], newer .. ARGV[2]) end
-redis.call('DEL', KEYS[1])
-return 1
-"""
-
-#: the checks of one jti in the earlier layout (a counter and a sorted set of
-#: organisations) moved into its proof's hash. KEYS[1] the counter, KEYS[2] the sorted
-#: set, KEYS[3] the proof hash.
-MOVE_SEEN = """
-local count = redis.call('GET', KEYS[1])
-if not count then return 0 end
-local ttl = math.max(redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2]), 1)
-redis.call('HSET', KEYS[3], 'n', count)
-local orgs = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-for i = 1, #orgs, 2 do
-  redis.call('HSET', KEYS[3], 'o' .. orgs[i], string.format('%d', tonumber(orgs[i + 1])))
+#: holders of the earlier layout moved to their buckets. KEYS pairs: the holder's hash
+#: `subj:<subject>`, its bucket; ARGV per pair: the number of fields n, then n pairs of
+#: field, value.
+MOVE_HOLDERS = """
+local moved, a = 0, 1
+for k = 1, #KEYS, 2 do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    if n > 0 then redis.call('HSET', KEYS[k + 1], unpack(ARGV, a, a + 2 * n - 1)) end
+    redis.call('DEL', KEYS[k])
+    moved = moved + 1
+  end
+  a = a + 2 * n
 end
-if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
-redis.call('DEL', KEYS[1], KEYS[2])
-return 1
+return moved
+"""
+
+#: verification indexes of the earlier layout (lists `verif:<subject>`) moved to their
+#: buckets. KEYS pairs: the list, its bucket; ARGV pairs: the subject's field, the
+#: list's entries packed (newest first), put after any the field has (newer).
+MOVE_INDEXES = """
+local moved = 0
+for k = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    local newer = redis.call('HGET', KEYS[k + 1], ARGV[k]) or ''
+    if #newer + #ARGV[k + 1] > 0 then
+      redis.call('HSET', KEYS[k + 1], ARGV[k], newer .. ARGV[k + 1])
+    end
+    redis.call('DEL', KEYS[k])
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+#: the checks of jtis in the earlier layout (a counter and a sorted set of
+#: organisations) moved into their proofs' hashes. KEYS triples: the counter, the
+#: sorted set, the proof hash.
+MOVE_SEEN = """
+local moved = 0
+for k = 1, #KEYS, 3 do
+  local count = redis.call('GET', KEYS[k])
+  if count then
+    local proof = KEYS[k + 2]
+    local ttl = math.max(redis.call('PTTL', KEYS[k]), redis.call('PTTL', KEYS[k + 1]), 1)
+    redis.call('HSET', proof, 'n', count)
+    local orgs = redis.call('ZRANGE', KEYS[k + 1], 0, -1, 'WITHSCORES')
+    for i = 1, #orgs, 2 do
+      redis.call('HSET', proof, 'o' .. orgs[i], string.format('%d', tonumber(orgs[i + 1])))
+    end
+    if redis.call('PTTL', proof) < ttl then redis.call('PEXPIRE', proof, ttl) end
+    redis.call('DEL', KEYS[k], KEYS[k + 1])
+    moved = moved + 1
+  end
+end
+return moved
 """
