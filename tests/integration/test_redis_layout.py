@@ -24,7 +24,14 @@ from factories import T0, at, make_entitlement, make_event, make_proof
 from redis.cluster import RedisCluster
 
 from app.audit.verify import verify_audit
-from app.domain.records import VALID, Entitlement, Holder, StatusRef
+from app.domain.records import (
+    VALID,
+    CheckRequest,
+    Entitlement,
+    EntitlementWrite,
+    Holder,
+    StatusRef,
+)
 from app.storage import open_store
 from app.storage._lean import decode_held_entitlement, encode_entitlement, encode_held_entitlement
 from app.storage.redis import migrate
@@ -67,9 +74,7 @@ async def _layout(store: RedisStore) -> Layout:
 
 async def _save(store: RedisStore, ent: Entitlement, expected: int | None) -> None:
     event = make_event("grant" if expected is None else "update", subject=ent.subject)
-    await store.save_entitlement(
-        ent, expected_version=expected, status_updates=[], cards=[], audit=event
-    )
+    await store.save_entitlement(EntitlementWrite(ent=ent, expected_version=expected, audit=event))
 
 
 async def _grant(store: RedisStore, subject: str, type_id: str) -> Entitlement:
@@ -195,13 +200,15 @@ async def _fill(store: RedisStore) -> dict[str, Any]:
     for org in ("org-1", "org-2", "org-1"):
         event = make_event("verify", subject=HEX_A, jti="jti-seen", org=org)
         outcome = await store.check_and_record(
-            ref=ref,
-            jti="jti-seen",
-            subject=HEX_A,
-            org=org,
-            now=T0 + timedelta(seconds=10),
-            seen_window_s=300,
-            audit_by_status={VALID: event, -1: event},
+            CheckRequest(
+                ref=ref,
+                jti="jti-seen",
+                subject=HEX_A,
+                org=org,
+                now=T0 + timedelta(seconds=10),
+                seen_window_s=300,
+                audit_by_status={VALID: event, -1: event},
+            )
         )
         seen.append(outcome.seen)
     return {
@@ -222,13 +229,15 @@ async def _view(store: RedisStore, subjects: list[str]) -> dict[str, Any]:
 async def _next_seen(store: RedisStore, ref: StatusRef) -> Any:
     event = make_event("verify", subject=HEX_A, jti="jti-seen", org="org-3")
     outcome = await store.check_and_record(
-        ref=ref,
-        jti="jti-seen",
-        subject=HEX_A,
-        org="org-3",
-        now=T0 + timedelta(seconds=20),
-        seen_window_s=300,
-        audit_by_status={VALID: event, -1: event},
+        CheckRequest(
+            ref=ref,
+            jti="jti-seen",
+            subject=HEX_A,
+            org="org-3",
+            now=T0 + timedelta(seconds=20),
+            seen_window_s=300,
+            audit_by_status={VALID: event, -1: event},
+        )
     )
     return outcome.seen
 
