@@ -23,6 +23,7 @@ never reordered or repurposed.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -115,6 +116,17 @@ class _Held(msgspec.Struct, array_like=True, frozen=True):
 
 _CLIENT_ID = re.compile(r"c_[0-9a-f]{16}")
 _S = 1_000_000
+
+
+@functools.lru_cache(maxsize=1024)
+def _client_number(client_id: str) -> int | str:
+    """A client id as stored in `_Held` (few clients write: cached)."""
+    return int(client_id[2:], 16) if _CLIENT_ID.fullmatch(client_id) else client_id
+
+
+@functools.lru_cache(maxsize=1024)
+def _client_id(number: int) -> str:
+    return f"c_{number:016x}"
 
 
 def _time(at: datetime) -> int:
@@ -213,7 +225,6 @@ def decode_entitlement(data: bytes) -> Entitlement:
 
 def encode_held_entitlement(ent: Entitlement) -> bytes:
     """`b"<version> "` and the record without subject, type and version."""
-    by = ent.updated_by
     return b"%d " % ent.version + _encoder.encode(
         _Held(
             ent.holder.given_name,
@@ -226,7 +237,7 @@ def encode_held_entitlement(ent: Entitlement) -> bytes:
             ent.status_ref.idx,
             ent.reason,
             _time(ent.updated_at),
-            int(by[2:], 16) if _CLIENT_ID.fullmatch(by) else by,
+            _client_number(ent.updated_by),
         )
     )
 
@@ -252,7 +263,7 @@ def decode_held_entitlement(type_id: str, subject: str, data: bytes) -> Entitlem
         reason=e.reason,
         version=int(data[:cut]),
         updated_at=_from_time(e.updated_at),
-        updated_by=f"c_{by:016x}" if isinstance(by, int) else by,
+        updated_by=_client_id(by) if isinstance(by, int) else by,
     )
 
 

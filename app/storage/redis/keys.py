@@ -25,6 +25,7 @@ status bit and its audit record always share a slot.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -52,6 +53,8 @@ DEFAULT_SHARDS = 16
 #: docs/redis.conf's `hash-max-listpack-entries 512`; a bucket key costs ~100 bytes,
 #: ~3 bytes a holder at that scale.
 BUCKETS = 1 << 16
+#: entitlement places remembered (`Layout.ent_place`)
+_PLACES = 16_384
 #: the kinds of bucket keys (short: a key name is stored once per bucket, but read on
 #: every command)
 ENT = "e"
@@ -82,6 +85,10 @@ class Layout:
         #: follows), for scripts that learn the label only as they run
         self.proof_around = _around_label(self.proof_key)
         self.card_around = _around_label(self.card_key)
+        #: (shard label, bucket key, field) of one entitlement. Batch ingest asks twice
+        #: a line (its read, then its write, a few thousand lines apart): remembered for
+        #: the last lines (~3 µs a line less, ~4 MB at most)
+        self.ent_place = functools.lru_cache(maxsize=_PLACES)(self._ent_place)
 
     # -- shard arithmetic ---------------------------------------------------------------
     @staticmethod
@@ -138,10 +145,16 @@ class Layout:
         label = str(word % self.shards)
         return label, f"{{sp:{label}}}:{ENT}:{word // self.shards % self.buckets:x}"
 
-    def ent_place(self, subject: str, type_id: str) -> tuple[str, str, bytes]:
-        """(shard label, bucket key, field) of one entitlement."""
-        label, key = self.ent_key(subject)
-        return label, key, subject_token(subject) + type_id.encode("utf-8")
+    def _ent_place(self, subject: str, type_id: str) -> tuple[str, str, bytes]:
+        """(shard label, bucket key, field) of one entitlement (`ent_place`)."""
+        raw = _raw_hmac(subject)
+        if raw is None:
+            label, key = self.ent_key(subject)
+            return label, key, subject_token(subject) + type_id.encode("utf-8")
+        word = int.from_bytes(raw[:4], "big")
+        label = str(word % self.shards)
+        key = f"{{sp:{label}}}:{ENT}:{word // self.shards % self.buckets:x}"
+        return label, key, b"\x00" + raw + type_id.encode("utf-8")
 
     def index_key(self, label: str, subject: str) -> str:
         """The bucket of shard `label` holding a subject's verification index: a hash of
@@ -192,13 +205,25 @@ class Layout:
         return f"{{rl:{key}}}:{start}"
 
 
+def _raw_hmac(subject: str) -> bytes | None:
+    """The 32 bytes of a subject that is 64 lowercase hex digits, else None."""
+    if len(subject) != 64:
+        return None
+    try:
+        raw = bytes.fromhex(subject)
+    except ValueError:
+        return None
+    return raw if raw.hex() == subject else None  # fromhex takes capitals and spaces
+
+
 def subject_token(subject: str) -> bytes:
     """A subject as the start of a bucket's field: a hex HMAC as 0x00 and its 32 raw
     bytes, anything else (imports, tests) as 0x01, its UTF-8 length in two bytes and the
     UTF-8. Self-delimiting, so a field `token + type` names one (subject, type) and a
     subject's fields are those that start with its token."""
-    if _HEX64.fullmatch(subject):
-        return b"\x00" + bytes.fromhex(subject)
+    raw = _raw_hmac(subject)
+    if raw is not None:
+        return b"\x00" + raw
     text = subject.encode("utf-8")
     return b"\x01" + len(text).to_bytes(2, "big") + text
 
