@@ -41,7 +41,6 @@ __all__ = [
     "decode_chain_record",
     "encode_chain_record",
     "encode_legacy_chain_record",
-    "redis_to_ietf",
     "split_chain_record",
     "split_field",
     "subject_token",
@@ -135,26 +134,23 @@ class Layout:
         return f"{{sp:{label}}}:"
 
     def key(self, kind: str, label: str, name: str | int = "") -> str:
-        """The key of `kind` (see `KINDS`) in shard `label`, `name` after the colon."""
+        """The key of `kind` in shard `label`, `name` after the colon."""
         return f"{self.prefix(label)}{kind}:{name}"
 
     def ent_key(self, subject: str) -> tuple[str, str]:
         """(shard label, key) of the bucket holding a subject's entitlements: a hash of
         field `subject_token(subject) + type` = `b"<version> " + record` (`_lean`)."""
-        word = self._word(subject)
-        label = str(word % self.shards)
-        return label, f"{{sp:{label}}}:{ENT}:{word // self.shards % self.buckets:x}"
+        label, key, _field = self._ent_place(subject, "")
+        return label, key
 
     def _ent_place(self, subject: str, type_id: str) -> tuple[str, str, bytes]:
         """(shard label, bucket key, field) of one entitlement (`ent_place`)."""
-        raw = _raw_hmac(subject)
-        if raw is None:
-            label, key = self.ent_key(subject)
-            return label, key, subject_token(subject) + type_id.encode("utf-8")
-        word = int.from_bytes(raw[:4], "big")
+        raw = _raw_hmac(subject)  # a hex HMAC decoded once, for its bits and its token
+        word = self._word(subject) if raw is None else int.from_bytes(raw[:4], "big")
         label = str(word % self.shards)
         key = f"{{sp:{label}}}:{ENT}:{word // self.shards % self.buckets:x}"
-        return label, key, b"\x00" + raw + type_id.encode("utf-8")
+        token = subject_token(subject) if raw is None else b"\x00" + raw
+        return label, key, token + type_id.encode("utf-8")
 
     def index_key(self, label: str, subject: str) -> str:
         """The bucket of shard `label` holding a subject's verification index: a hash of
@@ -234,26 +230,6 @@ def split_field(field: bytes) -> tuple[str, str]:
         return field[1:33].hex(), field[33:].decode("utf-8")
     cut = 3 + int.from_bytes(field[1:3], "big")
     return field[3:cut].decode("utf-8"), field[cut:].decode("utf-8")
-
-
-# -- status list packing ------------------------------------------------------------------
-def _pairs_reversed(byte: int) -> int:
-    # BITFIELD u2 #i puts entry i at bits 2i, 2i+1 counted from the most significant bit
-    # of the string, high bit first; the IETF list wants entry i of a byte at bits 2i,
-    # 2i+1 from the least significant bit, low bit first. Within one byte that is the
-    # order of the four 2-bit pairs reversed, each pair kept as it is.
-    return (
-        ((byte >> 6) & 3) | (((byte >> 4) & 3) << 2) | (((byte >> 2) & 3) << 4) | ((byte & 3) << 6)
-    )
-
-
-_TABLE = bytes(_pairs_reversed(b) for b in range(256))
-
-
-def redis_to_ietf(raw: bytes) -> bytes:
-    """Redis BITFIELD u2 layout to the IETF Token Status List packing (and back: the
-    translation is its own inverse)."""
-    return raw.translate(_TABLE)
 
 
 # -- audit records in a chain list ----------------------------------------------------------

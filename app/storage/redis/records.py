@@ -30,7 +30,8 @@ from app.storage._lean import (
 from app.storage.redis.audit import Arg, prepare
 from app.storage.redis.conn import as_bytes, guarded, unavailable
 from app.storage.redis.ctx import Ctx, decoders, encoder
-from app.storage.redis.keys import GLOBAL, Layout, redis_to_ietf, subject_token
+from app.storage.redis.keys import GLOBAL, Layout, subject_token
+from app.storage.redis.statusbits import redis_to_ietf
 
 __all__ = [
     "add_client",
