@@ -23,13 +23,22 @@ never reordered or repurposed.
 
 from __future__ import annotations
 
-import functools
-import re
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 
 import msgspec
 
 from app.domain.records import CardRecord, Entitlement, Holder, ProofRecord, StatusRef
+from app.storage._packing import (
+    client_id,
+    client_number,
+    from_micros,
+    from_seconds_or_micros,
+    micros,
+    pack_subject,
+    seconds_or_micros,
+    unpack_subject,
+)
 
 __all__ = [
     "decode_card",
@@ -44,37 +53,8 @@ __all__ = [
     "is_legacy",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-_ONE_US = timedelta(microseconds=1)
-
-
-def _us(at: datetime) -> int:
-    return (at - _EPOCH) // _ONE_US
-
-
-_LAST = datetime.max.replace(tzinfo=UTC)
-_LAST_US = (_LAST - _EPOCH) // _ONE_US
-
-
-def _at(us: int) -> datetime:
-    # an end written with an offset before dates were checked at input (9999-12-31 at
-    # -05:00) lies past the last UTC datetime: it reads as that last one, a few hours
-    # earlier in the year 9999, rather than making the record unreadable
-    return _LAST if us > _LAST_US else _EPOCH + timedelta(microseconds=us)
-
-
-def _pack_subject(subject: str) -> tuple[bytes | None, str | None]:
-    """(raw HMAC, None) for a hex HMAC, the usual case; (None, text) for anything else."""
-    if _HEX64.fullmatch(subject):
-        return bytes.fromhex(subject), None
-    return None, subject
-
-
-def _unpack_subject(raw: bytes | None, text: str | None) -> str:
-    return raw.hex() if raw is not None else (text or "")
+#: the values `_body` gives, in the order of the entitlement structs' fields
+_Body = tuple[str, str, int, int, dict[str, str] | None, int, str, int, str | None]
 
 
 class _Ent(msgspec.Struct, array_like=True, frozen=True):
@@ -112,33 +92,6 @@ class _Held(msgspec.Struct, array_like=True, frozen=True):
     reason: str | None
     updated_at: int
     updated_by: int | str
-
-
-_CLIENT_ID = re.compile(r"c_[0-9a-f]{16}")
-_S = 1_000_000
-
-
-@functools.lru_cache(maxsize=1024)
-def _client_number(client_id: str) -> int | str:
-    """A client id as stored in `_Held` (few clients write: cached)."""
-    return int(client_id[2:], 16) if _CLIENT_ID.fullmatch(client_id) else client_id
-
-
-@functools.lru_cache(maxsize=1024)
-def _client_id(number: int) -> str:
-    return f"c_{number:016x}"
-
-
-def _time(at: datetime) -> int:
-    """Twice the seconds since the epoch for a time in whole seconds (dates of validity
-    mostly are: 5 bytes of MessagePack until 2038, not 9), else twice the microseconds
-    plus one."""
-    us = _us(at)
-    return us // _S * 2 if us % _S == 0 else us * 2 + 1
-
-
-def _from_time(value: int) -> datetime:
-    return _at(value >> 1 if value & 1 else (value >> 1) * _S)
 
 
 class _Card(msgspec.Struct, array_like=True, frozen=True):
@@ -180,26 +133,47 @@ def is_legacy(data: bytes) -> bool:
     return data[:1] == b"{"
 
 
+def _body(ent: Entitlement, time: Callable[[datetime], int]) -> _Body:
+    """The fields both stored forms of an entitlement have, from `given_name` to
+    `reason` in this order (times written by `time`)."""
+    ref = ent.status_ref
+    return (
+        *(ent.holder.given_name, ent.holder.family_name, time(ent.valid_from)),
+        *(time(ent.valid_until), ent.attributes or None, ent.status, ref.list_id, ref.idx),
+        ent.reason,
+    )
+
+
+def _entitlement(
+    e: _Ent | _Held,
+    type_id: str,
+    subject: str,
+    version: int,
+    at: Callable[[int], datetime],
+    updated_by: str,
+) -> Entitlement:
+    """The entitlement stored as `e` (times read by `at`)."""
+    return Entitlement(
+        type=type_id,
+        subject=subject,
+        holder=Holder(e.given_name, e.family_name),
+        valid_from=at(e.valid_from),
+        valid_until=at(e.valid_until),
+        attributes=e.attributes or {},
+        status=e.status,
+        status_ref=StatusRef(e.list_id, e.idx),
+        reason=e.reason,
+        version=version,
+        updated_at=at(e.updated_at),
+        updated_by=updated_by,
+    )
+
+
 def encode_entitlement(ent: Entitlement) -> bytes:
-    raw, text = _pack_subject(ent.subject)
+    raw, text = pack_subject(ent.subject)
+    body = _body(ent, micros)
     return _encoder.encode(
-        _Ent(
-            ent.type,
-            raw,
-            text,
-            ent.holder.given_name,
-            ent.holder.family_name,
-            _us(ent.valid_from),
-            _us(ent.valid_until),
-            ent.attributes or None,
-            ent.status,
-            ent.status_ref.list_id,
-            ent.status_ref.idx,
-            ent.reason,
-            ent.version,
-            _us(ent.updated_at),
-            ent.updated_by,
-        )
+        _Ent(ent.type, raw, text, *body, ent.version, micros(ent.updated_at), ent.updated_by)
     )
 
 
@@ -207,39 +181,15 @@ def decode_entitlement(data: bytes) -> Entitlement:
     if is_legacy(data):
         return _legacy_ent.decode(data)
     e = _ent_decoder.decode(data)
-    return Entitlement(
-        type=e.type,
-        subject=_unpack_subject(e.subject, e.subject_text),
-        holder=Holder(e.given_name, e.family_name),
-        valid_from=_at(e.valid_from),
-        valid_until=_at(e.valid_until),
-        attributes=e.attributes or {},
-        status=e.status,
-        status_ref=StatusRef(e.list_id, e.idx),
-        reason=e.reason,
-        version=e.version,
-        updated_at=_at(e.updated_at),
-        updated_by=e.updated_by,
-    )
+    subject = unpack_subject(e.subject, e.subject_text)
+    return _entitlement(e, e.type, subject, e.version, from_micros, e.updated_by)
 
 
 def encode_held_entitlement(ent: Entitlement) -> bytes:
     """`b"<version> "` and the record without subject, type and version."""
-    return b"%d " % ent.version + _encoder.encode(
-        _Held(
-            ent.holder.given_name,
-            ent.holder.family_name,
-            _time(ent.valid_from),
-            _time(ent.valid_until),
-            ent.attributes or None,
-            ent.status,
-            ent.status_ref.list_id,
-            ent.status_ref.idx,
-            ent.reason,
-            _time(ent.updated_at),
-            _client_number(ent.updated_by),
-        )
-    )
+    when = seconds_or_micros
+    held = _Held(*_body(ent, when), when(ent.updated_at), client_number(ent.updated_by))
+    return b"%d " % ent.version + _encoder.encode(held)
 
 
 def held_version(data: bytes) -> int:
@@ -250,26 +200,13 @@ def held_version(data: bytes) -> int:
 def decode_held_entitlement(type_id: str, subject: str, data: bytes) -> Entitlement:
     cut = data.index(b" ")
     e = _held_decoder.decode(data[cut + 1 :])
-    by = e.updated_by
-    return Entitlement(
-        type=type_id,
-        subject=subject,
-        holder=Holder(e.given_name, e.family_name),
-        valid_from=_from_time(e.valid_from),
-        valid_until=_from_time(e.valid_until),
-        attributes=e.attributes or {},
-        status=e.status,
-        status_ref=StatusRef(e.list_id, e.idx),
-        reason=e.reason,
-        version=int(data[:cut]),
-        updated_at=_from_time(e.updated_at),
-        updated_by=_client_id(by) if isinstance(by, int) else by,
-    )
+    by = client_id(e.updated_by) if isinstance(e.updated_by, int) else e.updated_by
+    return _entitlement(e, type_id, subject, int(data[:cut]), from_seconds_or_micros, by)
 
 
 def encode_card(card: CardRecord) -> bytes:
-    raw, text = _pack_subject(card.subject)
-    valid_from = None if card.valid_from is None else _us(card.valid_from)
+    raw, text = pack_subject(card.subject)
+    valid_from = None if card.valid_from is None else micros(card.valid_from)
     return _encoder.encode(
         _Card(
             card.number,
@@ -277,7 +214,7 @@ def encode_card(card: CardRecord) -> bytes:
             text,
             card.status_ref.list_id,
             card.status_ref.idx,
-            _us(card.valid_until),
+            micros(card.valid_until),
             valid_from,
         )
     )
@@ -289,15 +226,15 @@ def decode_card(data: bytes) -> CardRecord:
     c = _card_decoder.decode(data)
     return CardRecord(
         number=c.number,
-        subject=_unpack_subject(c.subject, c.subject_text),
+        subject=unpack_subject(c.subject, c.subject_text),
         status_ref=StatusRef(c.list_id, c.idx),
-        valid_until=_at(c.valid_until),
-        valid_from=None if c.valid_from is None else _at(c.valid_from),
+        valid_until=from_micros(c.valid_until),
+        valid_from=None if c.valid_from is None else from_micros(c.valid_from),
     )
 
 
 def encode_proof(proof: ProofRecord) -> bytes:
-    raw, text = _pack_subject(proof.subject)
+    raw, text = pack_subject(proof.subject)
     return _encoder.encode(
         _Proof(
             proof.jti,
@@ -309,8 +246,8 @@ def encode_proof(proof: ProofRecord) -> bytes:
             proof.status_ref.idx,
             proof.name,
             proof.attributes or None,
-            _us(proof.issued_at),
-            _us(proof.expires_at),
+            micros(proof.issued_at),
+            micros(proof.expires_at),
         )
     )
 
@@ -322,11 +259,11 @@ def decode_proof(data: bytes) -> ProofRecord:
     return ProofRecord(
         jti=p.jti,
         kid=p.kid,
-        subject=_unpack_subject(p.subject, p.subject_text),
+        subject=unpack_subject(p.subject, p.subject_text),
         type=p.type,
         status_ref=StatusRef(p.list_id, p.idx),
         name=p.name,
         attributes=p.attributes or {},
-        issued_at=_at(p.issued_at),
-        expires_at=_at(p.expires_at),
+        issued_at=from_micros(p.issued_at),
+        expires_at=from_micros(p.expires_at),
     )
