@@ -33,7 +33,6 @@ __all__ = [
     "CHECK",
     "CLAIM_CODE",
     "HEAD",
-    "INDEX",
     "REVOKE_CLIENT",
     "SAVE_ENTITLEMENT",
     "SAVE_PROOF",
@@ -48,7 +47,7 @@ VERIF_CAP = 1000
 #: least 4 bytes): only then are they counted
 _TRIM_AT = 4 * VERIF_CAP
 
-_INDEX_FN = f"""
+INDEX_FN = f"""
 local function index(ikey, both)
   if ikey == '' then return end
   local cut = 33
@@ -79,7 +78,7 @@ local function chain_moved()
   local done = redis.call('HGET', string.gsub(KEYS[2], 'chains$', 'archived'), ARGV[2])
   return not done or len + tonumber(string.match(done, '^%d+')) ~= tonumber(ARGV[1])
 end
-{_INDEX_FN}local function register()
+{INDEX_FN}local function register()
   -- a chain's name goes into the shard's registry with its first record
   if ARGV[1] == '0' then redis.call('SADD', KEYS[2], ARGV[2]) end
 end
@@ -261,40 +260,38 @@ return {'O', status, count, orgs}
 """
 )
 
+#: both client writes end alike: the chain still ours, the record ARGV[8] stored under
+#: its id ARGV[6] in KEYS[3], `also` done, the audit record appended
+_CLIENT_WRITE = (
+    HEAD
+    + """
+local function write_client(also)
+  if chain_moved() then return {'C'} end
+  redis.call('HSET', KEYS[3], ARGV[6], ARGV[8])
+  if also then also() end
+  audit()
+  return {'O'}
+end
+"""
+)
+
 #: add_client. KEYS[3] clients hash, KEYS[4] key-hash index; ARGV[6] id, ARGV[7] key
 #: hash, ARGV[8] record. {'V'} if the id or the key hash is taken.
 ADD_CLIENT = (
-    HEAD
+    _CLIENT_WRITE
     + """
 if redis.call('HEXISTS', KEYS[3], ARGV[6]) == 1 or redis.call('HEXISTS', KEYS[4], ARGV[7]) == 1
 then return {'V'} end
-if chain_moved() then return {'C'} end
-redis.call('HSET', KEYS[3], ARGV[6], ARGV[8])
-redis.call('HSET', KEYS[4], ARGV[7], ARGV[6])
-audit()
-return {'O'}
+return write_client(function() redis.call('HSET', KEYS[4], ARGV[7], ARGV[6]) end)
 """
 )
 
 #: revoke_client as compare-and-set: KEYS[3] clients hash; ARGV[6] id, ARGV[7] the
 #: record read before, ARGV[8] the revoked record. {'V'} if it changed meanwhile.
 REVOKE_CLIENT = (
-    HEAD
+    _CLIENT_WRITE
     + """
 if redis.call('HGET', KEYS[3], ARGV[6]) ~= ARGV[7] then return {'V'} end
-if chain_moved() then return {'C'} end
-redis.call('HSET', KEYS[3], ARGV[6], ARGV[8])
-audit()
-return {'O'}
-"""
-)
-
-#: an index entry without a record (`store copy`, whose records are written apart).
-#: KEYS[1] the index bucket; ARGV[1] the subject's field, then the entry.
-INDEX = (
-    _INDEX_FN
-    + """
-index(KEYS[1], ARGV[1])
-return 1
+return write_client(nil)
 """
 )

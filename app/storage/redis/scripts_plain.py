@@ -4,10 +4,13 @@ audited writes)."""
 
 from __future__ import annotations
 
+from app.storage.redis.scripts import INDEX_FN
+
 __all__ = [
     "ADD_CHECKPOINT",
     "CLIENT_BY_KEY",
     "HIT_RATE",
+    "INDEX",
     "MOVE_HOLDERS",
     "MOVE_INDEXES",
     "MOVE_SEEN",
@@ -218,3 +221,13 @@ for k = 1, #KEYS, 3 do
 end
 return moved
 """
+
+#: an index entry without a record (`store copy`, whose records are written apart).
+#: KEYS[1] the index bucket; ARGV[1] the subject's field, then the entry.
+INDEX = (
+    INDEX_FN
+    + """
+index(KEYS[1], ARGV[1])
+return 1
+"""
+)
