@@ -104,6 +104,10 @@ def period(load: Load, start: float, end: float) -> dict[str, Any]:
             **percentiles(values)}  # fmt: skip
 
 
+def _steps(start: float, end: float, step: float) -> list[float]:
+    return [start + i * step for i in range(int((end - start) // step))]
+
+
 def run_store(kind: str, opts: argparse.Namespace) -> dict[str, Any]:
     work = c.workdir(f"archive-{kind}")
     server = None
@@ -148,6 +152,12 @@ def run_store(kind: str, opts: argparse.Namespace) -> dict[str, Any]:
             "before": period(load, t0, marks["start"]),
             "during": period(load, marks["start"], marks["end"]),
             "after": period(load, marks["end"], marks["end"] + opts.baseline),
+            # p99 over time, to tell the archive's phases apart (reading and compressing
+            # the records, then dropping them from the store)
+            "windows": [
+                {"from_s": round(w - marks["start"], 1), **period(load, w, w + opts.window)}
+                for w in _steps(t0, marks["end"] + opts.baseline, opts.window)
+            ],
             "failed": load.failed,
             "results": dict(load.results),
         }
@@ -169,6 +179,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0,
                         help="checks per second in all (0: closed loop)")  # fmt: skip
     parser.add_argument("--citizens", type=int, default=64)
+    parser.add_argument("--window", type=float, default=5,
+                        help="seconds per p99 of the time series printed")  # fmt: skip
     opts = parser.parse_args()
     payload: dict[str, Any] = {"benchmark": "archive_latency", "machine": c.machine(),
                                "command": " ".join(["python", *sys.argv]),
@@ -193,6 +205,10 @@ def main() -> int:
         print(f"{kind}: archive run {arch['seconds']} s ({rate:,.0f} records/s): {arch['out']};"
               f" failed checks {failed}; p99 during / before = {ratio:.2f}"
               f" (target <= {TARGET:g}): {c.verdict(ok)}")  # fmt: skip
+    for kind, *_ in rows:
+        series = " ".join(f"{w['from_s']:+.0f}s:{w.get('p99', 0):.0f}"
+                          for w in payload["stores"][kind]["windows"])  # fmt: skip
+        print(f"{kind} p99 ms every {opts.window:g} s from the archive's start: {series}")
     print(f"results: {c.save('archive_latency', payload)}")
     return 0 if ok_all else 1
 

@@ -224,3 +224,42 @@ def test_sqlite_drops_a_long_run_a_batch_at_a_time_and_a_crash_between_batches_l
     assert len(s.run(_all)) == 10
     code, out = s.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(s.folder))
     assert code == 0 and out.startswith("OK: 50 records"), out
+
+
+def test_sqlite_trims_grow_while_no_one_else_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alone, each trim transaction drops twice as many records as the one before, up to
+    TRIM_BATCH (few large ones cost far less than many small ones)."""
+    from app.storage.sqlite import audit as sqlite_audit
+
+    keys = tmp_path / "keys"
+    rotate_audit_key(keys, name="test.example/audit")
+    s = Setup(f"sqlite:///{tmp_path / 'store.sqlite3'}", keys, tmp_path / "archive")
+    s.run(_fill, T0, 20)  # 40 records before the cut
+    monkeypatch.setattr(sqlite_audit, "TRIM_FIRST", 2)
+    monkeypatch.setattr(sqlite_audit, "TRIM_BATCH", 8)
+    real = sqlite_audit._hash_at
+    steps: list[int] = []
+
+    def traced(conn, chain, seq):  # type: ignore[no-untyped-def]
+        steps.append(seq)
+        return real(conn, chain, seq)
+
+    monkeypatch.setattr(sqlite_audit, "_hash_at", traced)
+    result = s.run(s.archive)
+    assert result.records == 40
+    assert steps == [40, 2, 6, 14, 22, 30, 38, 40]  # the last record, then each batch's
+    assert len(s.run(_all)) == 0
+
+
+def test_sqlite_trims_shrink_to_their_time_while_others_write() -> None:
+    """With the service writing in the pauses, a trim transaction drops what fits in
+    TRIM_HOLD_S at the pace of the one before (growing at most twofold)."""
+    from app.storage.sqlite.audit import TRIM_BATCH, TRIM_HOLD_S, _next_size
+
+    assert _next_size(1000, 4 * TRIM_HOLD_S, busy=True) == 250
+    assert _next_size(1000, TRIM_HOLD_S / 10, busy=True) == 2000
+    assert _next_size(10, 1.0, busy=True) == 1
+    assert _next_size(1000, 4 * TRIM_HOLD_S, busy=False) == 2000
+    assert _next_size(TRIM_BATCH, 1.0, busy=False) == TRIM_BATCH

@@ -158,3 +158,41 @@ async def test_a_read_that_finds_its_connection_locked_is_answered_by_the_other(
         assert len(used) == 2 and used[0] is not used[1]
     finally:
         await store.close()
+
+
+async def test_a_write_behind_a_short_lock_holder_gets_in_before_it_takes_the_lock_back(
+    tmp_path: Path,
+) -> None:
+    """`audit archive` drops records in short transactions with short pauses between
+    them (`trim_archived`). A write of the service that found the lock held must get it
+    in such a pause: SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms between
+    tries, so it slept through the pause and waited for the next transaction too."""
+    path = f"{tmp_path}/g.sqlite3"
+    store = await open_store(f"sqlite:///{path}")
+    holder = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+    try:
+        events: list[str] = []
+        holder.execute("BEGIN IMMEDIATE")
+
+        def hold() -> None:
+            import time
+
+            time.sleep(0.045)
+            holder.execute("COMMIT")
+            time.sleep(0.008)  # the pause
+            holder.execute("BEGIN IMMEDIATE")  # waits for the write if it got in
+            events.append("holder took the lock back")
+            time.sleep(0.5)
+            holder.execute("COMMIT")
+            events.append("holder let go")
+
+        holding = asyncio.get_running_loop().run_in_executor(None, hold)
+        await store.append_audit(make_event("verify", when=at(0)))
+        events.append("written")
+        await holding
+        assert events[0] == "written", events
+        report = await verify_audit(store)
+        assert report.ok and report.records == 1
+    finally:
+        holder.close()
+        await store.close()

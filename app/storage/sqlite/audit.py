@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 
 from app.audit.format import covered_event, record_hash
 from app.domain.events import GENESIS_HASH, decode_event, encode_event
@@ -168,20 +169,33 @@ def archived(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int]]:
     return {str(c): (int(u), str(h), int(b)) for c, u, h, b in rows}
 
 
-#: records dropped per write transaction by `trim_archived`. One DELETE of a whole run
-#: (10^6 records) held the write lock for seconds: every write of the service waited for
-#: it, and those past the busy timeout failed (`bench/archive_latency.py`).
+#: at most this many records dropped per write transaction by `trim_archived`. One
+#: DELETE of a whole run (10^6 records) held the write lock for seconds: every write of
+#: the service waited for it, and those past the busy timeout failed
+#: (`bench/archive_latency.py`).
 TRIM_BATCH = 10_000
+#: how long one trim transaction holds the write lock while the service writes too
+#: (what a write of the service may wait for it)
+TRIM_HOLD_S = 0.008
+#: the pause after each trim transaction, in which writers waiting for the lock take it
+#: (without it the trim takes the lock back at once and a waiting writer, which polls,
+#: rarely finds it free)
+TRIM_GAP_S = 0.002
+#: records in the first trim transaction
+TRIM_FIRST = 500
 
 
 def trim_archived(conn: sqlite3.Connection, trim: AuditTrim) -> bool:
     """Drop records 1..`upto` of `chain` (now in an archive segment on disk), only if the
     record at `upto` is still the one archived (hash `digest`). Done already: True.
 
-    The records go `TRIM_BATCH` at a time, each batch a transaction of its own that also
-    records how far the chain is archived (its last record's hash): between two batches,
-    and after a crash, the store is a chain archived up to there, which a re-run
-    continues."""
+    The records go in transactions of their own, each one recording how far the chain is
+    archived (its last record's hash): between two of them, and after a crash, the store
+    is a chain archived up to there, which a re-run continues. After each one the lock is
+    left free for `TRIM_GAP_S`; while others write meanwhile, a transaction drops what
+    fits in `TRIM_HOLD_S` (at the pace of the one before); with no one else writing they
+    grow to `TRIM_BATCH` (each drop rewrites the pages of the verification index it
+    touches, so few large transactions cost far less than many small ones)."""
     chain, upto, digest, before_us = trim.chain, trim.upto, trim.digest, trim.before_us
     with immediate(conn):
         done = _archived_upto(conn, chain)
@@ -189,8 +203,11 @@ def trim_archived(conn: sqlite3.Connection, trim: AuditTrim) -> bool:
             return True
         if _hash_at(conn, chain, upto) != digest:
             return False
+    size = min(TRIM_FIRST, TRIM_BATCH)
     while done < upto:
-        step = min(done + TRIM_BATCH, upto)
+        whole = done + size <= upto
+        step = min(done + size, upto)
+        started = time.perf_counter()
         with immediate(conn):
             if _archived_upto(conn, chain) != done:
                 return _archived_upto(conn, chain) >= upto  # another run trims it
@@ -203,8 +220,31 @@ def trim_archived(conn: sqlite3.Connection, trim: AuditTrim) -> bool:
                 " VALUES (?, ?, ?, ?)",
                 (chain, step, last, before_us),
             )
+        held = time.perf_counter() - started
         done = step
+        if done < upto:
+            version = _data_version(conn)
+            time.sleep(TRIM_GAP_S)
+            busy = _data_version(conn) != version  # another connection committed meanwhile
+            if whole:  # a whole transaction: its pace tells the next size
+                size = _next_size(size, held, busy=busy)
     return True
+
+
+def _next_size(size: int, held_s: float, *, busy: bool) -> int:
+    """Records for the next trim transaction: with others writing, what fits in
+    `TRIM_HOLD_S` at the pace of the last one (growing at most twofold); alone, twice as
+    many. At most `TRIM_BATCH`."""
+    if not busy:
+        return min(2 * size, TRIM_BATCH)
+    fits = int(size * TRIM_HOLD_S / max(held_s, 1e-6))
+    return max(1, min(fits, 2 * size, TRIM_BATCH))
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    """Changes whenever another connection commits to the database (not on our own)."""
+    (version,) = conn.execute("PRAGMA data_version").fetchone()
+    return int(version)
 
 
 def _archived_upto(conn: sqlite3.Connection, chain: str) -> int:

@@ -84,8 +84,10 @@ class Runner:
         conn: sqlite3.Connection,
         reader: sqlite3.Connection,
         loop_writer: sqlite3.Connection,
+        timeout_s: float = 2.0,
     ) -> None:
         self._executor = executor
+        self._timeout_s = timeout_s
         self._conn = conn
         self._reader = reader
         self._loop_writer = loop_writer
@@ -123,7 +125,7 @@ class Runner:
             await _in_thread(executor, conn.close)
             executor.shutdown(wait=True)
             raise
-        return cls(executor, conn, reader, loop_writer)
+        return cls(executor, conn, reader, loop_writer, timeout_s)
 
     async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._closed:
@@ -221,7 +223,9 @@ class Runner:
         self, calls: list[Callable[[sqlite3.Connection], object]]
     ) -> list[tuple[bool, object]]:
         """Commit a group on this thread; if the write lock is held elsewhere for more
-        than a few milliseconds, on the store's thread instead (it may wait longer)."""
+        than a few milliseconds, on the store's thread instead (it may wait longer,
+        trying every `tx.POLL_S` so that it gets the lock as soon as a short holder,
+        such as a trim of `audit archive`, lets go: `tx.begin_polling`)."""
         with translated():
             try:
                 return run_group(self._loop_writer, calls)
@@ -229,7 +233,8 @@ class Runner:
                 if not _busy(exc):
                     raise
         # BEGIN IMMEDIATE did not get the lock: nothing of the group was written
-        return await _in_thread(self._executor, partial(run_group, self._conn, calls))
+        group = partial(run_group, self._conn, calls, poll_s=self._timeout_s)
+        return await _in_thread(self._executor, group)
 
     async def close(self) -> None:
         if self._closed:
