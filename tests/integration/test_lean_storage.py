@@ -25,7 +25,7 @@ from app.domain.records import AuditTrim, EntitlementWrite, StatusRef
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 from app.storage._common import to_us
-from app.storage.redis.index import entries
+from app.storage.redis.index import entries, pointer, unindex
 from app.storage.redis.keys import GLOBAL, Layout, encode_legacy_chain_record, subject_token
 from app.storage.redis.migrate import old_subject_key
 from app.storage.redis.store import RedisStore
@@ -282,5 +282,44 @@ async def test_redis_index_entries_leave_with_their_archived_checks(
             raw.close()
         assert [e.org for e in await store.verifications_for(often, 10)] == ["Pool 3", "Pool 2"]
         assert (await verify_audit(store)).records == 2
+    finally:
+        await store.close()
+
+
+async def test_redis_unindex_drops_exactly_the_given_entries_across_buckets_and_pages(
+    redis_server: RedisServer,
+) -> None:
+    """One UNINDEX script takes many buckets of a shard, `page` subjects a script: every
+    entry named goes (a field left empty with it), every other stays, in its order."""
+    redis_server.flushall()
+    store = await open_store(redis_server.url)
+    try:
+        assert isinstance(store, RedisStore)
+        ctx = await store.context()
+        layout, label = ctx.layout, "3"
+        chain, other = f"{label}/{'ab' * 8}.1", "main"
+        subjects = [f"{i:02x}" * 32 for i in range(1, 12)]
+        assert len({layout.index_key(label, s) for s in subjects}) > 5  # many buckets
+        for seq, subject in enumerate(subjects * 3, start=1):  # 3 entries a subject
+            for name in (chain, other):
+                entry = subject_token(subject) + pointer(label, name, seq)
+                await ctx.scripts.run("INDEX", [layout.index_key(label, subject)], [entry])
+        # of `chain`: every entry of the first four subjects, the oldest of the others
+        n = len(subjects)
+        gone = [(s, seq) for seq, s in enumerate(subjects * 3, start=1) if seq <= n or
+                subjects.index(s) < 4]  # fmt: skip
+        await unindex(layout, ctx.scripts, label, chain, gone, 3)
+        raw = redis.Redis.from_url(redis_server.url)
+        try:
+            for i, s in enumerate(subjects):
+                packed = raw.hget(layout.index_key(label, s), subject_token(s)) or b""
+                kept = [(chain, i + 1 + n * k) for k in (2, 1) if i >= 4]
+                kept_other = [(other, i + 1 + n * k) for k in (2, 1, 0)]
+                # newest first: of one seq, `other`'s entry was put after `chain`'s
+                assert entries(label, packed) == sorted(
+                    kept + kept_other, key=lambda e: (-e[1], e[0] == chain)
+                ), s
+        finally:
+            raw.close()
     finally:
         await store.close()

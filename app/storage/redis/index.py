@@ -11,19 +11,19 @@ value the entries packed newest first, each a byte of length and then:
 
 An entry holds where the record is, not a copy of it: what a citizen is shown is read
 from the chain, from bytes its hash covers. The scripts only prepend and count entries
-(`scripts.HEAD`), or drop given ones (`scripts_plain.UNINDEX`).
+(`scripts.HEAD`), or drop given ones (`scripts_plain.UNINDEX`, many buckets a call).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from app.storage.redis.conn import ScriptRunner
 from app.storage.redis.keys import Layout, subject_token
 
-__all__ = ["entries", "pointer", "unindex"]
+__all__ = ["entries", "pointer", "pointers", "unindex"]
 
 #: UNINDEX scripts sent at once
 _IN_FLIGHT = 64
@@ -37,16 +37,31 @@ def _seq_bytes(seq: int) -> bytes:
 def pointer(label: str, chain: str, seq: int) -> bytes:
     """The index entry (its length byte included) of record `seq` of `chain`, kept in
     shard `label`."""
+    return pointers(label, chain)(seq)
+
+
+def pointers(label: str, chain: str) -> Callable[[int], bytes]:
+    """`pointer` for many records of one chain: the chain's part is worked out once."""
     head, sep, rest = chain.partition("/")
     ours = _OURS.fullmatch(rest) if sep and head == label else None
     if ours is not None and int(ours[2]) < 256:
-        payload = b"\x01" + bytes.fromhex(ours[1]) + bytes([int(ours[2])]) + _seq_bytes(seq)
-    else:
+        before = b"\x01" + bytes.fromhex(ours[1]) + bytes([int(ours[2])])
+
+        def one(seq: int) -> bytes:
+            payload = before + _seq_bytes(seq)
+            return bytes([len(payload)]) + payload
+
+        return one
+    name = chain.encode("utf-8")
+
+    def other(seq: int) -> bytes:
         seq_raw = _seq_bytes(seq)
-        payload = b"\x02" + bytes([len(seq_raw)]) + seq_raw + chain.encode("utf-8")
-    if len(payload) > 255:
-        raise ValueError(f"audit chain name too long for the verification index: {chain!r}")
-    return bytes([len(payload)]) + payload
+        payload = b"\x02" + bytes([len(seq_raw)]) + seq_raw + name
+        if len(payload) > 255:
+            raise ValueError(f"audit chain name too long for the verification index: {chain!r}")
+        return bytes([len(payload)]) + payload
+
+    return other
 
 
 def entries(label: str, packed: bytes) -> list[tuple[str, int]]:
@@ -83,18 +98,31 @@ async def unindex(
     page: int,
 ) -> None:
     """Drop the entries of `checks` ((subject, seq) of records of `chain`) from the
-    index of shard `label`: one script per bucket, `page` subjects at a time."""
+    index of shard `label`: `page` subjects a script, whichever buckets they are in (the
+    buckets of a shard share its slot). One script a bucket was one round trip, and one
+    fsync, per check archived when the citizens are many: 2,300 records/s."""
     by_key: dict[str, dict[bytes, list[bytes]]] = {}
+    entry = pointers(label, chain)
     for subject, seq in checks:
         fields = by_key.setdefault(layout.index_key(label, subject), {})
-        fields.setdefault(subject_token(subject), []).append(pointer(label, chain, seq))
+        fields.setdefault(subject_token(subject), []).append(entry(seq))
     calls: list[Awaitable[object]] = []
+    keys: list[str] = []
+    args: list[str | int | bytes] = []
+    taken = 0
     for key, fields in by_key.items():
         items = list(fields.items())
         for start in range(0, len(items), page):
-            args: list[str | int | bytes] = []
-            for field, gone in items[start : start + page]:
+            part = items[start : start + page]
+            if taken + len(part) > page:
+                calls.append(scripts.run("UNINDEX", keys, args))
+                keys, args, taken = [], [], 0
+            keys.append(key)
+            args.append(len(part))
+            for field, gone in part:
                 args += [field, b"".join(gone)]
-            calls.append(scripts.run("UNINDEX", [key], args))
+            taken += len(part)
+    if keys:
+        calls.append(scripts.run("UNINDEX", keys, args))
     for start in range(0, len(calls), _IN_FLIGHT):
         await asyncio.gather(*calls[start : start + _IN_FLIGHT])

@@ -128,8 +128,9 @@ return 1
 
 
 #: drop entries of the citizens' verification index (their checks went to the
-#: archive). KEYS[1] an index bucket; ARGV pairs: a subject's field, the entries to drop
-#: (packed as stored: a byte of length, then the entry). A field left empty goes.
+#: archive). KEYS index buckets of one shard; ARGV per bucket: the number of fields n,
+#: then n pairs: a subject's field, the entries to drop (packed as stored: a byte of
+#: length, then the entry). A field left empty goes.
 UNINDEX = """
 local function entries(packed)
   local out, at = {}, 1
@@ -140,20 +141,26 @@ local function entries(packed)
   end
   return out
 end
-for a = 1, #ARGV, 2 do
-  local packed = redis.call('HGET', KEYS[1], ARGV[a])
-  if packed then
-    local gone = {}
-    for _, e in ipairs(entries(ARGV[a + 1])) do gone[e] = true end
-    local kept = {}
-    for _, e in ipairs(entries(packed)) do
-      if not gone[e] then kept[#kept + 1] = e end
+local a = 1
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, n do
+    local packed = redis.call('HGET', KEYS[k], ARGV[a])
+    if packed then
+      local gone = {}
+      for _, e in ipairs(entries(ARGV[a + 1])) do gone[e] = true end
+      local kept = {}
+      for _, e in ipairs(entries(packed)) do
+        if not gone[e] then kept[#kept + 1] = e end
+      end
+      if #kept == 0 then
+        redis.call('HDEL', KEYS[k], ARGV[a])
+      else
+        redis.call('HSET', KEYS[k], ARGV[a], table.concat(kept))
+      end
     end
-    if #kept == 0 then
-      redis.call('HDEL', KEYS[1], ARGV[a])
-    else
-      redis.call('HSET', KEYS[1], ARGV[a], table.concat(kept))
-    end
+    a = a + 2
   end
 end
 return 1
