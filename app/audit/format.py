@@ -25,7 +25,7 @@ import hashlib
 
 import msgspec
 
-from app.domain.events import chain_hash, decode_event_checked
+from app.domain.events import chain_hash, decode_event_checked, event_keys_checked
 from app.domain.records import AuditEvent
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "NotCanonical",
     "covered_event",
     "decode_event_strict",
+    "event_keys_strict",
     "legacy_hash",
     "record_hash",
 ]
@@ -55,8 +56,8 @@ class NotCanonical(ValueError):
 
 def record_hash(chain: str, seq: int, prev: str, data: bytes) -> str:
     """The hash of the record at (chain, seq) whose predecessor hashes to `prev`."""
-    head = b"\n".join((RECORD_DOMAIN, chain.encode("utf-8"), str(seq).encode("ascii")))
-    return hashlib.sha256(head + b"\n" + prev.encode("ascii") + b"\n" + data).hexdigest()
+    place = (RECORD_DOMAIN, chain.encode("utf-8"), seq, prev.encode("ascii"), data)
+    return hashlib.sha256(b"%b\n%b\n%d\n%b\n%b" % place).hexdigest()
 
 
 def legacy_hash(prev: str, data: bytes) -> str:
@@ -79,6 +80,22 @@ def decode_event_strict(data: bytes) -> AuditEvent:
     if not canonical:
         raise NotCanonical("not in canonical form (a duplicate, unknown or respelt field)")
     return event
+
+
+def event_keys_strict(data: bytes) -> tuple[str, str | None]:
+    """(action, subject) of the event stored as `data`, held to the same rule as
+    `decode_event_strict` (what `audit verify` reads of each record).
+
+    Raises:
+        NotCanonical: as `decode_event_strict`.
+    """
+    try:
+        action, subject, canonical = event_keys_checked(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise NotCanonical(f"not in canonical form: not an audit event ({exc})") from exc
+    if not canonical:
+        raise NotCanonical("not in canonical form (a duplicate, unknown or respelt field)")
+    return action, subject
 
 
 def covered_event(

@@ -13,12 +13,12 @@ from app.audit.format import (
     ARCHIVE_GROUP,
     VERIFICATION_ACTIONS,
     NotCanonical,
-    decode_event_strict,
+    event_keys_strict,
     legacy_hash,
     record_hash,
 )
 from app.domain.events import GENESIS_HASH
-from app.domain.records import AuditEvent, StoredAudit
+from app.domain.records import StoredAudit
 
 __all__ = ["AuditReport", "Expect", "Walk"]
 
@@ -63,6 +63,9 @@ class Walk:
         self.legacy_ok = True
         self.states: dict[str, tuple[int, str, bool]] = {}
         self.index: dict[str, list[tuple[str, int]]] = {}
+        self.archived_upto = {}
+        self._expect: dict[int, Expect] = {}
+        self._kept_from = 0
 
     def problem(self, line: str) -> None:
         self.report.problems.append(line)
@@ -88,6 +91,8 @@ class Walk:
             )
             state = (base[0] + 1, base[1], False)
         self.chain = chain
+        self._expect = self.expect.get(chain, {})
+        self._kept_from = self.archived_upto.get(chain, 0)
         self.next_seq, self.prev, self.legacy_ok = state or (1, GENESIS_HASH, True)
 
     def pause(self) -> None:
@@ -109,12 +114,56 @@ class Walk:
         return lengths
 
     def record(self, r: StoredAudit, index: bool) -> None:
+        seq = r.seq
+        if seq != self.next_seq or r.prev != self.prev:
+            if seq < self.next_seq and r.hash == self.archived_hash(r):
+                # still in the store and already in the archive (a drop not yet done):
+                # still in the store's index too
+                self._index(r, index, *event_keys_strict(r.data))
+                return
+            self._misplaced(r)
+        if r.group == ARCHIVE_GROUP:
+            # hashed from its bytes as it was read; the segment's end line, the store's
+            # archived head and the checkpoints pin the result
+            self.legacy_ok = False
+        elif r.hash == record_hash(r.chain, seq, r.prev, r.data):
+            self.legacy_ok = False
+        elif self.legacy_ok and r.hash == legacy_hash(r.prev, r.data):
+            self.report.legacy += 1
+        else:
+            self.problem(
+                f"chain {r.chain} record {seq}: its bytes do not match its hash (edited, or "
+                "moved here)"
+            )
+        try:
+            action, subject = event_keys_strict(r.data)
+        except NotCanonical as exc:
+            self.problem(f"chain {r.chain} record {seq}: {exc}")
+        else:
+            for column, value in r.columns:
+                if value != (action if column == "action" else subject):
+                    self.problem(
+                        f"chain {r.chain} record {seq}: its {column} column disagrees with "
+                        "its hashed event"
+                    )
+            if index:
+                self._index(r, index, action, subject)
+        want = self._expect.get(seq)
+        if want is not None and want.head != r.hash:
+            self.problem(
+                f"chain {r.chain} record {seq}: is not the record {want.source} signed "
+                f"(records 1-{seq} were rewritten)"
+            )
+        if self.overlap is not None and seq > self._kept_from:
+            self.overlap.setdefault(r.chain, {})[seq] = r.hash
+        self.prev = r.hash
+        if seq >= self.next_seq:  # resynchronise after a gap: one line per problem
+            self.next_seq = seq + 1
+        self.report.records += 1
+
+    def _misplaced(self, r: StoredAudit) -> None:
+        """The problem with a record that is not the next one of its chain."""
         where = f"chain {r.chain} record {r.seq}"
-        if r.seq < self.next_seq and r.hash == self.archived_hash(r):
-            # still in the store and already in the archive (a drop not yet done): still
-            # in the store's index too
-            self._index(r, index, decode_event_strict(r.data))
-            return
         if r.seq > self.next_seq:
             gap = str(self.next_seq)
             if r.seq > self.next_seq + 1:
@@ -122,48 +171,19 @@ class Walk:
             self.problem(f"chain {r.chain}: record(s) {gap} missing (deleted or moved)")
         elif r.seq < self.next_seq:
             self.problem(f"{where}: out of order or duplicated (expected {self.next_seq})")
-        elif r.prev != self.prev:
-            self.problem(f"{where}: does not link to the record before it (reordered or replaced)")
-        if r.group == ARCHIVE_GROUP:
-            # hashed from its bytes as it was read; the segment's end line, the store's
-            # archived head and the checkpoints pin the result
-            self.legacy_ok = False
-        elif r.hash == record_hash(r.chain, r.seq, r.prev, r.data):
-            self.legacy_ok = False
-        elif self.legacy_ok and r.hash == legacy_hash(r.prev, r.data):
-            self.report.legacy += 1
         else:
-            self.problem(f"{where}: its bytes do not match its hash (edited, or moved here)")
-        try:
-            event = decode_event_strict(r.data)
-        except NotCanonical as exc:
-            self.problem(f"{where}: {exc}")
-            event = None
-        if event is not None:
-            for column, value in r.columns:
-                if value != getattr(event, column):
-                    self.problem(f"{where}: its {column} column disagrees with its hashed event")
-            self._index(r, index, event)
-        want = self.expect.get(r.chain, {}).get(r.seq)
-        if want is not None and want.head != r.hash:
-            self.problem(
-                f"{where}: is not the record {want.source} signed (records 1-{r.seq} "
-                "were rewritten)"
-            )
-        if self.overlap is not None:
-            self.overlap.setdefault(r.chain, {})[r.seq] = r.hash
-        self.prev = r.hash
-        if r.seq >= self.next_seq:  # resynchronise after a gap: one line per problem
-            self.next_seq = r.seq + 1
-        self.report.records += 1
+            self.problem(f"{where}: does not link to the record before it (reordered or replaced)")
 
-    def _index(self, r: StoredAudit, index: bool, event: AuditEvent) -> None:
-        if index and event.action in VERIFICATION_ACTIONS and event.subject is not None:
-            self.index.setdefault(event.subject, []).append((r.chain, r.seq))
+    def _index(self, r: StoredAudit, index: bool, action: str, subject: str | None) -> None:
+        if index and action in VERIFICATION_ACTIONS and subject is not None:
+            self.index.setdefault(subject, []).append((r.chain, r.seq))
 
     #: while reading the archive: chain -> seq -> hash of archived records the store may
-    #: still hold (past what it says it archived), so that those are not counted twice
+    #: still hold (past what it says it archived: `kept_from`), so that those are not
+    #: counted twice
     overlap: dict[str, dict[int, str]] | None = None
+    #: chain -> the last record the store says it archived (dropped)
+    archived_upto: dict[str, int]
 
     def archived_hash(self, r: StoredAudit) -> str | None:
         return None if self.overlap is None else self.overlap.get(r.chain, {}).get(r.seq)

@@ -22,10 +22,10 @@ the folder fsynced.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import secrets
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +57,8 @@ __all__ = [
 MAGIC = b"statuspass-audit-segment/2"
 #: segments written before events were binary: one JSON event per line
 MAGIC_V1 = b"statuspass-audit-segment/1"
+#: compressed bytes read at a time
+_CHUNK = 1 << 20
 _SEGMENT = re.compile(r"segment-(\d{6})\.audit\.gz")
 
 
@@ -148,34 +150,79 @@ def _ends(path: Path) -> dict[str, tuple[int, str]]:
     return ends
 
 
+def _inflate(path: Path) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip file, a chunk at a time (members one after the
+    other, as gzip reads them).
+
+    Raises:
+        EOFError: the file ends inside a member. zlib.error: not gzip, or corrupt.
+    """
+    with path.open("rb") as f:
+        inflater = zlib.decompressobj(wbits=31)
+        fed = False
+        while chunk := f.read(_CHUNK):
+            while chunk:
+                fed = True
+                out = inflater.decompress(chunk)
+                if out:
+                    yield out
+                if not inflater.eof:
+                    break
+                chunk = inflater.unused_data
+                inflater, fed = zlib.decompressobj(wbits=31), False
+        if fed and not inflater.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker")
+
+
 def _lines(path: Path, data: list[bytes] | None = None) -> Iterator[bytes | None]:
     """The `chain` and `end` lines of a segment; None for each record, whose bytes are
     then `data[0]` (when a list is given: only a reader of records needs them).
 
     Raises:
         ConfigError: not a segment. ValueError: a record's length line is broken.
+        EOFError, zlib.error: the file is cut short or corrupt.
     """
-    with gzip.open(path, "rb") as f:
-        first = f.readline().rstrip(b"\n")
-        if first not in (MAGIC, MAGIC_V1):
-            raise ConfigError(f"{path} is not an audit segment")
-        sized = first == MAGIC
-        for line in f:
-            line = line.rstrip(b"\n")
-            if line.startswith((b"chain ", b"end ")):
+    sized: bool | None = None  # before the first line: not known yet
+    buf, pos = b"", 0
+    for chunk in _inflate(path):
+        buf, pos = buf[pos:] + chunk, 0
+        while (nl := buf.find(b"\n", pos)) >= 0:
+            line = buf[pos:nl]
+            if sized is None:
+                if line not in (MAGIC, MAGIC_V1):
+                    raise ConfigError(f"{path} is not an audit segment")
+                sized, pos = line == MAGIC, nl + 1
+            elif line.startswith((b"chain ", b"end ")):
+                pos = nl + 1
                 yield line
-                continue
-            if sized:
-                if not line.startswith(b"+"):
-                    raise ValueError(f"not a record length: {line[:20]!r}")
-                size = int(line[1:])
-                line = f.read(size + 1)
-                if len(line) != size + 1 or line[-1:] != b"\n":
-                    raise ValueError("a record shorter than its length")
-                line = line[:-1]
-            if data is not None:
-                data[:] = [line]
-            yield None
+            elif not sized:  # the first format: the line is the record
+                pos = nl + 1
+                if data is not None:
+                    data[0] = line
+                yield None
+            elif line.startswith(b"+") and line[1:].isdigit():
+                stop = nl + 1 + int(line[1:])
+                if stop >= len(buf):
+                    break  # the rest of the record is in the next chunk
+                if buf[stop] != 0x0A:
+                    raise ValueError("a record's length does not match its bytes")
+                if data is not None:
+                    data[0] = buf[nl + 1 : stop]
+                pos = stop + 1
+                yield None
+            else:
+                raise ValueError(f"not a record length: {line[:20]!r}")
+    if sized is None:
+        raise ConfigError(f"{path} is not an audit segment")
+    rest = buf[pos:]
+    if rest and (sized or not rest.startswith((b"chain ", b"end "))):
+        if sized:
+            raise ValueError("a record shorter than its length")
+        if data is not None:
+            data[0] = rest
+        yield None
+    elif rest:
+        yield rest
 
 
 @dataclass
@@ -199,7 +246,7 @@ def read_archive(folder: Path, out: ArchiveRead) -> Iterator[StoredAudit]:
     an `end` line that does not match is a problem (in `out.problems`)."""
     for _n, path in segments(folder):
         chain, seq, prev = "", 0, ""
-        record: list[bytes] = []
+        record = [b""]
         try:
             for line in _lines(path, record):
                 if line is None:
@@ -220,5 +267,5 @@ def read_archive(folder: Path, out: ArchiveRead) -> Iterator[StoredAudit]:
                             f"{path.name}: chain {chain} does not hash to the head it records"
                             f" (record {last}: edited, added or removed)"
                         )
-        except (OSError, EOFError, ValueError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, ValueError, zlib.error) as exc:
             out.problems.append(f"{path.name}: unreadable ({exc})")

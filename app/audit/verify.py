@@ -112,18 +112,15 @@ async def verify_audit(
     walk = Walk(report, expect)
     bases = {c: (upto, h) for c, (upto, h, _b) in (await store.audit_archived()).items()}
     if archive is not None:
-        # the archive first: the store's records of a chain continue its segments'
+        # the archive first: the store's records of a chain continue its segments'; only
+        # archived records past what the store dropped can still be in the store
         walk.overlap = {}
+        walk.archived_upto = {chain: upto for chain, (upto, _h) in bases.items()}
         for r in archive:
             if r.chain != walk.chain:
                 walk.start(r.chain)
             walk.record(r, False)
         walk.pause()
-        # only archived records past what the store dropped can still be in the store
-        walk.overlap = {
-            chain: {q: h for q, h in seqs.items() if q > bases.get(chain, (0, ""))[0]}
-            for chain, seqs in walk.overlap.items()
-        }
     index = store.separate_verification_index
     group: str | None = None
     async for r in records if records is not None else store.iter_audit_stored():

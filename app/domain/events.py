@@ -20,6 +20,7 @@ __all__ = [
     "decode_event_checked",
     "encode_event",
     "encode_event_legacy",
+    "event_keys_checked",
     "event_time_us",
     "is_legacy_event",
 ]
@@ -70,6 +71,9 @@ class _PackedEvent(msgspec.Struct, array_like=True, frozen=True):
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+#: the times a datetime can hold, in µs since the epoch
+_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // _US
+_MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _US
 _json = msgspec.json.Encoder()
 _packer = msgspec.msgpack.Encoder()
 _packed_decoder = msgspec.msgpack.Decoder(_PackedEvent)
@@ -133,6 +137,27 @@ def decode_event_checked(data: bytes) -> tuple[AuditEvent, bool]:
     return _unpacked(p), canonical
 
 
+def event_keys_checked(data: bytes) -> tuple[str, str | None, bool]:
+    """`decode_event_checked` for a reader of millions of records (`audit verify`) that
+    needs only the event's action and subject: (action, subject, canonical), without
+    building the event.
+
+    Raises:
+        msgspec.DecodeError, msgspec.ValidationError: not an event.
+    """
+    if is_legacy_event(data):
+        event, canonical = decode_event_checked(data)
+        return event.action, event.subject, canonical
+    p = _packed_decoder.decode(data)
+    raw, text = p.subject, p.subject_text
+    if raw is not None and text is not None:
+        raise msgspec.ValidationError("an event with two subjects")
+    if not _MIN_US <= p.at <= _MAX_US:
+        raise msgspec.ValidationError("a time out of range")
+    canonical = _packer.encode(p) == data and (text is None or not _is_hmac(text))
+    return p.action, raw.hex() if raw is not None else text, canonical
+
+
 def decode_event(data: bytes) -> AuditEvent:
     """The event stored as `data`, in either form (not strict: see
     `audit_format.decode_event_strict`).
@@ -149,6 +174,8 @@ def _unpacked(p: _PackedEvent) -> AuditEvent:
     if p.subject is not None and p.subject_text is not None:
         # one subject only: a second one, ignored here, could be read by another reader
         raise msgspec.ValidationError("an event with two subjects")
+    if not _MIN_US <= p.at <= _MAX_US:
+        raise msgspec.ValidationError("a time out of range")
     return AuditEvent(
         at=_EPOCH + timedelta(microseconds=p.at),
         actor=p.actor,
