@@ -1,8 +1,8 @@
 """`app.domain.ports.Store` on Redis or a Redis Cluster.
 
 Layout and sharding: `keys`. Atomic writes: `scripts` (one Lua script per
-write, on one shard = one cluster slot). Audit chains: `audit`. Durability
-settings: `durability`.
+write, on one shard = one cluster slot). Audit chains: `audit`; signed checkpoints:
+`checkpoints`. Durability settings: `durability`.
 
 Connecting is lazy enough to survive a Redis that is down at start-up: `open` tries to
 read the shard count, and if Redis cannot be reached, the first operation tries again
