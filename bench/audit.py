@@ -124,7 +124,7 @@ async def run(work: Path, url: str, n: int, keep: float, lanes: int) -> None:
         report = await verify_audit(
             store,
             keys.verifiers(),
-            external=archive_checkpoints(work / "archive"),
+            archive_notes=archive_checkpoints(work / "archive"),
             archive=read_archive(work / "archive", read),
         )
         took = time.perf_counter() - t

@@ -4,9 +4,11 @@ segment files (`segments`), safely.
 The order of a run, so that a crash anywhere loses nothing and a re-run finishes it:
 sign a checkpoint; write the segment to a temporary file, fsync it, rename it, fsync the
 folder; only then drop the archived records from the store, chain by chain, each drop
-refused unless the store's record is the one archived (`Store.trim_archived`). A re-run
-first completes the drops of segments already on disk, and never archives a record
-twice.
+refused unless the store's record is the one archived (`Store.trim_archived`); then
+drop the checkpoints the archive now holds, all but the newest of them (the next
+checkpoint names it), refused unless each one is the one archived
+(`Store.trim_checkpoints`). A re-run first completes the drops of segments already on
+disk, and never archives a record or a checkpoint twice.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class ArchiveResult:
     chains: int = 0
     resumed: int = 0  # chains whose drop an interrupted run had left to do
     bytes: int = 0
+    checkpoints: int = 0  # signed checkpoints dropped from the store (the archive has them)
 
 
 @dataclass
@@ -92,9 +95,11 @@ async def archive_audit(
         before_us = to_us(before)
         segments, on_disk = await asyncio.to_thread(scan, folder)
         result.resumed = await _finish_drops(store, folder, on_disk, before_us)
+        archived = await asyncio.to_thread(archive_checkpoints, folder)
+        result.checkpoints = await _drop_checkpoints(store, folder, archived)
         await sign_checkpoint(store, signer[0], signer[1], now)
         number = (segments[-1][0] + 1) if segments else 1
-        runs = await _write_segment(store, folder, number, before_us, level, result)
+        runs = await _write_segment(store, folder, number, before_us, level, result, archived)
         for run in runs:  # the segment is on disk: now, and only now, drop from the store
             trim = AuditTrim(
                 chain=run.chain,
@@ -107,6 +112,7 @@ async def archive_audit(
                 raise ConfigError(f"chain {run.chain} changed while it was archived: re-run")
             result.records += run.count
             result.chains += 1
+        result.checkpoints += await _drop_checkpoints(store, folder, archived)
         return result
     finally:
         os.close(lock)
@@ -144,17 +150,57 @@ async def _finish_drops(
     return resumed
 
 
+async def _drop_checkpoints(store: Store, folder: Path, archived: list[tuple[str, bytes]]) -> int:
+    """Drop from the store the checkpoints `archived` (those in `folder`) holds, all but
+    the newest of them, unless done already; how many. Refused unless each one dropped
+    is exactly the one archived at its place."""
+    dropped, _last = await store.dropped_checkpoints()
+    upto = len(archived) - 1
+    if dropped > max(upto, 0):
+        raise ConfigError(
+            f"the store dropped {dropped} checkpoint(s) into an archive, {folder} holds "
+            f"{len(archived)}: not the archive they went to, refusing to go on"
+        )
+    if upto <= dropped:
+        return 0
+    stored = await store.checkpoints()
+    for i, (source, note) in enumerate(archived[dropped:upto]):
+        if i >= len(stored) or stored[i] != note:
+            raise ConfigError(
+                f"{folder / source} is not the store's checkpoint {dropped + i + 1}: "
+                "refusing to drop it"
+            )
+    if not await store.trim_checkpoints(upto, archived[upto - 1][1]):
+        raise ConfigError("the store's checkpoints changed while they were archived: re-run")
+    return upto - dropped
+
+
 async def _write_segment(
-    store: Store, folder: Path, number: int, before_us: int, level: int, result: ArchiveResult
+    store: Store,
+    folder: Path,
+    number: int,
+    before_us: int,
+    level: int,
+    result: ArchiveResult,
+    archived: list[tuple[str, bytes]],
 ) -> list[_Run]:
     """Write segment `number` (and its checkpoints) with every record not archived yet
     and older than `before_us`, on disk when this returns; its runs, none if there was
-    nothing to archive (then no file is left)."""
+    nothing to archive (then no file is left). The checkpoints written are added to
+    `archived`."""
     done = {c: last for c, (last, _h, _b) in (await store.audit_archived()).items()}
     path = segment_path(folder, number)
-    # each segment keeps the checkpoints signed since the previous one's
-    kept = len(await asyncio.to_thread(archive_checkpoints, folder))
-    notes = (await store.checkpoints())[kept:]
+    # each segment keeps the checkpoints signed since the previous one's; the store
+    # counts the ones it dropped (the archive holds them), so the archive's count is the
+    # place of the first one it does not hold
+    dropped, _last = await store.dropped_checkpoints()
+    stored = await store.checkpoints()
+    if not dropped <= len(archived) <= dropped + len(stored):
+        raise ConfigError(
+            f"{folder} holds {len(archived)} checkpoint(s), the store {dropped} dropped and "
+            f"{len(stored)} kept: not this store's archive, refusing to go on"
+        )
+    notes = stored[len(archived) - dropped :]
     tmp, raw = await asyncio.to_thread(open_tmp, path)
     runs: list[_Run] = []
     try:
@@ -201,6 +247,8 @@ async def _write_segment(
         tmp.unlink(missing_ok=True)
         raise
     result.segment = path
+    name = segment_path(folder, number, "checkpoints").name
+    archived += [(f"{name} #{i}", note) for i, note in enumerate(notes, 1)]
     return runs
 
 

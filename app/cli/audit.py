@@ -103,32 +103,33 @@ def audit_verify(args: argparse.Namespace) -> int:
     settings = load_settings()
     keys = _verifier_keys(args, settings.keys_dir)
     external = [(path, _read(path)) for path in args.checkpoint]
-    archive = None
+    archive, archive_notes = None, None
     read = ArchiveRead()
     if args.archive:
         folder = Path(args.archive)
         if not folder.is_dir():
             raise ConfigError(f"no archive folder {folder}")
         archive = read_archive(folder, read)
-        external += archive_checkpoints(folder)
+        archive_notes = archive_checkpoints(folder)
 
     def progress(n: int) -> None:
         print(f"\r{n:,} records checked…", end="", file=sys.stderr, flush=True)
 
     async def go(st: Store) -> AuditReport:
-        return await verify_audit(st, keys, external=external, archive=archive, progress=progress)
+        return await verify_audit(
+            st,
+            keys,
+            external=external,
+            archive=archive,
+            archive_notes=archive_notes,
+            progress=progress,
+        )
 
     report = with_store(settings, go)
     report.problems[:0] = read.problems
     if report.records >= 100_000:
         print("", file=sys.stderr)
-    latest = report.latest
-    signed = (
-        f"; {report.checkpoints} checkpoint(s) verified, the latest of "
-        f"{latest.time:%Y-%m-%d %H:%M:%SZ} covering {latest.size:,} records"
-        if latest
-        else "; no checkpoint: a cut tail or a rewrite could not be seen"
-    )
+    signed = _signed(report)
     legacy = f", {report.legacy:,} of them hashed the old way" if report.legacy else ""
     if report.unchecked:
         legacy += f", {report.unchecked:,} archived ones not read (use --archive DIR)"
@@ -142,6 +143,24 @@ def audit_verify(args: argparse.Namespace) -> int:
     chains = len(report.chains)
     print(f"OK: {report.records:,} records in {chains} chain(s){legacy}{signed}")
     return 0
+
+
+def _signed(report: AuditReport) -> str:
+    """What the checkpoints proved, for the summary line."""
+    latest = report.latest
+    if latest is None:
+        return "; no checkpoint: a cut tail or a rewrite could not be seen"
+    held = (
+        f" ({report.archived_checkpoints:,} of them in the archive)"
+        if report.archived_checkpoints
+        else ""
+    )
+    if report.unchecked_checkpoints:
+        held += f", {report.unchecked_checkpoints:,} archived ones not read"
+    return (
+        f"; {report.checkpoints:,} checkpoint(s) verified{held}, the latest of "
+        f"{latest.time:%Y-%m-%d %H:%M:%SZ} covering {latest.size:,} records"
+    )
 
 
 def _parse_before(text: str) -> datetime:
@@ -166,12 +185,14 @@ def audit_archive(args: argparse.Namespace) -> int:
         print(f"finished the drops of an interrupted run on {result.resumed} chain(s)")
     if result.segment is None:
         print(f"nothing older than {before:%Y-%m-%d %H:%M:%SZ} left to archive")
-        return 0
-    per = result.bytes / max(result.records, 1)
-    print(
-        f"archived {result.records:,} records of {result.chains} chain(s) into "
-        f"{result.segment} ({result.bytes:,} bytes, {per:.0f} per record)"
-    )
+    else:
+        per = result.bytes / max(result.records, 1)
+        print(
+            f"archived {result.records:,} records of {result.chains} chain(s) into "
+            f"{result.segment} ({result.bytes:,} bytes, {per:.0f} per record)"
+        )
+    if result.checkpoints:
+        print(f"dropped {result.checkpoints:,} signed checkpoint(s) from the store (archived)")
     return 0
 
 

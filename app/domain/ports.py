@@ -189,13 +189,24 @@ class AuditEvidence(Protocol):
         """The separate verification index of each subject in `group`: (chain, seq)."""
 
     async def add_checkpoint(self, note: bytes, expected_count: int) -> bool:
-        """Keep a signed checkpoint if exactly `expected_count` are kept now; else False."""
+        """Keep a signed checkpoint if exactly `expected_count` were ever kept (those
+        `trim_checkpoints` dropped count too); else False."""
 
     async def checkpoints(self) -> list[bytes]:
-        """Every kept checkpoint, oldest first."""
+        """Every checkpoint still kept (not dropped by `trim_checkpoints`), oldest first."""
 
     async def latest_checkpoint(self) -> tuple[int, bytes | None]:
-        """How many checkpoints are kept, and the newest one."""
+        """How many checkpoints were ever kept (dropped ones too), and the newest one."""
+
+    async def dropped_checkpoints(self) -> tuple[int, str | None]:
+        """How many of the oldest checkpoints `trim_checkpoints` dropped, and the note
+        hash (`checkpoints.note_hash`) of the last of them (None: none dropped)."""
+
+    async def trim_checkpoints(self, upto: int, last: bytes) -> bool:
+        """Drop checkpoints 1..`upto` (counted as `latest_checkpoint` does; they are in an
+        archive now) and remember `upto` and the note hash of `last`, in one atomic step;
+        False, with nothing changed, unless checkpoint `upto` is exactly `last` and a
+        newer one stays kept. Dropped before (with that last one): True."""
 
     async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
         """What was moved to the archive: chain -> (records 1..n gone from the store, hash

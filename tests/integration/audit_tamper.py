@@ -1,5 +1,6 @@
 """What an operator with write access to the database can do to the audit log, on each
-backend: read and rewrite a chain as stored, drop one, edit the kept checkpoints.
+backend: read and rewrite a chain as stored, drop one, edit the kept checkpoints and the
+record of those dropped into the archive.
 
 Test-only helper of `test_audit_tamper.py`; it knows each backend's layout on purpose.
 """
@@ -32,6 +33,9 @@ class Tamper(Protocol):
     def drop_chain(self, chain: str, *, registry: bool = True) -> None: ...
     def notes(self) -> list[bytes]: ...
     def set_notes(self, notes: list[bytes]) -> None: ...
+    def set_dropped(self, count: int, last: str) -> None:
+        """Rewrite the store's record of the checkpoints `audit archive` dropped."""
+
     def hide_check(self, chain: str, row: Row) -> None:
         """Make a check vanish from its citizen's verification index."""
 
@@ -70,6 +74,12 @@ class SqliteTamper:
         self.db.execute("DELETE FROM audit_checkpoints")
         self.db.executemany(
             "INSERT INTO audit_checkpoints (note) VALUES (?)", [(n,) for n in notes]
+        )
+
+    def set_dropped(self, count: int, last: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO audit_checkpoints_dropped (one, count, last) VALUES (1, ?, ?)",
+            (count, last),
         )
 
     def hide_check(self, chain: str, row: Row) -> None:
@@ -135,6 +145,9 @@ class RedisTamper:
         self.r.delete(Layout.CHECKPOINTS)
         if notes:
             self.r.rpush(Layout.CHECKPOINTS, *notes)
+
+    def set_dropped(self, count: int, last: str) -> None:
+        self.r.set(Layout.CHECKPOINTS_DROPPED, f"{count} {last}")
 
     def hide_check(self, chain: str, row: Row) -> None:
         from app.domain.events import decode_event

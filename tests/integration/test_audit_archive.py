@@ -10,13 +10,17 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from conftest import store_url
 from factories import T0, make_event
 
 from app.audit.archive import archive_audit
+from app.audit.checkpoints import note_hash
+from app.audit.service import sign_checkpoint
 from app.cli import main
 from app.domain.ports import Store
+from app.errors import ConfigError
 from app.keys.audit import load_audit_keys, rotate_audit_key
 from app.storage import open_store
 
@@ -263,3 +267,118 @@ def test_sqlite_trims_shrink_to_their_time_while_others_write() -> None:
     assert _next_size(10, 1.0, busy=True) == 1
     assert _next_size(1000, 4 * TRIM_HOLD_S, busy=False) == 2000
     assert _next_size(TRIM_BATCH, 1.0, busy=False) == TRIM_BATCH
+
+
+# -- the signed checkpoints: the store keeps only those the archive does not -----------
+def _sign(setup: Setup, minute: int) -> bytes:
+    """Append a check at CUT + `minute` and sign a checkpoint of the log."""
+    keys = load_audit_keys(setup.keys)
+
+    async def go(store: Store) -> bytes:
+        when = CUT + timedelta(minutes=minute)
+        await store.append_audit(make_event("verify", when=when, subject=SUBJECT, jti="x"))
+        note = await sign_checkpoint(store, keys.name, keys.private, when)
+        assert note is not None
+        return note
+
+    return setup.run(go)
+
+
+def _kept(setup: Setup) -> tuple[list[bytes], tuple[int, str | None], int]:
+    async def go(store: Store) -> tuple[list[bytes], tuple[int, str | None], int]:
+        count, _latest = await store.latest_checkpoint()
+        return await store.checkpoints(), await store.dropped_checkpoints(), count
+
+    return setup.run(go)
+
+
+def test_archive_drops_the_checkpoints_it_holds_but_the_newest(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notes = [_sign(setup, 10), _sign(setup, 11)]
+    code, out = setup.cli(
+        capsys, monkeypatch, "audit", "archive", "--before", CUT.isoformat(), "--to",
+        str(setup.folder),
+    )  # fmt: skip
+    assert code == 0 and "dropped 1 signed checkpoint(s) from the store" in out, out
+    kept, dropped, count = _kept(setup)
+    assert kept == notes[1:] and dropped == (1, note_hash(notes[0])) and count == 2
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 0 and "2 checkpoint(s) verified (2 of them in the archive)" in out, out
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify")
+    assert code == 0 and "1 checkpoint(s) verified, 1 archived ones not read" in out, out
+    # the next checkpoint follows the one kept, and a later run drops that one too
+    notes.append(_sign(setup, 12))
+    assert _kept(setup)[0] == notes[1:]
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 0 and "3 checkpoint(s) verified (2 of them in the archive)" in out, out
+    later = (CUT + timedelta(minutes=20)).isoformat()
+    code, out = setup.cli(
+        capsys, monkeypatch, "audit", "archive", "--before", later, "--to", str(setup.folder)
+    )
+    assert code == 0 and "dropped 1 signed checkpoint(s) from the store" in out, out
+    assert _kept(setup) == (notes[2:], (2, note_hash(notes[1])), 3)
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 0 and "3 checkpoint(s) verified (3 of them in the archive)" in out, out
+    assert out.startswith("OK: 53 records"), out
+
+
+def test_a_run_killed_before_dropping_checkpoints_is_finished_by_the_next(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The segment, its checkpoints and the records' drops are done; the process dies
+    before the checkpoints go. The store still holds them all, the log verifies with its
+    archive, and the next run (with nothing new to archive) drops them."""
+    notes = [_sign(setup, 10), _sign(setup, 11)]
+
+    async def killed(store: Store) -> None:
+        async def dies(upto: int, last: bytes) -> bool:
+            raise KeyboardInterrupt  # as a kill: nothing after this point runs
+
+        store.trim_checkpoints = dies  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            await setup.archive(store)
+
+    setup.run(killed)
+    assert len(setup.run(_all)) == 12  # the records went
+    assert _kept(setup) == (notes, (0, None), 2)
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 0 and "2 checkpoint(s) verified (2 of them in the archive)" in out, out
+    result = setup.run(setup.archive)
+    assert result.segment is None and result.checkpoints == 1
+    assert _kept(setup) == (notes[1:], (1, note_hash(notes[0])), 2)
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 0 and out.startswith("OK: 52 records"), out
+
+
+def test_checkpoints_are_dropped_only_when_the_archive_holds_them(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """A checkpoints file that is not what the store holds, or an archive folder that is
+    not the one the store's checkpoints went to: the run refuses and drops nothing."""
+    _sign(setup, 10)
+    _sign(setup, 11)
+
+    async def killed(store: Store) -> None:
+        async def dies(upto: int, last: bytes) -> bool:
+            raise KeyboardInterrupt
+
+        store.trim_checkpoints = dies  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            await setup.archive(store)
+
+    setup.run(killed)
+    written = setup.folder / "segment-000001.checkpoints"
+    good = written.read_bytes()
+    notes = msgspec.json.decode(good, type=list[str])
+    written.write_bytes(msgspec.json.encode([notes[1], *notes[1:]]))
+    with pytest.raises(ConfigError, match="is not the store's checkpoint 1"):
+        setup.run(setup.archive)
+    assert _kept(setup)[1] == (0, None)
+    written.write_bytes(good)
+    assert setup.run(setup.archive).checkpoints == 1
+    other = Setup(setup.url, setup.keys, tmp_path / "elsewhere")
+    with pytest.raises(ConfigError, match="not the archive they went to"):
+        other.run(other.archive)
+    assert not list(other.folder.glob("segment-*"))
+    assert _kept(setup)[1][0] == 1

@@ -19,7 +19,8 @@ from conftest import store_url
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from factories import T0, make_event
 
-from app.audit.checkpoints import open_note
+from app.audit.archive import archive_audit
+from app.audit.checkpoints import note_hash, open_note
 from app.audit.format import record_hash
 from app.audit.service import sign_checkpoint
 from app.cli import main
@@ -344,3 +345,124 @@ def test_a_citizen_is_answered_only_from_bytes_their_hashes_cover(log: Log) -> N
     answer = asyncio.run(_answer(log.url))
     assert "Forged" not in answer
     assert len(answer) == 7  # the edited record is left out (and `audit verify` says where)
+
+
+# -- after archive runs: the checkpoints the archive holds are gone from the store ------
+async def _archive_twice(url: str, keys: Path, folder: Path) -> list[bytes]:
+    """Archive the log's start, sign two more checkpoints, archive again, sign two more:
+    the archive holds checkpoints 1-2 (segment 1) and 3-4 (segment 2), the store keeps
+    4-6 and records that it dropped 3. Returns checkpoints 1-6."""
+    audit_keys = load_audit_keys(keys)
+    signer = (audit_keys.name, audit_keys.private)
+    store = await open_store(url)
+    try:
+        notes = list(await store.checkpoints())
+
+        async def more(minute: int) -> None:
+            when = T0 + timedelta(minutes=minute)
+            await store.append_audit(make_event("verify", when=when, subject=SUBJECT, jti="x"))
+            await store.append_audit(make_event("client_add", when=when))
+            note = await sign_checkpoint(store, *signer, when + timedelta(seconds=30))
+            assert note is not None
+            notes.append(note)
+
+        cut = T0 + timedelta(minutes=1)
+        await archive_audit(store, folder, cut, signer=signer, now=cut)
+        await more(5)
+        await more(7)
+        cut = T0 + timedelta(minutes=6)
+        await archive_audit(store, folder, cut, signer=signer, now=cut)
+        await more(10)
+        await more(12)
+        assert await store.checkpoints() == notes[3:]
+        assert await store.dropped_checkpoints() == (3, note_hash(notes[2]))
+    finally:
+        await store.close()
+    return notes
+
+
+@pytest.fixture
+def archived(log: Log, tmp_path: Path) -> tuple[Log, Path, list[bytes]]:
+    folder = tmp_path / "archive"
+    notes = asyncio.run(_archive_twice(log.url, log.keys, folder))
+    return log, folder, notes
+
+
+def test_archived_log_verifies_with_and_without_its_archive(
+    archived: tuple[Log, Path, list[bytes]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log, folder, _notes = archived
+    code, lines = log.verify(capsys, monkeypatch, "--archive", str(folder))
+    assert code == 0, lines
+    # 6 signed (1-4 in the archive, 4-6 in the store) and the witness's copy of the first
+    assert "7 checkpoint(s) verified (4 of them in the archive)" in lines[-1], lines
+    code, lines = log.verify(capsys, monkeypatch)
+    assert code == 0, lines
+    assert "4 checkpoint(s) verified, 3 archived ones not read" in lines[-1], lines
+
+
+def _delete_kept_and_move_the_mark(log: Log, notes: list[bytes]) -> str:
+    # checkpoints 4 and 5, which no archive holds, go; the mark says they were dropped
+    log.tamper.set_notes(notes[5:])
+    log.tamper.set_dropped(5, note_hash(notes[4]))
+    return "the store dropped 5 checkpoint(s), the archive holds 4"
+
+
+def _delete_kept_and_edit_the_mark(log: Log, notes: list[bytes]) -> str:
+    # the same, with the count left as it was
+    log.tamper.set_notes(notes[5:])
+    log.tamper.set_dropped(3, note_hash(notes[4]))
+    return "the last checkpoint the store dropped is not segment-000002.checkpoints #1"
+
+
+def _edit_the_mark_hash(log: Log, notes: list[bytes]) -> str:
+    log.tamper.set_dropped(3, note_hash(notes[1]))
+    return "stored checkpoint 1: does not follow the last checkpoint the store dropped"
+
+
+def _edit_the_mark_count(log: Log, notes: list[bytes]) -> str:
+    log.tamper.set_dropped(2, note_hash(notes[2]))
+    return "the last checkpoint the store dropped is not segment-000001.checkpoints #2"
+
+
+ARCHIVED_CASES: dict[str, Callable[[Log, list[bytes]], str]] = {
+    "delete kept checkpoints, move the mark": _delete_kept_and_move_the_mark,
+    "delete kept checkpoints, edit the mark": _delete_kept_and_edit_the_mark,
+    "edit the mark's hash": _edit_the_mark_hash,
+    "edit the mark's count": _edit_the_mark_count,
+}
+
+
+@pytest.mark.parametrize("case", list(ARCHIVED_CASES))
+def test_tampering_with_the_checkpoints_after_an_archive_is_found(
+    archived: tuple[Log, Path, list[bytes]],
+    case: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log, folder, notes = archived
+    expected = ARCHIVED_CASES[case](log, notes)
+    code, lines = log.verify(capsys, monkeypatch, "--archive", str(folder))
+    assert code == 1, lines
+    assert lines[0].startswith("BROKEN: ")
+    assert any(expected in line for line in lines[1:]), (expected, lines)
+
+
+@pytest.mark.parametrize("segment", [1, 2])
+def test_a_checkpoints_file_deleted_from_the_archive_is_found(
+    archived: tuple[Log, Path, list[bytes]],
+    segment: int,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log, folder, _notes = archived
+    (folder / f"segment-{segment:06d}.checkpoints").unlink()
+    code, lines = log.verify(capsys, monkeypatch, "--archive", str(folder))
+    assert code == 1, lines
+    expected = "the store dropped 3 checkpoint(s), the archive holds 2"
+    assert any(expected in line for line in lines[1:]), lines
+    if segment == 1:  # what is left of the archive's checkpoints starts mid-chain
+        first = "segment-000002.checkpoints #1: names a predecessor that is not kept"
+        assert any(first in line for line in lines[1:]), lines

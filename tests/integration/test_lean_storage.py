@@ -80,7 +80,7 @@ async def test_sqlite_schema_5_rows_are_rewritten_compact(tmp_path: Path) -> Non
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (6,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_schema.SCHEMA_VERSION,)
         for table in ("entitlements", "cards", "proofs"):
             (data,) = conn.execute(f"SELECT data FROM {table}").fetchone()
             assert bytes(data)[:1] != b"{", table

@@ -25,6 +25,7 @@ from factories import (
     make_proof,
 )
 
+from app.audit.checkpoints import note_hash
 from app.audit.format import decode_event_strict, record_hash
 from app.audit.service import verify_audit
 from app.domain.events import GENESIS_HASH, decode_event, encode_event
@@ -560,6 +561,28 @@ async def test_checkpoints_are_kept_in_order_and_only_on_the_expected_count(stor
     assert await store.add_checkpoint(b"second", 1)
     assert await store.checkpoints() == [b"first", b"second"]
     assert await store.latest_checkpoint() == (2, b"second")
+    assert await store.dropped_checkpoints() == (0, None)
+
+
+async def test_checkpoints_in_the_archive_are_dropped_and_still_counted(store: Store) -> None:
+    for n, note in enumerate([b"one", b"two", b"three", b"four"]):
+        assert await store.add_checkpoint(note, n)
+    assert not await store.trim_checkpoints(2, b"one")  # checkpoint 2 is not that note
+    assert not await store.trim_checkpoints(4, b"four")  # the newest always stays
+    assert await store.checkpoints() == [b"one", b"two", b"three", b"four"]
+    assert await store.trim_checkpoints(2, b"two")
+    assert await store.trim_checkpoints(2, b"two")  # done before: done
+    assert not await store.trim_checkpoints(2, b"one")
+    assert await store.checkpoints() == [b"three", b"four"]
+    assert await store.dropped_checkpoints() == (2, note_hash(b"two"))
+    # the count a signer names is of every checkpoint ever kept
+    assert await store.latest_checkpoint() == (4, b"four")
+    assert not await store.add_checkpoint(b"late", 2)
+    assert await store.add_checkpoint(b"five", 4)
+    assert await store.trim_checkpoints(4, b"four")
+    assert await store.checkpoints() == [b"five"]
+    assert await store.dropped_checkpoints() == (4, note_hash(b"four"))
+    assert await store.latest_checkpoint() == (5, b"five")
 
 
 # -- bulk forms (batch ingest) ------------------------------------------------------

@@ -191,6 +191,9 @@ class Layout:
     CLIENT_KEYS = "{sp:g}:clientkeys"  # hash key_hash -> id
     CARD_DIR = "{sp:g}:carddir"  # hash card number -> shard label
     CHECKPOINTS = "{sp:g}:checkpoints"  # list of signed audit checkpoints, oldest first
+    #: "<count> <note hash of the last>" of the oldest checkpoints dropped from the list
+    #: once in the archive (same slot: one script drops them and writes this)
+    CHECKPOINTS_DROPPED = "{sp:g}:checkpoints-dropped"
 
     @staticmethod
     def code_key(code: str) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "READ_PROOF_BY_CODE",
     "READ_VALUE",
     "TRIM_ARCHIVED",
+    "TRIM_CHECKPOINTS",
     "UNDO_HIT",
     "UNINDEX",
 ]
@@ -83,12 +84,35 @@ READ_FIELD = """
 return redis.call('HGET', KEYS[1], ARGV[1])
 """
 
-#: keep a signed audit checkpoint. KEYS[1] the list of checkpoints. ARGV[1] the count
-#: the caller read (a checkpoint names its predecessor: two signers must not both extend
-#: the same one), ARGV[2] the note. Replies 1 when kept, 0 when another was kept first.
+#: keep a signed audit checkpoint. KEYS[1] the list of checkpoints, KEYS[2] the count
+#: of those dropped (`TRIM_CHECKPOINTS`). ARGV[1] the count the caller read, dropped ones
+#: included (a checkpoint names its predecessor: two signers must not both extend the
+#: same one), ARGV[2] the note. Replies 1 when kept, 0 when another was kept first.
 ADD_CHECKPOINT = """
-if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+local dropped = tonumber(string.match(redis.call('GET', KEYS[2]) or '0', '^%d+'))
+if redis.call('LLEN', KEYS[1]) + dropped ~= tonumber(ARGV[1]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[2])
+return 1
+"""
+
+#: drop checkpoints 1..upto (counted with those dropped before), now in the archive.
+#: KEYS[1] the list, KEYS[2] "<count> <note hash of the last>" of those dropped. ARGV[1]
+#: upto, ARGV[2] the note of checkpoint upto, ARGV[3] its note hash. 1: done (now or
+#: before), 0: checkpoint upto is not that note, or is the newest (nothing changed).
+TRIM_CHECKPOINTS = """
+local held = redis.call('GET', KEYS[2]) or '0 -'
+local done, last = string.match(held, '^(%d+) (%S+)$')
+local upto = tonumber(ARGV[1])
+if tonumber(done) >= upto then
+  if tonumber(done) > upto or last == ARGV[3] then return 1 end
+  return 0
+end
+local n = upto - tonumber(done)
+if redis.call('LLEN', KEYS[1]) <= n or redis.call('LINDEX', KEYS[1], n - 1) ~= ARGV[2] then
+  return 0
+end
+redis.call('LTRIM', KEYS[1], n, -1)
+redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[3])
 return 1
 """
 

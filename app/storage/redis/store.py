@@ -1,8 +1,8 @@
 """`app.domain.ports.Store` on Redis or a Redis Cluster.
 
 Layout and sharding: `keys`. Atomic writes: `scripts` (one Lua script per
-write, on one shard = one cluster slot). Audit chains: `audit`. Durability
-settings: `durability`.
+write, on one shard = one cluster slot). Audit chains: `audit`; signed checkpoints:
+`checkpoints`. Durability settings: `durability`.
 
 Connecting is lazy enough to survive a Redis that is down at start-up: `open` tries to
 read the shard count, and if Redis cannot be reached, the first operation tries again
@@ -33,6 +33,7 @@ from app.domain.records import (
 )
 from app.errors import ConfigError, StoreUnavailable
 from app.storage.redis import bulk, checks, records
+from app.storage.redis import checkpoints as checkpoint_ops
 from app.storage.redis.audit import Chains
 from app.storage.redis.conn import (
     Client,
@@ -41,7 +42,6 @@ from app.storage.redis.conn import (
     Scripts,
     as_bytes,
     connect,
-    guarded,
     parse_url,
     unavailable,
 )
@@ -241,14 +241,19 @@ class RedisStore:
         return await (await self.context()).chains.pointers(group, subjects)
 
     async def add_checkpoint(self, note: bytes, expected_count: int) -> bool:
-        ctx = await self.context()
-        kept = await ctx.scripts.run("ADD_CHECKPOINT", [Layout.CHECKPOINTS], [expected_count, note])
-        return bool(int(kept))
+        return await checkpoint_ops.add_checkpoint(await self.context(), note, expected_count)
 
     async def checkpoints(self) -> list[bytes]:
-        ctx = await self.context()
-        notes = await unavailable(ctx.client.lrange(Layout.CHECKPOINTS, 0, -1))
-        return [as_bytes(n) for n in notes]
+        return await checkpoint_ops.checkpoints(await self.context())
+
+    async def latest_checkpoint(self) -> tuple[int, bytes | None]:
+        return await checkpoint_ops.latest_checkpoint(await self.context())
+
+    async def dropped_checkpoints(self) -> tuple[int, str | None]:
+        return await checkpoint_ops.dropped_checkpoints(await self.context())
+
+    async def trim_checkpoints(self, upto: int, last: bytes) -> bool:
+        return await checkpoint_ops.trim_checkpoints(await self.context(), upto, last)
 
     async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
         return await (await self.context()).chains.archived()
@@ -257,12 +262,3 @@ class RedisStore:
         return await (await self.context()).chains.trim(
             trim.chain, trim.upto, trim.digest, trim.before_us, trim.checks
         )
-
-    async def latest_checkpoint(self) -> tuple[int, bytes | None]:
-        ctx = await self.context()
-        async with guarded():
-            pipe = ctx.client.pipeline(transaction=False)
-            pipe.llen(Layout.CHECKPOINTS)
-            pipe.lindex(Layout.CHECKPOINTS, -1)
-            count, note = await pipe.execute()
-        return int(count), None if note is None else as_bytes(note)

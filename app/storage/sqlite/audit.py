@@ -1,5 +1,6 @@
 """The hash-chained audit log in SQLite: append (inside a caller's transaction), reads,
-and the signed checkpoints kept beside it.
+and the drops of what `audit archive` moved out (the signed checkpoints kept beside it
+are `checkpoints`).
 
 `action` and `subject` are copies of event fields kept as columns for the verification
 index; the hash covers the event bytes they are copied from, and `audit verify` checks
@@ -19,14 +20,11 @@ from app.storage._common import AUDIT_CHAIN
 from app.storage.sqlite.tx import immediate
 
 __all__ = [
-    "add_checkpoint",
     "append_audit",
     "append_audit_tx",
     "archived",
     "audit_heads",
     "audit_page",
-    "checkpoints",
-    "latest_checkpoint",
     "stored_page",
     "trim_archived",
     "verifications_for",
@@ -136,31 +134,6 @@ def verifications_for(conn: sqlite3.Connection, subject: str, limit: int) -> lis
             continue
         events.append(event)
     return events
-
-
-def add_checkpoint(conn: sqlite3.Connection, note: bytes, expected_count: int) -> bool:
-    """Keep a signed checkpoint, only if `expected_count` were kept before (so two
-    workers signing at once do not both extend the same predecessor)."""
-    with immediate(conn):
-        (count,) = conn.execute("SELECT COUNT(*) FROM audit_checkpoints").fetchone()
-        if int(count) != expected_count:
-            return False
-        conn.execute("INSERT INTO audit_checkpoints (note) VALUES (?)", (note,))
-        return True
-
-
-def checkpoints(conn: sqlite3.Connection) -> list[bytes]:
-    """Every kept checkpoint, oldest first."""
-    rows = conn.execute("SELECT note FROM audit_checkpoints ORDER BY n").fetchall()
-    return [bytes(note) for (note,) in rows]
-
-
-def latest_checkpoint(conn: sqlite3.Connection) -> tuple[int, bytes | None]:
-    count, note = conn.execute(
-        "SELECT COUNT(*), (SELECT note FROM audit_checkpoints ORDER BY n DESC LIMIT 1)"
-        " FROM audit_checkpoints"
-    ).fetchone()
-    return int(count), None if note is None else bytes(note)
 
 
 def archived(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int]]:

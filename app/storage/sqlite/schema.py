@@ -16,7 +16,7 @@ from app.storage.sqlite.tx import immediate
 
 __all__ = ["SCHEMA_VERSION", "migrate"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Records are msgspec JSON in `data`/`event` columns; the columns beside them are what we
 # query by. Statements are run one by one (not executescript) so they stay inside the
@@ -152,6 +152,17 @@ _LEAN_TABLES: tuple[tuple[str, str, Callable[[bytes], Any], Callable[[Any], byte
 )
 
 
+# v7: how many of the oldest signed checkpoints `audit archive` dropped from
+# audit_checkpoints once they were in the archive, and the note hash of the last of them
+# (the first checkpoint kept names it as its predecessor). One row, or none.
+_SCHEMA_V7 = (
+    """CREATE TABLE IF NOT EXISTS audit_checkpoints_dropped (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        count INTEGER NOT NULL,
+        last TEXT NOT NULL)""",
+)
+
+
 def _to_lean(conn: sqlite3.Connection) -> None:
     """Rewrite every JSON row, in primary-key order a page at a time (memory stays flat)."""
     for table, key, decode, encode in _LEAN_TABLES:
@@ -219,6 +230,9 @@ def _migrate_locked(conn: sqlite3.Connection, path: str) -> int:
                     conn.execute(statement)
         if version < 6:
             _to_lean(conn)
-        # future versions: `if version < 7: ...` here, each step idempotent
+        if version < 7:
+            for statement in _SCHEMA_V7:
+                conn.execute(statement)
+        # future versions: `if version < 8: ...` here, each step idempotent
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return version

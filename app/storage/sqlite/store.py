@@ -2,7 +2,7 @@
 
 How its SQL runs (one thread per process, reads and group commits on the loop's thread,
 SQLite errors as `StoreUnavailable`) is `runner`; what each operation does is `records`,
-`checks` and `audit`.
+`checks`, `audit` and `checkpoints`.
 
 Writes are `BEGIN IMMEDIATE` transactions (`tx.immediate`), which is what makes the
 store safe across processes: whatever a write reads to decide (a version, a code, the audit
@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from app.domain import records
 from app.storage.sqlite import audit as audit_ops
+from app.storage.sqlite import checkpoints as checkpoint_ops
 from app.storage.sqlite import checks as check_ops
 from app.storage.sqlite import records as record_ops
 from app.storage.sqlite.runner import Runner
@@ -151,13 +152,19 @@ class SqliteStore(Runner):
         return [[] for _ in subjects]
 
     async def add_checkpoint(self, note: bytes, expected_count: int) -> bool:
-        return await self._run(audit_ops.add_checkpoint, note, expected_count)
+        return await self._run(checkpoint_ops.add_checkpoint, note, expected_count)
 
     async def checkpoints(self) -> list[bytes]:
-        return await self._run(audit_ops.checkpoints)
+        return await self._run(checkpoint_ops.checkpoints)
 
     async def latest_checkpoint(self) -> tuple[int, bytes | None]:
-        return await self._run(audit_ops.latest_checkpoint)
+        return await self._run(checkpoint_ops.latest_checkpoint)
+
+    async def dropped_checkpoints(self) -> tuple[int, str | None]:
+        return await self._run(checkpoint_ops.dropped_checkpoints)
+
+    async def trim_checkpoints(self, upto: int, last: bytes) -> bool:
+        return await self._run(checkpoint_ops.trim_checkpoints, upto, last)
 
     async def audit_archived(self) -> dict[str, tuple[int, str, int]]:
         return await self._run(audit_ops.archived)
