@@ -17,6 +17,7 @@ from app.audit.format import covered_event, record_hash
 from app.domain.events import GENESIS_HASH, decode_event, encode_event
 from app.domain.records import AuditEvent, AuditRecord, AuditTrim, StoredAudit
 from app.storage._common import AUDIT_CHAIN
+from app.storage.sqlite.schema import CHECK_BUCKET
 from app.storage.sqlite.tx import immediate
 
 __all__ = [
@@ -116,14 +117,11 @@ def verifications_for(conn: sqlite3.Connection, subject: str, limit: int) -> lis
     """Verification and card-check events about `subject`, newest (highest seq) first,
     each one read from bytes its hash covers (a record that fails is left out and
     reported: `audit verify` says where)."""
-    # the action list is spelled literally, exactly as in the partial index's WHERE, so
-    # the planner can use audit_verifications
-    rows = conn.execute(
-        "SELECT chain, seq, event, prev, hash FROM audit"
-        " WHERE subject = ? AND action IN ('verify', 'card_check')"
-        " ORDER BY seq DESC LIMIT ?",
-        (subject, limit),
-    ).fetchall()
+    lo, hi = _check_buckets(conn)
+    # each time bucket of the window is one probe of audit_checks (bucket, subject); the
+    # expressions and the action list are spelled exactly as in the index, so the
+    # planner uses it
+    rows = conn.execute(_CHECKS_OF, (hi, lo, LEGACY_BUCKET, subject, limit)).fetchall()
     events = []
     for chain, seq, data, prev, digest in rows:
         event = covered_event(
@@ -134,6 +132,38 @@ def verifications_for(conn: sqlite3.Connection, subject: str, limit: int) -> lis
             continue
         events.append(event)
     return events
+
+
+#: a citizen's checks, newest first, one probe of audit_checks per bucket from ?1 down to
+#: ?2 and the legacy one (the bucket spelled as `schema.CHECK_BUCKET`)
+_CHECKS_OF = (
+    "WITH RECURSIVE b(k) AS (SELECT ?1 UNION ALL SELECT k - 1 FROM b WHERE k > ?2),"
+    " w(h) AS (SELECT printf('%08X', k) FROM b WHERE ?1 >= ?2 UNION ALL SELECT ?3)"
+    " SELECT chain, seq, event, prev, hash FROM w CROSS JOIN audit"
+    " WHERE hex(substr(event, 3, 4)) = w.h AND subject = ?4"
+    " AND action IN ('verify', 'card_check')"
+    " ORDER BY seq DESC LIMIT ?5"
+)
+
+#: the bucket of every event stored as JSON by earlier releases: `{"at":…`
+LEGACY_BUCKET = b'at":'.hex().upper()
+
+
+def _check_buckets(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The first and last time bucket holding a check (packed events), as integers;
+    (0, -1) when there is none: two reads of the ends of audit_checks."""
+    ends = []
+    for order in ("", " DESC"):
+        row = conn.execute(
+            f"SELECT {CHECK_BUCKET} AS k FROM audit"  # noqa: S608
+            " WHERE action IN ('verify', 'card_check') AND k < ?"
+            f" ORDER BY k{order} LIMIT 1",
+            (LEGACY_BUCKET,),
+        ).fetchone()
+        if row is None:
+            return 0, -1
+        ends.append(int(row[0], 16))
+    return ends[0], ends[1]
 
 
 def archived(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int]]:
