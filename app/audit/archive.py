@@ -203,8 +203,11 @@ async def _write_segment(
     notes = stored[len(archived) - dropped :]
     tmp, raw = await asyncio.to_thread(open_tmp, path)
     runs: list[_Run] = []
+    # lines are compressed (off the event loop) while the next ones are gathered
+    writing: asyncio.Future[int] | None = None
     try:
         gz = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0)
+        checks = store.separate_verification_index  # SQLite's index goes with the rows
         buffer = [MAGIC + b"\n"]
         run: _Run | None = None
         stopped: set[str] = set()
@@ -221,16 +224,19 @@ async def _write_segment(
                 runs.append(run)
                 buffer.append(chain_line(r.chain, r.seq, r.prev))
             buffer.append(record_lines(r.data))
-            check = _check_of(r)
-            if check is not None:
+            if checks and (check := _check_of(r)) is not None:
                 run.checks.append(check)
             run.last, run.head = r.seq, r.hash
             run.count += 1
             if len(buffer) >= _FLUSH:
-                await asyncio.to_thread(gz.write, b"".join(buffer))
-                buffer.clear()
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(gz.write, b"".join(buffer)))
+                buffer = []
         if run is not None:
             buffer.append(run.end())
+        if writing is not None:
+            await writing
         await asyncio.to_thread(gz.write, b"".join(buffer))
         gz.close()
         if not runs:
@@ -243,6 +249,8 @@ async def _write_segment(
         )
         result.bytes = await asyncio.to_thread(commit, tmp, raw, path)
     except BaseException:
+        if writing is not None:
+            await asyncio.wait([writing])  # never close the file under a write
         raw.close()
         tmp.unlink(missing_ok=True)
         raise

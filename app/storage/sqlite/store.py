@@ -11,6 +11,7 @@ head) cannot change before it commits.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
@@ -133,15 +134,23 @@ class SqliteStore(Runner):
     async def _pages(
         self, page_of: Callable[[sqlite3.Connection, tuple[str, int], int], list[_Paged]]
     ) -> AsyncIterator[_Paged]:
-        """Every record, a page at a time in (chain, seq) order: memory stays flat."""
-        after = ("", 0)
-        while True:
-            page = await self._run(page_of, after, _AUDIT_PAGE)
-            for record in page:
-                yield record
-            if len(page) < _AUDIT_PAGE:
-                return
-            after = (page[-1].chain, page[-1].seq)
+        """Every record, a page at a time in (chain, seq) order: memory stays flat. The
+        next page is read while the caller goes through this one."""
+        page = await self._run(page_of, ("", 0), _AUDIT_PAGE)
+        ahead: asyncio.Future[list[_Paged]] | None = None
+        try:
+            while True:
+                if len(page) == _AUDIT_PAGE:
+                    after = (page[-1].chain, page[-1].seq)
+                    ahead = asyncio.ensure_future(self._run(page_of, after, _AUDIT_PAGE))
+                for record in page:
+                    yield record
+                if ahead is None:
+                    return
+                page, ahead = await ahead, None
+        finally:  # the caller stopped early: the page read ahead is not wanted
+            if ahead is not None:
+                ahead.cancel()
 
     async def audit_heads(self) -> dict[str, tuple[int, str]]:
         return await self._run(audit_ops.audit_heads)
