@@ -66,7 +66,7 @@ async def archive_now(services: Services) -> None:
         log.error("audit archive failed: %s", exc)
         return
     if result.segment is not None:
-        log.info("archived %s audit records into %s", result.records, result.segment.name)
+        log.info("archived %s audit records into %s", result.records, result.written)
 
 
 async def keep_signing(services: Services) -> None:

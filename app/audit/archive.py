@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import gzip
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,18 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.audit.format import VERIFICATION_ACTIONS
 from app.audit.segments import (
-    MAGIC,
     archive_checkpoints,
-    chain_line,
-    commit,
     end_line,
-    open_tmp,
-    record_lines,
     scan,
     segment_path,
     write_file,
 )
 from app.audit.service import sign_checkpoint
+from app.audit.writer import SegmentWriter
 from app.domain.dates import to_us
 from app.domain.events import decode_event, event_time_us
 from app.domain.ports import Store
@@ -52,12 +47,23 @@ _FLUSH = 4096
 
 @dataclass
 class ArchiveResult:
-    segment: Path | None = None
+    segments: list[Path] = field(default_factory=list)  # the segment files written
     records: int = 0
     chains: int = 0
     resumed: int = 0  # chains whose drop an interrupted run had left to do
     bytes: int = 0
     checkpoints: int = 0  # signed checkpoints dropped from the store (the archive has them)
+
+    @property
+    def segment(self) -> Path | None:
+        """The last segment written, if any."""
+        return self.segments[-1] if self.segments else None
+
+    @property
+    def written(self) -> str:
+        """The segment files written, for a person: one name, or the first and last."""
+        names = [p.name for p in self.segments]
+        return names[0] if len(names) == 1 else f"{names[0]} ... {names[-1]}" if names else ""
 
 
 @dataclass
@@ -189,7 +195,6 @@ async def _write_segment(
     nothing to archive (then no file is left). The checkpoints written are added to
     `archived`."""
     done = {c: last for c, (last, _h, _b) in (await store.audit_archived()).items()}
-    path = segment_path(folder, number)
     # each segment keeps the checkpoints signed since the previous one's; the store
     # counts the ones it dropped (the archive holds them), so the archive's count is the
     # place of the first one it does not hold
@@ -201,14 +206,10 @@ async def _write_segment(
             f"{len(stored)} kept: not this store's archive, refusing to go on"
         )
     notes = stored[len(archived) - dropped :]
-    tmp, raw = await asyncio.to_thread(open_tmp, path)
+    writer = SegmentWriter(folder, number, level=level)
     runs: list[_Run] = []
-    # lines are compressed (off the event loop) while the next ones are gathered
-    writing: asyncio.Future[int] | None = None
     try:
-        gz = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0)
         checks = store.separate_verification_index  # SQLite's index goes with the rows
-        buffer = [MAGIC + b"\n"]
         run: _Run | None = None
         stopped: set[str] = set()
         async for r in store.iter_audit_stored():
@@ -218,45 +219,29 @@ async def _write_segment(
                 stopped.add(r.chain)  # records after the first one kept stay too
                 continue
             if run is None or run.chain != r.chain:
-                if run is not None:
-                    buffer.append(run.end())
+                writer.end()
                 run = _Run(r.chain, r.seq, r.prev)
                 runs.append(run)
-                buffer.append(chain_line(r.chain, r.seq, r.prev))
-            buffer.append(record_lines(r.data))
+                await writer.begin(r.chain, r.seq, r.prev)
+            await writer.add(r.seq, r.data, r.hash)
             if checks and (check := _check_of(r)) is not None:
                 run.checks.append(check)
             run.last, run.head = r.seq, r.hash
             run.count += 1
-            if len(buffer) >= _FLUSH:
-                if writing is not None:
-                    await writing
-                writing = asyncio.ensure_future(asyncio.to_thread(gz.write, b"".join(buffer)))
-                buffer = []
-        if run is not None:
-            buffer.append(run.end())
-        if writing is not None:
-            await writing
-        await asyncio.to_thread(gz.write, b"".join(buffer))
-        gz.close()
-        if not runs:
-            raw.close()
-            tmp.unlink()
-            return runs
-        checkpoints = msgspec.json.encode([n.decode("utf-8") for n in notes])
-        await asyncio.to_thread(
-            write_file, segment_path(folder, number, "checkpoints"), checkpoints
-        )
-        result.bytes = await asyncio.to_thread(commit, tmp, raw, path)
+        writer.end()
+        if runs:  # beside the run's last segment, on disk before it
+            checkpoints = msgspec.json.encode([n.decode("utf-8") for n in notes])
+            await asyncio.to_thread(
+                write_file, segment_path(folder, writer.number, "checkpoints"), checkpoints
+            )
+        result.segments = await writer.close()
     except BaseException:
-        if writing is not None:
-            await asyncio.wait([writing])  # never close the file under a write
-        raw.close()
-        tmp.unlink(missing_ok=True)
+        await writer.abort()
         raise
-    result.segment = path
-    name = segment_path(folder, number, "checkpoints").name
-    archived += [(f"{name} #{i}", note) for i, note in enumerate(notes, 1)]
+    result.bytes = writer.bytes
+    if runs:
+        name = segment_path(folder, writer.number, "checkpoints").name
+        archived += [(f"{name} #{i}", note) for i, note in enumerate(notes, 1)]
     return runs
 
 

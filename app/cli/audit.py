@@ -189,7 +189,7 @@ def audit_archive(args: argparse.Namespace) -> int:
         per = result.bytes / max(result.records, 1)
         print(
             f"archived {result.records:,} records of {result.chains} chain(s) into "
-            f"{result.segment} ({result.bytes:,} bytes, {per:.0f} per record)"
+            f"{result.written} in {args.to} ({result.bytes:,} bytes, {per:.0f} per record)"
         )
     if result.checkpoints:
         print(f"dropped {result.checkpoints:,} signed checkpoint(s) from the store (archived)")

@@ -15,6 +15,7 @@ import pytest
 from conftest import store_url
 from factories import T0, make_event
 
+from app.audit import writer
 from app.audit.archive import archive_audit
 from app.audit.checkpoints import note_hash
 from app.audit.service import sign_checkpoint
@@ -178,6 +179,44 @@ def test_an_edited_or_missing_segment_is_found(
     segment.unlink()
     code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
     assert code == 1 and "a segment is missing" in out, out
+
+
+def test_a_long_run_goes_into_several_segments_each_on_disk_before_the_next(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 records, at most 15 a segment: 15 + 15 + 10. The process dies as it begins the
+    third: the two on disk are kept and the re-run archives the rest, nothing twice."""
+    monkeypatch.setattr(writer, "SEGMENT_RECORDS", 15)
+    real_open, opened = writer.SegmentWriter._open, []
+
+    async def dying_open(self: writer.SegmentWriter) -> None:
+        opened.append(self.number)
+        if len(opened) == 3:
+            raise KeyboardInterrupt  # as a kill
+        await real_open(self)
+
+    monkeypatch.setattr(writer.SegmentWriter, "_open", dying_open)
+    with pytest.raises(KeyboardInterrupt):
+        setup.run(setup.archive)
+    assert sorted(p.name for p in setup.folder.glob("segment-*")) == [
+        "segment-000001.audit.gz",
+        "segment-000002.audit.gz",
+    ]
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 0 and out.startswith("OK: 50 records"), out
+    monkeypatch.setattr(writer.SegmentWriter, "_open", real_open)
+    result = setup.run(setup.archive)
+    assert result.resumed >= 1 and result.records == 10
+    assert [p.name for p in result.segments] == ["segment-000003.audit.gz"]
+    assert len(setup.run(_all)) == 10
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 0 and out.startswith("OK: 50 records"), out
+    lines = gzip.decompress((setup.folder / "segment-000002.audit.gz").read_bytes())
+    assert lines.count(b"\n+") == 15
+    # a segment of the middle gone: the records it held are missing
+    (setup.folder / "segment-000002.audit.gz").unlink()
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 1 and "missing" in out, out
 
 
 class _Killed(Exception):
