@@ -95,6 +95,22 @@ class Walk:
         self._kept_from = self.archived_upto.get(chain, 0)
         self.next_seq, self.prev, self.legacy_ok = state or (1, GENESIS_HASH, True)
 
+    def resume(self, chain: str, first: int, prev: str) -> None:
+        """Go on with `chain` from record `first`, linked to `prev`, whatever came before
+        (one segment read on its own: `splice` joins its runs to the rest)."""
+        self.start(chain)
+        self.next_seq, self.prev = first, prev
+
+    def splice(self, chain: str, first: int, prev: str, last: int, head: str) -> None:
+        """Records `first`..`last` of `chain`, checked elsewhere (`resume`), the first
+        linked to `prev`, the last hashing to `head`: they must go on from here."""
+        if chain != self.chain:
+            self.start(chain)
+        if first != self.next_seq or prev != self.prev:
+            self._misplaced(StoredAudit(chain=chain, seq=first, prev=prev, hash="", data=b""))
+        self.prev = head
+        self.next_seq = max(self.next_seq, last + 1)
+
     def pause(self) -> None:
         if self.chain is not None:
             self.states[self.chain] = (self.next_seq, self.prev, self.legacy_ok)

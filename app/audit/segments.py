@@ -47,6 +47,7 @@ __all__ = [
     "end_line",
     "open_tmp",
     "read_archive",
+    "read_segment",
     "record_lines",
     "scan",
     "segment_path",
@@ -242,30 +243,34 @@ def archive_checkpoints(folder: Path) -> list[tuple[str, bytes]]:
 
 
 def read_archive(folder: Path, out: ArchiveRead) -> Iterator[StoredAudit]:
-    """Every archived record, segment by segment, with its hash recomputed from its bytes;
-    an `end` line that does not match is a problem (in `out.problems`)."""
+    """Every archived record, segment by segment (`read_segment`)."""
     for _n, path in segments(folder):
-        chain, seq, prev = "", 0, ""
-        record = [b""]
-        try:
-            for line in _lines(path, record):
-                if line is None:
-                    data = record[0]
-                    digest = record_hash(chain, seq, prev, data)
-                    yield StoredAudit(
-                        chain=chain, seq=seq, prev=prev, hash=digest, data=data,
-                        group=ARCHIVE_GROUP,
-                    )  # fmt: skip
-                    seq, prev = seq + 1, digest
-                elif line.startswith(b"chain "):
-                    _, chain, first, prev = line.decode("utf-8").split(" ")
-                    seq = int(first)
-                elif line.startswith(b"end "):
-                    _, _chain, last, head = line.decode("utf-8").split(" ")
-                    if (seq - 1, prev) != (int(last), head):
-                        out.problems.append(
-                            f"{path.name}: chain {chain} does not hash to the head it records"
-                            f" (record {last}: edited, added or removed)"
-                        )
-        except (OSError, EOFError, ValueError, zlib.error) as exc:
-            out.problems.append(f"{path.name}: unreadable ({exc})")
+        yield from read_segment(path, out)
+
+
+def read_segment(path: Path, out: ArchiveRead) -> Iterator[StoredAudit]:
+    """Every record of one segment, with its hash recomputed from its bytes; an `end`
+    line that does not match is a problem (in `out.problems`), as is a broken file."""
+    chain, seq, prev = "", 0, ""
+    record = [b""]
+    try:
+        for line in _lines(path, record):
+            if line is None:
+                data = record[0]
+                digest = record_hash(chain, seq, prev, data)
+                yield StoredAudit(
+                    chain=chain, seq=seq, prev=prev, hash=digest, data=data, group=ARCHIVE_GROUP
+                )
+                seq, prev = seq + 1, digest
+            elif line.startswith(b"chain "):
+                _, chain, first, prev = line.decode("utf-8").split(" ")
+                seq = int(first)
+            elif line.startswith(b"end "):
+                _, _chain, last, head = line.decode("utf-8").split(" ")
+                if (seq - 1, prev) != (int(last), head):
+                    out.problems.append(
+                        f"{path.name}: chain {chain} does not hash to the head it records"
+                        f" (record {last}: edited, added or removed)"
+                    )
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        out.problems.append(f"{path.name}: unreadable ({exc})")

@@ -27,12 +27,14 @@ The replay of the records is `replay.Walk`; this module gathers what it is held 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.audit import replay
 from app.audit.checkpoints import Checkpoint, CheckpointError, note_hash, open_note
+from app.audit.parallel import check_archive
 from app.audit.replay import Expect, Walk
 from app.domain.ports import Store
 from app.domain.records import StoredAudit
@@ -138,7 +140,7 @@ async def verify_audit(
     *,
     external: Notes = (),
     records: AsyncIterator[StoredAudit] | None = None,
-    archive: Iterable[StoredAudit] | None = None,
+    archive: Path | None = None,
     archive_notes: Notes | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> AuditReport:
@@ -150,7 +152,8 @@ async def verify_audit(
             checkpoint kept in the store is reported as signed by no known key.
         external: (file name, note) of checkpoints kept by witnesses.
         records: the records to replay (default: the store's own).
-        archive: the archived records, read before the store's (`audit --archive`).
+        archive: the archive folder, whose segments are read before the store's
+            records (`audit --archive`; several at once: `parallel.check_archive`).
         archive_notes: (file and place, note) of the archive's checkpoints, oldest first
             (`segments.archive_checkpoints`); None: no archive given.
         progress: called with the count of records every 100,000.
@@ -193,13 +196,8 @@ async def verify_audit(
     if archive is not None:
         # the archive first: the store's records of a chain continue its segments'; only
         # archived records past what the store dropped can still be in the store
-        walk.overlap = {}
         walk.archived_upto = {chain: upto for chain, (upto, _h) in bases.items()}
-        for r in archive:
-            if r.chain != walk.chain:
-                walk.start(r.chain)
-            walk.record(r, False)
-        walk.pause()
+        await check_archive(archive, walk, walk.archived_upto, progress)
     index = store.separate_verification_index
     group: str | None = None
     async for r in records if records is not None else store.iter_audit_stored():

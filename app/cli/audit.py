@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.audit.archive import archive_audit
 from app.audit.checkpoints import CheckpointError, parse_verifier_key
-from app.audit.segments import ArchiveRead, archive_checkpoints, read_archive
+from app.audit.segments import archive_checkpoints
 from app.audit.service import AuditReport, export_audit, sign_checkpoint, verify_audit
 from app.cli.admin import now, with_store
 from app.config import load_settings
@@ -104,13 +104,11 @@ def audit_verify(args: argparse.Namespace) -> int:
     keys = _verifier_keys(args, settings.keys_dir)
     external = [(path, _read(path)) for path in args.checkpoint]
     archive, archive_notes = None, None
-    read = ArchiveRead()
     if args.archive:
-        folder = Path(args.archive)
-        if not folder.is_dir():
-            raise ConfigError(f"no archive folder {folder}")
-        archive = read_archive(folder, read)
-        archive_notes = archive_checkpoints(folder)
+        archive = Path(args.archive)
+        if not archive.is_dir():
+            raise ConfigError(f"no archive folder {archive}")
+        archive_notes = archive_checkpoints(archive)
 
     def progress(n: int) -> None:
         print(f"\r{n:,} records checked…", end="", file=sys.stderr, flush=True)
@@ -126,7 +124,6 @@ def audit_verify(args: argparse.Namespace) -> int:
         )
 
     report = with_store(settings, go)
-    report.problems[:0] = read.problems
     if report.records >= 100_000:
         print("", file=sys.stderr)
     signed = _signed(report)
