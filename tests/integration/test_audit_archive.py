@@ -213,6 +213,19 @@ def test_a_long_run_goes_into_several_segments_each_on_disk_before_the_next(
     assert code == 0 and out.startswith("OK: 50 records"), out
     lines = gzip.decompress((setup.folder / "segment-000002.audit.gz").read_bytes())
     assert lines.count(b"\n+") == 15
+    # two segments swapped (each still whole): the chains no longer follow on
+    second, third = (
+        setup.folder / "segment-000002.audit.gz",
+        setup.folder / "segment-000003.audit.gz",
+    )
+    second.rename(setup.folder / "swap")
+    third.rename(second)
+    (setup.folder / "swap").rename(third)
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 1 and "missing" in out and "out of order" in out, out
+    third.rename(setup.folder / "swap")
+    second.rename(third)
+    (setup.folder / "swap").rename(second)
     # a segment of the middle gone: the records it held are missing
     (setup.folder / "segment-000002.audit.gz").unlink()
     code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
