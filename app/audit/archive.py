@@ -34,7 +34,7 @@ from app.audit.segments import (
 from app.audit.service import sign_checkpoint
 from app.audit.writer import SegmentWriter
 from app.domain.dates import to_us
-from app.domain.events import decode_event, event_time_us
+from app.domain.events import event_keys_checked, event_time_us
 from app.domain.ports import Store
 from app.domain.records import AuditTrim, StoredAudit
 from app.errors import ConfigError
@@ -253,10 +253,9 @@ def _check_of(r: StoredAudit) -> tuple[str, int] | None:
         action, subject = columns.get("action"), columns.get("subject")
     else:
         try:
-            event = decode_event(r.data)
+            action, subject, _canonical = event_keys_checked(r.data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None  # `audit verify` reports it; its index entry stays, never shown
-        action, subject = event.action, event.subject
     if action in VERIFICATION_ACTIONS and subject is not None:
         return subject, r.seq
     return None
