@@ -229,15 +229,16 @@ async def _write_segment(
             run.last, run.head = r.seq, r.hash
             run.count += 1
         writer.end()
-        if runs:  # beside the run's last segment, on disk before it
-            checkpoints = msgspec.json.encode([n.decode("utf-8") for n in notes])
-            await asyncio.to_thread(
-                write_file, segment_path(folder, writer.number, "checkpoints"), checkpoints
-            )
         result.segments = await writer.close()
     except BaseException:
         await writer.abort()
         raise
+    if runs:
+        # beside the run's last segment, once it is on disk: a run that dies before this
+        # leaves these checkpoints in the store, and the next run's segment takes them
+        checkpoints = msgspec.json.encode([n.decode("utf-8") for n in notes])
+        kept = segment_path(folder, writer.number, "checkpoints")
+        await asyncio.to_thread(write_file, kept, checkpoints)
     result.bytes = writer.bytes
     if runs:
         name = segment_path(folder, writer.number, "checkpoints").name

@@ -44,7 +44,7 @@ def check_segment(
     """Check one segment on its own (see the module docstring)."""
     report = AuditReport()
     walk = Walk(report, expect)
-    walk.overlap, walk.archived_upto = {}, archived_upto
+    walk.overlap, walk.archived_upto, walk.collect = {}, archived_upto, True
     read = ArchiveRead()
     runs: list[tuple[str, int, str, int, str]] = []
     begun: tuple[str, int, str] | None = None
@@ -82,11 +82,16 @@ async def check_archive(
         return
     # spawned, not forked: the parent has threads (the store's) whose locks a fork copies
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
         checks = [
             loop.run_in_executor(pool, check_segment, p, walk.expect, archived_upto) for p in paths
         ]
         await _join(checks, walk, progress)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # the segments not begun: dropped
+        raise
+    pool.shutdown()
 
 
 async def _join(

@@ -108,7 +108,7 @@ class Walk:
             self.start(chain)
         if first != self.next_seq or prev != self.prev:
             self._misplaced(StoredAudit(chain=chain, seq=first, prev=prev, hash="", data=b""))
-        self.prev = head
+        self.prev, self.legacy_ok = head, False
         self.next_seq = max(self.next_seq, last + 1)
 
     def pause(self) -> None:
@@ -132,7 +132,11 @@ class Walk:
     def record(self, r: StoredAudit, index: bool) -> None:
         seq = r.seq
         if seq != self.next_seq or r.prev != self.prev:
-            if seq < self.next_seq and r.hash == self.archived_hash(r):
+            if (
+                seq < self.next_seq
+                and r.hash == self.archived_hash(r)
+                and r.hash == record_hash(r.chain, seq, r.prev, r.data)
+            ):
                 # still in the store and already in the archive (a drop not yet done):
                 # still in the store's index too
                 self._index(r, index, *event_keys_strict(r.data))
@@ -170,7 +174,7 @@ class Walk:
                 f"chain {r.chain} record {seq}: is not the record {want.source} signed "
                 f"(records 1-{seq} were rewritten)"
             )
-        if self.overlap is not None and seq > self._kept_from:
+        if self.collect and seq > self._kept_from and self.overlap is not None:
             self.overlap.setdefault(r.chain, {})[seq] = r.hash
         self.prev = r.hash
         if seq >= self.next_seq:  # resynchronise after a gap: one line per problem
@@ -200,6 +204,8 @@ class Walk:
     overlap: dict[str, dict[int, str]] | None = None
     #: chain -> the last record the store says it archived (dropped)
     archived_upto: dict[str, int]
+    #: whether records go into `overlap` (while reading the archive)
+    collect = False
 
     def archived_hash(self, r: StoredAudit) -> str | None:
         return None if self.overlap is None else self.overlap.get(r.chain, {}).get(r.seq)

@@ -133,6 +133,12 @@ def scan(folder: Path) -> tuple[list[tuple[int, Path]], dict[str, tuple[int, str
     for stale in folder.glob(".segment-*.tmp"):
         stale.unlink()
     found = segments(folder)
+    numbers = {n for n, _p in found}
+    for kept in folder.glob("segment-*.checkpoints"):
+        # beside no segment: left by a run that died before its segment was on disk
+        # (nothing was dropped from the store for it)
+        if kept.name[8:14].isdigit() and int(kept.name[8:14]) not in numbers:
+            kept.unlink()
     on_disk: dict[str, tuple[int, str]] = {}
     for _n, path in found:
         for chain, end in _ends(path).items():

@@ -114,7 +114,9 @@ class SegmentWriter:
     async def _flush(self) -> None:
         assert self._gz is not None
         if self._writing is not None:
-            await self._writing
+            # shielded: a cancelled run must not stop waiting for a write still running
+            # in its thread (`abort` waits for it before closing the file)
+            await asyncio.shield(self._writing)
         self._writing = asyncio.ensure_future(
             asyncio.to_thread(self._gz.write, b"".join(self._lines))
         )
@@ -124,7 +126,7 @@ class SegmentWriter:
         assert self._gz is not None and self._raw is not None and self._tmp is not None
         await self._flush()
         assert self._writing is not None
-        await self._writing
+        await asyncio.shield(self._writing)
         self._writing = None
         await asyncio.to_thread(self._gz.close)
         self.bytes += await asyncio.to_thread(commit, self._tmp, self._raw, self.path)

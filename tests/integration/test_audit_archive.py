@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from audit_tamper import RedisTamper, SqliteTamper, Tamper
 from conftest import store_url
 from factories import T0, make_event
 
@@ -165,6 +166,39 @@ def test_a_crash_between_the_steps_loses_nothing_and_a_rerun_finishes(
     code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
     assert code == 0 and out.startswith("OK: 50 records"), out
     assert len(before) == 50
+
+
+def test_a_record_archived_but_not_yet_dropped_is_still_held_to_its_hash(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run dies before any drop: the store still holds what the segment holds. Its
+    copy in the store is checked too: edited bytes under the old hash are found."""
+
+    async def dying(store: Store) -> None:
+        async def trim(*args):  # type: ignore[no-untyped-def]
+            raise KeyboardInterrupt
+
+        store.trim_archived = trim  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            await setup.archive(store)
+
+    setup.run(dying)
+    tamper: Tamper = (
+        SqliteTamper(setup.url.removeprefix("sqlite:///"))
+        if setup.url.startswith("sqlite")
+        else RedisTamper(setup.url)
+    )
+    try:
+        chain = next(c for c, _seq in setup.run(_all))
+        rows = tamper.rows(chain)
+        seq, prev, digest, data, cols = rows[0]
+        edited = data.replace(b"Museum", b"Musee!")
+        assert edited != data
+        tamper.put(chain, [(seq, prev, digest, edited, cols), *rows[1:]])
+    finally:
+        tamper.close()
+    code, out = setup.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(setup.folder))
+    assert code == 1 and f"chain {chain} record {seq}" in out, out
 
 
 def test_an_edited_or_missing_segment_is_found(

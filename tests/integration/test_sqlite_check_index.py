@@ -81,3 +81,17 @@ def test_a_store_of_schema_7_is_reindexed_on_open(tmp_path: Path) -> None:
         assert "audit_verifications" not in names
         assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_schema.SCHEMA_VERSION,)
         assert _checks(conn) == ["30", "0"]
+
+
+def test_a_broken_check_row_hides_nothing_else(tmp_path: Path) -> None:
+    # rows no release writes (a few bytes; a time not packed as a uint64): each one is
+    # left out, the citizen's other checks are listed as before
+    with closing(_open(tmp_path / "s.db")) as conn:
+        sqlite_audit.append_audit(conn, make_event("verify", when=T0, subject=CITIZEN, org="kept"))
+        for seq, junk in ((90, b"\x9b"), (91, b"\x9b\xd3" + b"\xff" * 8 + b"\xc0" * 9)):
+            conn.execute(
+                "INSERT INTO audit (chain, seq, event, prev, hash, action, subject)"
+                " VALUES ('main', ?, ?, ?, ?, 'verify', ?)",
+                (seq, junk, "0" * 64, "1" * 64, CITIZEN),
+            )
+        assert _checks(conn) == ["kept"]

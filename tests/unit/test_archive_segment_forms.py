@@ -20,6 +20,7 @@ from app.audit.segments import (
     end_line,
     read_archive,
     record_lines,
+    scan,
 )
 from app.domain.events import GENESIS_HASH, encode_event, encode_event_legacy
 from app.domain.records import AuditEvent
@@ -120,3 +121,19 @@ def test_an_event_whose_time_no_calendar_holds_is_refused() -> None:
         decode_event_strict(bytes(data))
     with pytest.raises(NotCanonical, match="not an audit event"):
         event_keys_strict(bytes(data))
+
+
+def test_checkpoints_beside_no_segment_are_cleared_before_a_run(tmp_path: Path) -> None:
+    # left by a run that died before its segment was on disk: the next run would put a
+    # segment of that number beside them and read them twice
+    body, head = _segment(_events(3))
+    (tmp_path / "segment-000001.audit.gz").write_bytes(gzip.compress(body))
+    (tmp_path / "segment-000001.checkpoints").write_bytes(b"[]")
+    (tmp_path / "segment-000002.checkpoints").write_bytes(b'["a note"]')
+    found, on_disk = scan(tmp_path)
+    assert [n for n, _p in found] == [1]
+    assert on_disk == {"main": (3, head)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "segment-000001.audit.gz",
+        "segment-000001.checkpoints",
+    ]
