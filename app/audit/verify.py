@@ -44,7 +44,7 @@ __all__ = ["AuditReport", "verify_audit"]
 Keys = dict[tuple[str, bytes], Ed25519PublicKey]
 Notes = Sequence[tuple[str, bytes]]
 #: subjects per round trip when comparing a verification index
-_INDEX_BATCH = 200
+_INDEX_BATCH = 2_000
 
 
 class AuditReport(replay.AuditReport, kw_only=True):

@@ -132,8 +132,7 @@ class Chains(ChainReader):
     """This store instance's chains, `LANES` per shard, and reading every chain."""
 
     def __init__(self, client: Client, layout: Layout, scripts: ScriptRunner) -> None:
-        super().__init__(client, layout)
-        self._scripts = scripts
+        super().__init__(client, layout, scripts)
         self.chain_id = secrets.token_hex(8)
         self._shards: dict[str, _Shard] = {}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.audit.format import covered_event
 from app.domain.records import GENESIS_HASH, AuditEvent, AuditRecord, StoredAudit
-from app.storage.redis.conn import Client, as_bytes, guarded, unavailable
+from app.storage.redis.conn import Client, ScriptRunner, as_bytes, guarded, unavailable
 from app.storage.redis.index import entries
 from app.storage.redis.keys import (
     Layout,
@@ -29,9 +29,10 @@ _PAGE = 1_000
 class ChainReader:
     """Every chain of a store, read."""
 
-    def __init__(self, client: Client, layout: Layout) -> None:
+    def __init__(self, client: Client, layout: Layout, scripts: ScriptRunner) -> None:
         self._client = client
         self._layout = layout
+        self._scripts = scripts
 
     async def archived_of(self, label: str, chain: str) -> tuple[int, str, int] | None:
         async with guarded():
@@ -133,13 +134,13 @@ class ChainReader:
 
     async def pointers(self, label: str, subjects: Sequence[str]) -> list[list[tuple[str, int]]]:
         """The verification index of each subject in shard `label`, newest first (an
-        entry that is not a pointer reads as ("?", 0))."""
+        entry that is not a pointer reads as ("?", 0)): one script for them all (a
+        pipeline of HGETs costs redis-py ~60 µs of Python a command)."""
         async with guarded():
-            pipe = self._client.pipeline(transaction=False)
-            pipe.hgetall(self._layout.archived_key(label))
-            for subject in subjects:
-                pipe.hget(self._layout.index_key(label, subject), subject_token(subject))
-            archived, *replies = await pipe.execute()
+            archived = await self._client.hgetall(self._layout.archived_key(label))
+        keys = [self._layout.index_key(label, subject) for subject in subjects]
+        tokens: list[str | int | bytes] = [subject_token(s) for s in subjects]
+        replies = await self._scripts.run("GET_MANY", keys, tokens) if subjects else []
         base = {as_bytes(c).decode("utf-8"): _archived(as_bytes(v))[0] for c, v in archived.items()}
         out = []
         for reply in replies:
