@@ -41,9 +41,6 @@ from app.errors import ConfigError
 
 __all__ = ["ArchiveResult", "archive_audit"]
 
-#: lines gathered before one write to the compressor (off the event loop)
-_FLUSH = 4096
-
 
 @dataclass
 class ArchiveResult:
