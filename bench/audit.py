@@ -36,7 +36,6 @@ from redis_servers import RedisServer
 
 from app.audit.archive import archive_audit
 from app.audit.format import record_hash
-from app.audit.segments import archive_checkpoints
 from app.audit.service import sign_checkpoint, verify_audit
 from app.domain.events import GENESIS_HASH, encode_event
 from app.domain.ports import Store
@@ -123,7 +122,6 @@ async def run(work: Path, url: str, n: int, keep: float, lanes: int) -> None:
         report = await verify_audit(
             store,
             keys.verifiers(),
-            archive_notes=archive_checkpoints(work / "archive"),
             archive=work / "archive",
         )
         took = time.perf_counter() - t

@@ -36,6 +36,7 @@ from app.audit import replay
 from app.audit.checkpoints import Checkpoint, CheckpointError, note_hash, open_note
 from app.audit.parallel import check_archive
 from app.audit.replay import Expect, Walk
+from app.audit.segments import archive_checkpoints
 from app.domain.ports import Store
 from app.domain.records import StoredAudit
 
@@ -141,7 +142,6 @@ async def verify_audit(
     external: Notes = (),
     records: AsyncIterator[StoredAudit] | None = None,
     archive: Path | None = None,
-    archive_notes: Notes | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> AuditReport:
     """Replay the log and check it against every checkpoint (see the module docstring).
@@ -152,10 +152,9 @@ async def verify_audit(
             checkpoint kept in the store is reported as signed by no known key.
         external: (file name, note) of checkpoints kept by witnesses.
         records: the records to replay (default: the store's own).
-        archive: the archive folder, whose segments are read before the store's
-            records (`audit --archive`; several at once: `parallel.check_archive`).
-        archive_notes: (file and place, note) of the archive's checkpoints, oldest first
-            (`segments.archive_checkpoints`); None: no archive given.
+        archive: the archive folder (`audit --archive`): its checkpoints are held with
+            the store's, its segments read before the store's records (several at once:
+            `parallel.check_archive`).
         progress: called with the count of records every 100,000.
     """
     report = AuditReport()
@@ -168,9 +167,10 @@ async def verify_audit(
             "(the newest was deleted)"
         )
     opened = _open_all(named, keys, report, chained=True, first=last)
-    if archive_notes is None:
+    if archive is None:
         report.unchecked_checkpoints = dropped
     else:
+        archive_notes = archive_checkpoints(archive)
         _hold_against_archive(archive_notes, stored, dropped, last, report)
         from_archive = _open_all(archive_notes, keys, report, chained=True)
         report.archived_checkpoints = len(from_archive)

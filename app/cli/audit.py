@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from app.audit.archive import archive_audit
 from app.audit.checkpoints import CheckpointError, parse_verifier_key
-from app.audit.segments import archive_checkpoints
 from app.audit.service import AuditReport, export_audit, sign_checkpoint, verify_audit
 from app.cli.admin import now, with_store
 from app.config import load_settings
@@ -103,12 +102,11 @@ def audit_verify(args: argparse.Namespace) -> int:
     settings = load_settings()
     keys = _verifier_keys(args, settings.keys_dir)
     external = [(path, _read(path)) for path in args.checkpoint]
-    archive, archive_notes = None, None
+    archive = None
     if args.archive:
         archive = Path(args.archive)
         if not archive.is_dir():
             raise ConfigError(f"no archive folder {archive}")
-        archive_notes = archive_checkpoints(archive)
 
     def progress(n: int) -> None:
         print(f"\r{n:,} records checked…", end="", file=sys.stderr, flush=True)
@@ -119,7 +117,6 @@ def audit_verify(args: argparse.Namespace) -> int:
             keys,
             external=external,
             archive=archive,
-            archive_notes=archive_notes,
             progress=progress,
         )
 
