@@ -4,21 +4,14 @@ together (`run_group`)."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["begin_polling", "immediate", "run_group"]
-
-
-#: how often `begin_polling` tries for the write lock
-POLL_S = 0.0005
+__all__ = ["immediate", "run_group"]
 
 
 @contextmanager
-def immediate(
-    conn: sqlite3.Connection, *, poll_s: float | None = None
-) -> Iterator[sqlite3.Connection]:
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction that takes the database's write lock up front.
 
     BEGIN IMMEDIATE waits (busy_timeout) for the lock *before* reading anything, so what
@@ -29,9 +22,6 @@ def immediate(
     Inside a transaction already (a group commit, see `app.storage.sqlite`), it is a
     SAVEPOINT instead: the write is still all-or-nothing on its own, and the lock is the
     enclosing transaction's.
-
-    With `poll_s` (seconds), the lock is tried every `POLL_S` for that long instead
-    (`begin_polling`).
     """
     if conn.in_transaction:
         # One name for every savepoint: RELEASE and ROLLBACK TO act on the newest one of
@@ -47,10 +37,7 @@ def immediate(
             conn.execute("RELEASE w")
             raise
         return
-    if poll_s is None:
-        conn.execute("BEGIN IMMEDIATE")
-    else:
-        begin_polling(conn, poll_s)
+    conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
         conn.execute("COMMIT")
@@ -60,43 +47,14 @@ def immediate(
         raise
 
 
-def begin_polling(conn: sqlite3.Connection, wait_s: float) -> None:
-    """BEGIN IMMEDIATE, trying for the lock every `POLL_S` for up to `wait_s`.
-
-    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, ... 100 ms between tries:
-    a write that finds the lock held keeps sleeping long after a short holder (a trim
-    transaction of `audit archive`, a few ms) has let go, and the holder often takes it
-    back before the next try. Raises what BEGIN raised once `wait_s` has passed.
-    """
-    deadline = time.monotonic() + wait_s
-    (timeout_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
-    conn.execute("PRAGMA busy_timeout = 0")
-    try:
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise
-            time.sleep(POLL_S)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
-
-
 def run_group(
     conn: sqlite3.Connection,
     calls: list[Callable[[sqlite3.Connection], object]],
-    *,
-    poll_s: float | None = None,
 ) -> list[tuple[bool, object]]:
     """Run several writes in one transaction (one lock, one commit), each in its own
-    savepoint: one that raises is undone alone and reported as (False, exception).
-    `poll_s`: see `immediate`."""
+    savepoint: one that raises is undone alone and reported as (False, exception)."""
     out: list[tuple[bool, object]] = []
-    with immediate(conn, poll_s=poll_s):
+    with immediate(conn):
         for call in calls:
             try:
                 out.append((True, call(conn)))
