@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.audit.archive import archive_audit
+from app.audit.archive import ArchiveResult, archive_audit
 from app.audit.checkpoints import CheckpointError, parse_verifier_key
 from app.audit.service import AuditReport, export_audit, sign_checkpoint, verify_audit
 from app.cli.admin import now, with_store
@@ -59,6 +63,14 @@ def add_audit(sub: Sub) -> None:
     a = s.add_parser("archive", help="move older records into compressed segment files")
     a.add_argument("--before", required=True, help="a date (YYYY-MM-DD, UTC) or ISO time")
     a.add_argument("--to", required=True, metavar="DIR", help="the archive folder")
+    a.add_argument(
+        "--nice",
+        type=int,
+        default=ARCHIVE_NICE,
+        metavar="N",
+        help="run at this much lower CPU priority, so the service on the same machine keeps "
+        f"its answer times (default {ARCHIVE_NICE}; 0: normal priority)",
+    )
     a.set_defaults(func=audit_archive)
     c = s.add_parser("checkpoint", help="print the latest signed checkpoint")
     c.add_argument("--sign", action="store_true", help="sign a new one now, then print it")
@@ -157,6 +169,28 @@ def _signed(report: AuditReport) -> str:
     )
 
 
+@contextmanager
+def _lowered_priority(by: int) -> Iterator[None]:
+    """Lower the CPU priority of this thread and of the threads it starts meanwhile (file
+    writing, compression), not of those running already: the SQLite store's own thread,
+    opened before, keeps its priority, because it holds the store's write lock while it
+    drops archived records, and a thread that waits for CPU time while holding it holds
+    up the service's writes too. Back to what it was afterwards where the system allows
+    it (raising a priority takes privileges). Elsewhere than on Linux, where a priority
+    belongs to the process, nothing changes."""
+    if not by or sys.platform != "linux":
+        yield
+        return
+    me = threading.get_native_id()
+    was = os.getpriority(os.PRIO_PROCESS, me)
+    os.setpriority(os.PRIO_PROCESS, me, min(19, was + by))
+    try:
+        yield
+    finally:
+        with suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, me, was)
+
+
 def _parse_before(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text)
@@ -165,16 +199,26 @@ def _parse_before(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+#: the archive's CPU priority below the service's (`nice`): on a machine the service
+#: shares, reading and compressing a run of records otherwise takes CPU time the service
+#: needs for its answers (`bench/archive_latency.py`)
+ARCHIVE_NICE = 10
+
+
 def audit_archive(args: argparse.Namespace) -> int:
+    if args.nice < 0:
+        raise ConfigError("--nice must be 0 or more (an archive run never outranks the service)")
     settings = load_settings()
     before = _parse_before(args.before)
     keys = audit_keys_for(settings)
-    result = with_store(
-        settings,
-        lambda st: archive_audit(
-            st, Path(args.to), before, signer=(keys.name, keys.private), now=now()
-        ),
-    )
+
+    async def go(st: Store) -> ArchiveResult:
+        with _lowered_priority(args.nice):
+            return await archive_audit(
+                st, Path(args.to), before, signer=(keys.name, keys.private), now=now()
+            )
+
+    result = with_store(settings, go)
     if result.resumed:
         print(f"finished the drops of an interrupted run on {result.resumed} chain(s)")
     if result.segment is None:

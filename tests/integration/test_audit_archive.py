@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import sqlite3
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -286,24 +290,25 @@ def test_sqlite_drops_a_long_run_a_batch_at_a_time_and_a_crash_between_batches_l
     s = Setup(f"sqlite:///{tmp_path / 'store.sqlite3'}", keys, tmp_path / "archive")
     s.run(_fill, T0, 20)  # 40 records before the cut
     s.run(_fill, CUT + timedelta(minutes=5), 5)
-    monkeypatch.setattr(sqlite_audit, "TRIM_BATCH", 7)
-    real = sqlite_audit._hash_at
+    monkeypatch.setattr(sqlite_audit, "TRIM_STEP", 7)  # while others write: 7 a transaction
+    monkeypatch.setattr(sqlite_audit, "TRIM_HOLD_S", 0.0)
+    real = sqlite_audit._drop
     calls: list[int] = []
 
-    def dies_in_the_third_batch(conn, chain, seq):  # type: ignore[no-untyped-def]
-        calls.append(seq)
-        if len(calls) == 4:  # the whole run's last record, then one call per batch
+    def dies_in_the_third_batch(conn, chain, done, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(done)
+        if len(calls) == 3:
             raise _Killed
-        return real(conn, chain, seq)
+        return real(conn, chain, done, *args, **kwargs)
 
-    monkeypatch.setattr(sqlite_audit, "_hash_at", dies_in_the_third_batch)
+    monkeypatch.setattr(sqlite_audit, "_drop", dies_in_the_third_batch)
 
     async def killed(store: Store) -> None:
         with pytest.raises(_Killed):
             await s.archive(store)
 
     s.run(killed)
-    monkeypatch.setattr(sqlite_audit, "_hash_at", real)
+    monkeypatch.setattr(sqlite_audit, "_drop", real)
     archived = s.run(lambda st: st.audit_archived())
     assert archived[AUDIT_CHAIN][0] == 14  # two batches of 7 gone, the third undone
     assert len(s.run(_all)) == 50 - 14
@@ -319,8 +324,9 @@ def test_sqlite_drops_a_long_run_a_batch_at_a_time_and_a_crash_between_batches_l
 def test_sqlite_trims_grow_while_no_one_else_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Alone, each trim transaction drops twice as many records as the one before, up to
-    TRIM_BATCH (few large ones cost far less than many small ones)."""
+    """Once no one else has written for TRIM_QUIET_S, each trim transaction drops twice
+    as many records as the one before, up to TRIM_BATCH (few large ones cost far less than
+    many small ones); the first one is small, in case the service is writing."""
     from app.storage.sqlite import audit as sqlite_audit
 
     keys = tmp_path / "keys"
@@ -329,30 +335,102 @@ def test_sqlite_trims_grow_while_no_one_else_writes(
     s.run(_fill, T0, 20)  # 40 records before the cut
     monkeypatch.setattr(sqlite_audit, "TRIM_FIRST", 2)
     monkeypatch.setattr(sqlite_audit, "TRIM_BATCH", 8)
-    real = sqlite_audit._hash_at
-    steps: list[int] = []
-
-    def traced(conn, chain, seq):  # type: ignore[no-untyped-def]
-        steps.append(seq)
-        return real(conn, chain, seq)
-
-    monkeypatch.setattr(sqlite_audit, "_hash_at", traced)
+    monkeypatch.setattr(sqlite_audit, "TRIM_STEP", 1)
+    monkeypatch.setattr(sqlite_audit, "TRIM_HOLD_S", 0.0)
+    monkeypatch.setattr(sqlite_audit, "TRIM_QUIET_S", 0.0)
+    ends = _trace_drops(monkeypatch)
     result = s.run(s.archive)
     assert result.records == 40
-    assert steps == [40, 2, 6, 14, 22, 30, 38, 40]  # the last record, then each batch's
+    assert ends == [1, 3, 7, 15, 23, 31, 39, 40]
     assert len(s.run(_all)) == 0
 
 
-def test_sqlite_trims_shrink_to_their_time_while_others_write() -> None:
-    """With the service writing in the pauses, a trim transaction drops what fits in
-    TRIM_HOLD_S at the pace of the one before (growing at most twofold)."""
-    from app.storage.sqlite.audit import TRIM_BATCH, TRIM_HOLD_S, _next_size
+def test_sqlite_trims_take_turns_with_other_writers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another connection commits between them, each trim transaction drops
+    TRIM_STEP records at a time only until it has held the lock TRIM_HOLD_S, and the next
+    one waits for the other writer's turn (its commit) first."""
+    from app.storage.sqlite import audit as sqlite_audit
 
-    assert _next_size(1000, 4 * TRIM_HOLD_S, busy=True) == 250
-    assert _next_size(1000, TRIM_HOLD_S / 10, busy=True) == 2000
-    assert _next_size(10, 1.0, busy=True) == 1
-    assert _next_size(1000, 4 * TRIM_HOLD_S, busy=False) == 2000
-    assert _next_size(TRIM_BATCH, 1.0, busy=False) == TRIM_BATCH
+    keys = tmp_path / "keys"
+    rotate_audit_key(keys, name="test.example/audit")
+    url = tmp_path / "store.sqlite3"
+    s = Setup(f"sqlite:///{url}", keys, tmp_path / "archive")
+    s.run(_fill, T0, 20)
+    monkeypatch.setattr(sqlite_audit, "TRIM_STEP", 3)
+    monkeypatch.setattr(sqlite_audit, "TRIM_HOLD_S", 0.0)
+    monkeypatch.setattr(sqlite_audit, "TRIM_TURN_S", 5.0)
+    ends = _trace_drops(monkeypatch)
+    real_turn = sqlite_audit._await_turn
+    commits: list[float] = []
+
+    def another_writer_commits(conn, wait_s):  # type: ignore[no-untyped-def]
+        # the other writer's commit lands while the trim waits for it
+        timer = threading.Timer(0.01, lambda: commits.append(_scratch_commit(url)))
+        timer.start()
+        try:
+            return real_turn(conn, wait_s)
+        finally:
+            timer.join()
+
+    monkeypatch.setattr(sqlite_audit, "_await_turn", another_writer_commits)
+    started = time.monotonic()
+    result = s.run(s.archive)
+    assert result.records == 40
+    assert ends == [3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 40]
+    assert len(commits) == 13  # one turn of the other writer between two transactions
+    assert time.monotonic() - started < 5.0  # each turn ended at the other's commit
+
+
+def test_sqlite_trim_undoes_its_transaction_when_a_record_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record of the archived run gone from the store (an edit of the file) stops the
+    trim: the transaction that met the gap is undone whole, nothing of it dropped."""
+    from app.domain.records import AuditTrim
+    from app.storage._common import AUDIT_CHAIN
+    from app.storage.sqlite import audit as sqlite_audit
+
+    url = tmp_path / "store.sqlite3"
+    s = Setup(f"sqlite:///{url}", tmp_path / "keys", tmp_path / "archive")
+    s.run(_fill, T0, 20)
+    head = s.run(_head)
+    with sqlite3.connect(url) as conn:
+        conn.execute("DELETE FROM audit WHERE chain = ? AND seq = 10", (AUDIT_CHAIN,))
+    monkeypatch.setattr(sqlite_audit, "TRIM_STEP", 5)
+    monkeypatch.setattr(sqlite_audit, "TRIM_HOLD_S", 60.0)  # one transaction: 1..40
+    trim = AuditTrim(chain=AUDIT_CHAIN, upto=40, digest=head, before_us=0)
+    assert s.run(lambda st: st.trim_archived(trim)) is False
+    assert [seq for _c, seq in s.run(_all)] == [i for i in range(1, 41) if i != 10]
+    assert s.run(lambda st: st.audit_archived()) == {}
+
+
+def _trace_drops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The last record of each trim transaction, as it commits."""
+    from app.storage.sqlite import audit as sqlite_audit
+
+    real = sqlite_audit._drop
+    ends: list[int] = []
+
+    def traced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        at, last = real(*args, **kwargs)
+        ends.append(at)
+        return at, last
+
+    monkeypatch.setattr(sqlite_audit, "_drop", traced)
+    return ends
+
+
+def _scratch_commit(path: Path) -> float:
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS scratch (x)")
+        conn.execute("INSERT INTO scratch VALUES (1)")
+    return time.monotonic()
+
+
+async def _head(store: Store) -> str:
+    return [r.hash async for r in store.iter_audit_stored()][-1]
 
 
 # -- the signed checkpoints: the store keeps only those the archive does not -----------
@@ -468,3 +546,45 @@ def test_checkpoints_are_dropped_only_when_the_archive_holds_them(
         other.run(other.archive)
     assert not list(other.folder.glob("segment-*"))
     assert _kept(setup)[1][0] == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="thread priorities are Linux's")
+def test_cli_archive_runs_below_the_service_but_trims_at_its_priority(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit archive` reads and compresses at a lower CPU priority (`--nice`, 10 by
+    default), so a service on the same machine keeps its answer times; the SQLite store's
+    thread, which holds the write lock while it drops records, keeps the service's
+    priority (a lock holder kept waiting for the CPU holds up the service's writes)."""
+    from app.cli import audit as cli_audit
+
+    keys = tmp_path / "keys"
+    rotate_audit_key(keys, name="test.example/audit")
+    s = Setup(f"sqlite:///{tmp_path / 'store.sqlite3'}", keys, tmp_path / "archive")
+    s.run(_fill, T0, 5)
+    seen: dict[str, int] = {}
+    real = cli_audit.archive_audit
+
+    def priority(tid: int) -> int:
+        return os.getpriority(os.PRIO_PROCESS, tid)
+
+    async def observed(store, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["archive"] = priority(threading.get_native_id())
+        store_threads = [t for t in threading.enumerate() if t.name.startswith("statuspass-")]
+        seen["store"] = max(priority(t.native_id or 0) for t in store_threads)
+        compressing = await asyncio.to_thread(lambda: priority(threading.get_native_id()))
+        seen["worker"] = compressing
+        return await real(store, *args, **kwargs)
+
+    monkeypatch.setattr(cli_audit, "archive_audit", observed)
+    base = priority(threading.get_native_id())
+    code, out = s.cli(
+        capsys, monkeypatch, "audit", "archive", "--before", CUT.isoformat(), "--to", str(s.folder)
+    )
+    assert code == 0 and out.startswith("archived 10 records"), out
+    assert seen == {"archive": min(19, base + 10), "store": base, "worker": min(19, base + 10)}
+    if os.geteuid() == 0:  # only a privileged process may raise its priority back
+        assert priority(threading.get_native_id()) == base
+    code, out = s.cli(capsys, monkeypatch, "audit", "archive", "--before", "2020-01-01",
+                      "--to", str(s.folder), "--nice", "-1")  # fmt: skip
+    assert code != 0 and "--nice" in out, out

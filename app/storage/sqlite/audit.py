@@ -186,14 +186,24 @@ def archived(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int]]:
 #: the service waited for it, and those past the busy timeout failed
 #: (`bench/archive_latency.py`).
 TRIM_BATCH = 10_000
-#: how long one trim transaction holds the write lock while the service writes too
-#: (what a write of the service may wait for it)
-TRIM_HOLD_S = 0.008
-#: the pause after each trim transaction, in which writers waiting for the lock take it
-#: (without it the trim takes the lock back at once and a waiting writer, which polls,
-#: rarely finds it free)
+#: while others write, how long a trim transaction may hold the write lock, its commit
+#: included: what a write of the service may wait for it
+TRIM_HOLD_S = 0.004
+#: while others write, records dropped per DELETE inside a trim transaction, so the
+#: transaction ends close to `TRIM_HOLD_S` (a transaction sized from the pace of the one
+#: before ran 2-8x over whenever the machine was busy)
+TRIM_STEP = 32
+#: after a trim transaction, while others write, the trim waits for one of them to
+#: commit (so a writer kept from the CPU does not miss its turn), trying every
+#: `TRIM_POLL_S`, for at most `TRIM_TURN_S`
+TRIM_POLL_S = 0.0005
+TRIM_TURN_S = 0.02
+#: alone, the pause after each trim transaction
 TRIM_GAP_S = 0.002
-#: records in the first trim transaction
+#: a trim runs alone (larger transactions, no waiting for turns) once no one else has
+#: committed for this long
+TRIM_QUIET_S = 1.0
+#: records in the first trim transaction when no one else writes
 TRIM_FIRST = 500
 
 
@@ -203,11 +213,13 @@ def trim_archived(conn: sqlite3.Connection, trim: AuditTrim) -> bool:
 
     The records go in transactions of their own, each one recording how far the chain is
     archived (its last record's hash): between two of them, and after a crash, the store
-    is a chain archived up to there, which a re-run continues. After each one the lock is
-    left free for `TRIM_GAP_S`; while others write meanwhile, a transaction drops what
-    fits in `TRIM_HOLD_S` (at the pace of the one before); with no one else writing they
-    grow to `TRIM_BATCH` (each drop rewrites the pages of the verification index it
-    touches, so few large transactions cost far less than many small ones)."""
+    is a chain archived up to there, which a re-run continues. While others write, the
+    two take turns: a transaction drops `TRIM_STEP` records at a time until it has held
+    the lock `TRIM_HOLD_S` (its commit, as long as the last one's, included), then waits
+    until another connection has committed. With no one else writing, transactions grow
+    to `TRIM_BATCH` with a short pause between them (each drop rewrites the pages of the
+    verification index it touches, so few large transactions cost far less than many
+    small ones)."""
     chain, upto, digest, before_us = trim.chain, trim.upto, trim.digest, trim.before_us
     with immediate(conn):
         done = _archived_upto(conn, chain)
@@ -215,42 +227,82 @@ def trim_archived(conn: sqlite3.Connection, trim: AuditTrim) -> bool:
             return True
         if _hash_at(conn, chain, upto) != digest:
             return False
-    size = min(TRIM_FIRST, TRIM_BATCH)
+    size, busy, commit_s = TRIM_FIRST, True, 0.0  # busy until no one else writes a while
+    quiet_since = time.monotonic()
     while done < upto:
-        whole = done + size <= upto
-        step = min(done + size, upto)
-        started = time.perf_counter()
-        with immediate(conn):
-            if _archived_upto(conn, chain) != done:
-                return _archived_upto(conn, chain) >= upto  # another run trims it
-            last = _hash_at(conn, chain, step)
-            if last is None or (step == upto and last != digest):
-                return False
-            conn.execute("DELETE FROM audit WHERE chain = ? AND seq <= ?", (chain, step))
-            conn.execute(
-                "INSERT OR REPLACE INTO audit_archived (chain, upto, hash, before_us)"
-                " VALUES (?, ?, ?, ?)",
-                (chain, step, last, before_us),
-            )
-        held = time.perf_counter() - started
+        try:
+            with immediate(conn):
+                started = time.perf_counter()
+                if _archived_upto(conn, chain) != done:
+                    return _archived_upto(conn, chain) >= upto  # another run trims it
+                if _hash_at(conn, chain, upto) != digest:
+                    return False  # nothing dropped in this transaction yet
+                budget = TRIM_HOLD_S - commit_s if busy else None
+                step, last = _drop(conn, chain, done, upto, TRIM_STEP if busy else size,
+                                   started, hold_s=budget)  # fmt: skip
+                conn.execute(
+                    "INSERT OR REPLACE INTO audit_archived (chain, upto, hash, before_us)"
+                    " VALUES (?, ?, ?, ?)",
+                    (chain, step, last, before_us),
+                )
+                dropped = time.perf_counter()
+        except _Gap:
+            return False  # rolled back: the chain lacks a record it had when archived
+        commit_s = time.perf_counter() - dropped
+        whole = not busy and step - done == size
         done = step
         if done < upto:
-            version = _data_version(conn)
-            time.sleep(TRIM_GAP_S)
-            busy = _data_version(conn) != version  # another connection committed meanwhile
-            if whole:  # a whole transaction: its pace tells the next size
-                size = _next_size(size, held, busy=busy)
+            if _await_turn(conn, TRIM_TURN_S if busy else TRIM_GAP_S):
+                quiet_since = time.monotonic()
+            busy = time.monotonic() - quiet_since < TRIM_QUIET_S
+            if whole:
+                size = min(2 * size, TRIM_BATCH)
+            elif busy:
+                size = TRIM_FIRST  # when the others stop, start small again
     return True
 
 
-def _next_size(size: int, held_s: float, *, busy: bool) -> int:
-    """Records for the next trim transaction: with others writing, what fits in
-    `TRIM_HOLD_S` at the pace of the last one (growing at most twofold); alone, twice as
-    many. At most `TRIM_BATCH`."""
-    if not busy:
-        return min(2 * size, TRIM_BATCH)
-    fits = int(size * TRIM_HOLD_S / max(held_s, 1e-6))
-    return max(1, min(fits, 2 * size, TRIM_BATCH))
+def _await_turn(conn: sqlite3.Connection, wait_s: float) -> bool:
+    """Leave the write lock free until another connection commits (True) or `wait_s`
+    has passed (False)."""
+    version = _data_version(conn)
+    deadline = time.monotonic() + wait_s
+    while True:
+        time.sleep(min(TRIM_POLL_S, wait_s))
+        if _data_version(conn) != version:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+
+
+class _Gap(Exception):
+    """A record of the run to drop is missing (the transaction is rolled back)."""
+
+
+def _drop(
+    conn: sqlite3.Connection,
+    chain: str,
+    done: int,
+    upto: int,
+    step: int,
+    started: float,
+    *,
+    hold_s: float | None,
+) -> tuple[int, str]:
+    """Drop records done+1.. of `chain`, `step` at a time, up to `upto`; with `hold_s`,
+    stop once the transaction (begun at `started`) has held the lock that long (after
+    one step at least), else after one step. Returns the last record dropped and its hash."""
+    at, last = done, ""
+    while at < upto:
+        end = min(at + step, upto)
+        found = _hash_at(conn, chain, end)
+        if found is None:
+            raise _Gap(end)
+        conn.execute("DELETE FROM audit WHERE chain = ? AND seq <= ?", (chain, end))
+        at, last = end, found
+        if hold_s is None or time.perf_counter() - started >= hold_s:
+            break
+    return at, last
 
 
 def _data_version(conn: sqlite3.Connection) -> int:
