@@ -25,8 +25,9 @@ from app.storage.redis.keys import Layout, subject_token
 
 __all__ = ["entries", "pointer", "pointers", "unindex"]
 
-#: UNINDEX scripts sent at once
-_IN_FLIGHT = 64
+#: UNINDEX scripts sent at once (redis-server runs them one after the other; more in
+#: flight keep the service's commands waiting behind them longer)
+_IN_FLIGHT = 8
 _OURS = re.compile(r"([0-9a-f]{16})\.(\d{1,3})")
 
 
