@@ -104,13 +104,17 @@ def stored_page(conn: sqlite3.Connection, after: tuple[str, int], limit: int) ->
 
 
 def audit_heads(conn: sqlite3.Connection) -> dict[str, tuple[int, str]]:
-    """Every chain's (records, hash of its last record)."""
+    """Every chain's (records, hash of its last record), a chain whose records are all
+    archived too (a checkpoint that left it out would say it shrank)."""
     rows = conn.execute(
         "SELECT a.chain, a.seq, a.hash FROM audit AS a"
         " JOIN (SELECT chain, MAX(seq) AS seq FROM audit GROUP BY chain) AS m"
         " ON a.chain = m.chain AND a.seq = m.seq"
     ).fetchall()
-    return {str(chain): (int(seq), str(digest)) for chain, seq, digest in rows}
+    heads = {str(chain): (int(seq), str(digest)) for chain, seq, digest in rows}
+    for chain, upto, digest in conn.execute("SELECT chain, upto, hash FROM audit_archived"):
+        heads.setdefault(str(chain), (int(upto), str(digest)))
+    return heads
 
 
 def verifications_for(conn: sqlite3.Connection, subject: str, limit: int) -> list[AuditEvent]:
