@@ -242,11 +242,13 @@ async def copy_store(
             counts["proofs"] = await _pump(
                 "proofs", source.iter_proofs(), target.put_proofs, progress, totals
             )
+            dropped = await src.dropped_checkpoints()
+            await target.put_archive_marks(await src.audit_archived(), dropped)
             counts["audit"] = await _pump(
                 "audit", source.iter_audit(), target.put_audit, progress, totals
             )
             notes = await src.checkpoints()
-            for n, note in enumerate(notes):
+            for n, note in enumerate(notes, dropped[0]):
                 await dst.add_checkpoint(note, n)
             keys = audit_keys if audit_keys is not None else _audit_keys()
             src_report = await verify_audit(src, keys)

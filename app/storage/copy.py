@@ -28,7 +28,7 @@ from app.storage._lean import (
 from app.storage.sqlite import SqliteStore
 from app.storage.sqlite.tx import immediate
 
-__all__ = ["Copier", "ProofEntry", "SqliteCopier", "StatusEntry"]
+__all__ = ["ArchiveMarks", "Copier", "Dropped", "ProofEntry", "SqliteCopier", "StatusEntry"]
 
 #: (list id, index, status) of an allocated status-list entry
 StatusEntry = tuple[str, int, int]
@@ -36,6 +36,10 @@ StatusEntry = tuple[str, int, int]
 ProofEntry = tuple[ProofRecord, str | None]
 #: an audit record with the exact bytes its hash covers
 RawAudit = tuple[AuditRecord, bytes]
+#: chain -> (records archived, hash of the last one, archive date in µs)
+ArchiveMarks = dict[str, tuple[int, str, int]]
+#: (signed checkpoints dropped from the store, note hash of the last or None)
+Dropped = tuple[int, str | None]
 
 _PAGE = 1_000
 _enc = msgspec.json.Encoder()
@@ -67,6 +71,12 @@ class Copier(Protocol):
     async def put_cards(self, batch: Sequence[CardRecord]) -> None: ...
     async def put_proofs(self, batch: Sequence[ProofEntry]) -> None: ...
     async def put_audit(self, batch: Sequence[RawAudit]) -> None: ...
+    async def put_archive_marks(self, archived: ArchiveMarks, dropped: Dropped) -> None:
+        """What `audit archive` left in the source: how far each chain is archived (its
+        records before that are in the archive folder, not in the store), and how many
+        signed checkpoints it dropped (and the note hash of the last). Before the audit
+        records, so they continue where the archive ends."""
+        ...
 
 
 class SqliteCopier:
@@ -240,3 +250,18 @@ class SqliteCopier:
                 for r, raw in batch
             ],
         )
+
+    async def put_archive_marks(self, archived: ArchiveMarks, dropped: Dropped) -> None:
+        await self._write(
+            "INSERT INTO audit_archived (chain, upto, hash, before_us) VALUES (?, ?, ?, ?)",
+            [
+                (chain, upto, digest, before_us)
+                for chain, (upto, digest, before_us) in archived.items()
+            ],
+        )
+        count, last = dropped
+        if count:
+            await self._write(
+                "INSERT INTO audit_checkpoints_dropped (one, count, last) VALUES (1, ?, ?)",
+                [(count, last)],
+            )

@@ -588,3 +588,79 @@ def test_cli_archive_runs_below_the_service_but_trims_at_its_priority(
     code, out = s.cli(capsys, monkeypatch, "audit", "archive", "--before", "2020-01-01",
                       "--to", str(s.folder), "--nice", "-1")  # fmt: skip
     assert code != 0 and "--nice" in out, out
+
+
+# -- a copy of an archived store verifies with the same archive ---------------------------
+def _copy_after_archive(
+    s: Setup,
+    dst_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Archive `s` (its archived checkpoints dropped from the store), copy the store to
+    `dst_url`: the copy verifies with the same archive folder, as one log, like the
+    original, and the service goes on signing checkpoints on it."""
+    import io
+
+    from app.cli.store_copy import copy_store
+    from app.keys.audit import public_keys, read_entries
+
+    _sign(s, 1)
+    _sign(s, 2)
+    result = s.run(s.archive)
+    assert result.records == 40 and result.checkpoints >= 1
+    code, original = s.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(s.folder))
+    assert code == 0, original
+    counts = asyncio.run(
+        copy_store(s.url, dst_url, out=io.StringIO(), audit_keys=public_keys(read_entries(s.keys)))
+    )
+    assert all(read == written for read, written in counts.values()), counts
+    copy = Setup(dst_url, s.keys, s.folder)
+    assert _kept(copy) == _kept(s)
+    code, out = copy.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(s.folder))
+    assert code == 0, out
+    assert out.splitlines()[0] == original.splitlines()[0]
+    _sign(copy, 3)  # the copy extends the checkpoint chain past the dropped ones
+    code, out = copy.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(s.folder))
+    assert code == 0, out
+
+
+def test_a_copy_of_an_archived_store_verifies_with_its_archive(
+    setup: Setup,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _copy_after_archive(setup, f"sqlite:///{tmp_path / 'copy.sqlite3'}", capsys, monkeypatch)
+
+
+@pytest.mark.cluster
+def test_an_archived_sqlite_store_copied_to_redis_verifies_with_its_archive(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    keys = tmp_path / "keys"
+    rotate_audit_key(keys, name="test.example/audit")
+    s = Setup(f"sqlite:///{tmp_path / 'store.sqlite3'}", keys, tmp_path / "archive")
+    s.run(_fill, T0, 20)
+    s.run(_fill, CUT + timedelta(minutes=5), 5)
+    _copy_after_archive(s, store_url(request, "redis", tmp_path), capsys, monkeypatch)
+
+
+def test_a_checkpoint_signed_when_every_record_is_archived_still_names_the_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quiet SQLite store whose records have all moved to the archive: the next signed
+    checkpoint still covers the chain (as long as archived), so verify finds nothing
+    shrunk."""
+    keys = tmp_path / "keys"
+    rotate_audit_key(keys, name="test.example/audit")
+    s = Setup(f"sqlite:///{tmp_path / 'store.sqlite3'}", keys, tmp_path / "archive")
+    s.run(_fill, T0, 20)
+    assert s.run(s.archive).records == 40 and s.run(_all) == []
+    code, out = s.cli(capsys, monkeypatch, "audit", "checkpoint", "--sign")
+    assert code == 0, out
+    code, out = s.cli(capsys, monkeypatch, "audit", "verify", "--archive", str(s.folder))
+    assert code == 0 and out.startswith("OK: 40 records"), out

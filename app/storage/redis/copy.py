@@ -22,7 +22,7 @@ from app.storage._lean import (
     encode_held_entitlement,
     encode_proof,
 )
-from app.storage.copy import ProofEntry, RawAudit, StatusEntry
+from app.storage.copy import ArchiveMarks, Dropped, ProofEntry, RawAudit, StatusEntry
 from app.storage.redis.conn import as_bytes, guarded, unavailable
 from app.storage.redis.ctx import Ctx, decoders, encoder
 from app.storage.redis.index import pointer
@@ -245,6 +245,27 @@ class RedisCopier:
                 cmds.append(("SET", Layout.code_key(code), value, "PX", hold_ms))
         await self._pipe(cmds)
 
+    async def put_archive_marks(self, archived: ArchiveMarks, dropped: Dropped) -> None:
+        ctx = await self._ctx()
+        cmds: list[tuple[Any, ...]] = []
+        for chain, (upto, digest, before_us) in archived.items():
+            label = self._label_of_chain(ctx, chain)
+            cmds.append(("HSET", ctx.layout.archived_key(label), chain,
+                         f"{upto} {digest} {before_us}"))  # fmt: skip
+            cmds.append(("SADD", ctx.layout.chains_key(label), chain))
+            self._last[chain] = digest  # the first record kept links to the last archived
+        count, last = dropped
+        if count:
+            cmds.append(("SET", Layout.CHECKPOINTS_DROPPED, f"{count} {last}"))
+        await self._pipe(cmds)
+
+    @staticmethod
+    def _label_of_chain(ctx: Ctx, chain: str) -> str:
+        """A chain named `<shard>/…` lives in that shard, any other (SQLite's `main`) in
+        the global one."""
+        label = chain.partition("/")[0]
+        return label if "/" in chain and label in ctx.layout.labels() else GLOBAL
+
     async def put_audit(self, batch: Sequence[RawAudit]) -> None:
         """Chains keep their names; one named `<shard>/…` goes back to that shard, any
         other (SQLite's `main`) to the global shard."""
@@ -252,9 +273,7 @@ class RedisCopier:
         cmds: list[tuple[Any, ...]] = []
         index: list[tuple[str, bytes]] = []
         for record, raw in batch:
-            label = record.chain.partition("/")[0]
-            if "/" not in record.chain or label not in ctx.layout.labels():
-                label = GLOBAL
+            label = self._label_of_chain(ctx, record.chain)
             key = ctx.layout.chain_key(label, record.chain)
             # the compact element when its link is the element before it, as a reader
             # derives it; else (a chain copied from its middle, after an archive) the
