@@ -9,8 +9,9 @@ Both decoders sit on the verification hot path, so each has a fast path that pro
 its input acceptable with a few C-level operations and otherwise hands the input to
 the reference implementation, which alone decides what is refused and why:
 
-* base64url: the alphabet is checked by deleting it from the bytes (anything left
-  over is refused), canonicity by the value of the last character alone;
+* base64url: `binascii` in strict mode checks the alphabet (after mapping ``-_`` to
+  ``+/`` and ``+/=`` to a character it refuses), canonicity is checked by the value
+  of the last character alone;
 * JSON: msgspec decodes; the result is returned only when duplicate members are
   provably absent, else the `json` module with a duplicate-rejecting hook re-decodes
   and has the last word (so NaN, ``1e400``, lone surrogates, duplicates and every
@@ -44,7 +45,8 @@ __all__ = [
 MAX_DEPTH = 512
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+#: base64url to standard base64, with the standard-only characters made invalid
+_TO_STRICT_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
 _PADDING = (b"", b"", b"==", b"=")
 # The last character of a canonical text by len % 4: with 2 characters left over only
 # its top 2 bits carry data (value % 16 == 0), with 3 its top 4 (value % 4 == 0).
@@ -80,16 +82,20 @@ def b64url_decode(text: str) -> bytes:
     rest = len(text) % 4
     if rest == 1 or not text.isascii():
         raise CodecError("not canonical base64url")
-    raw = text.encode("ascii")
-    if raw.translate(None, _ALPHABET):  # a character outside the alphabet is left over
-        raise CodecError("not canonical base64url")
+    try:
+        # "+", "/" and "=" become "!", which strict mode refuses like any other
+        # character outside the alphabet; it also refuses the padding this adds
+        # anywhere but at the end.
+        data = binascii.a2b_base64(
+            text.encode("ascii").translate(_TO_STRICT_STANDARD) + _PADDING[rest],
+            strict_mode=True,
+        )
+    except binascii.Error:
+        raise CodecError("not canonical base64url") from None
     if rest and text[-1] not in _CANONICAL_LAST[rest]:
         # e.g. "AB" and "AC" decode to the same byte; only "AA"-style text is canonical
         raise CodecError("non-canonical base64url (trailing bits set)")
-    try:
-        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + _PADDING[rest])
-    except binascii.Error as exc:  # pragma: no cover - the checks above guard it
-        raise CodecError("not base64url") from exc
+    return data
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

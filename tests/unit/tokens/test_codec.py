@@ -286,6 +286,16 @@ def test_every_last_character_matches_the_reference(length: int) -> None:
         same_b64("A" * (length - 1) + last)
 
 
+@pytest.mark.parametrize("length", [2, 3, 4])
+def test_every_character_in_every_position_matches_the_reference(length: int) -> None:
+    # what strict binascii refuses must be exactly what falls outside the alphabet,
+    # including "+", "/", "=", whitespace and the character the fast path maps them to
+    for position in range(length):
+        for code in range(256):
+            text = "A" * position + chr(code) + "A" * (length - position - 1)
+            same_b64(text)
+
+
 # --- compact JSON for signing: the bytes the stdlib wrote before ------------------------
 def ref_json_compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
