@@ -167,8 +167,9 @@ def _too_deep(text: str) -> bool:
     """Whether `text` nests arrays and objects deeper than `MAX_DEPTH` (outside strings).
 
     Only texts with more than MAX_DEPTH opening brackets are scanned: a claims set
-    never has, so the hot path pays two C-level counts."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+    never has, so the hot path pays two C-level counts, or only a length check for a
+    text too short to hold that many."""
+    if len(text) <= MAX_DEPTH or text.count("[") + text.count("{") <= MAX_DEPTH:
         return False
     depth = 0
     in_string = escaped = False

@@ -180,6 +180,9 @@ JSON_CASES = [
     '{"k":' + "[" * 511 + "]" * 511 + "}",  # the limit: read
     '{"k":' + "[" * 512 + "]" * 512 + "}",  # one past it: refused
     '{"k":"' + "[" * 600 + '"}',  # brackets inside a string are text
+    "[" * 512 + "]" * 512,  # the shortest texts either side of the length shortcut
+    "[" * 513,
+    "[" * 512,
     '{"k":"\\"' + "[" * 600 + '"}',  # an escaped quote does not end the string
 ]
 
