@@ -14,7 +14,7 @@ because every verifier of ours (online, offline, CLI) must reject the same token
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -86,6 +86,21 @@ def _der_signature(raw: bytes) -> bytes:
     return b"\x30" + len(body).to_bytes(1, "big") + body
 
 
+#: Concrete classes found to be `ec.EllipticCurvePublicKey`. `isinstance` against that
+#: abstract class runs `ABCMeta.__instancecheck__` (a third of the ES256 fast path's own
+#: cost); a set lookup of the exact class does not, and an ABC never forgets a subclass.
+_EC_KEY_CLASSES: set[type] = set()
+
+
+def _is_ec_key(public_key: object) -> TypeGuard[ec.EllipticCurvePublicKey]:
+    if type(public_key) in _EC_KEY_CLASSES:
+        return True
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        _EC_KEY_CLASSES.add(type(public_key))
+        return True
+    return False
+
+
 def _signature_holds(key: PublicKey, signing_input: bytes, signature: bytes) -> bool:
     """Verify with the key's own algorithm; a signature of the wrong size never holds.
 
@@ -95,11 +110,7 @@ def _signature_holds(key: PublicKey, signing_input: bytes, signature: bytes) -> 
     """
     public_key = key.key
     try:
-        if (
-            key.alg == "ES256"
-            and isinstance(public_key, ec.EllipticCurvePublicKey)
-            and public_key.key_size == 256
-        ):
+        if key.alg == "ES256" and _is_ec_key(public_key) and public_key.key_size == 256:
             if len(signature) != 64:  # raw r||s, 32 bytes each
                 return False
             public_key.verify(_der_signature(signature), signing_input, _ECDSA_SHA256)
