@@ -159,7 +159,9 @@ def decode_verified(
     except CodecError as exc:
         raise JoseError("malformed", str(exc)) from exc
     token_typ = header.get("typ")
-    if not isinstance(token_typ, str) or token_typ.lower() != typ.lower():
+    if not isinstance(token_typ, str) or (
+        token_typ != typ and token_typ.lower() != typ.lower()  # equal: the usual case
+    ):
         raise JoseError("malformed", "wrong token type")
     if "crit" in header:
         raise JoseError("malformed", "critical header extensions are not supported")

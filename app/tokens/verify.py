@@ -267,17 +267,18 @@ def verify_offline(
         return undetermined("check_clock", now=now)
     keys_stale = now_s - fetched_s > jwks.max_age_s
     check = _check_token(token, jwks.keys, now_s, skew_s, registry, allowed_types, None)
-    if check.failure == "unknown_key" and keys_stale:
+    failure, claims = check.failure, check.claims
+    if failure == "unknown_key" and keys_stale:
         return undetermined("stale_keys", now=now)
-    if check.failure == "not_yet_valid":
+    if failure == "not_yet_valid":
         return undetermined("check_clock", now=now)
-    if check.failure is not None or check.claims is None:
+    if failure is not None or claims is None:
         return build_result(
             check, status=None, now=now, registry=registry, revocation_checked="none"
         )
     if keys_stale:
         return undetermined("stale_keys", now=now)
-    status_list = status_lists.get(check.claims.list_uri)
+    status_list = status_lists.get(claims.list_uri)
     if status_list is None:
         return undetermined("stale_status_list", now=now)
     if now_s < status_list.iat - skew_s:
@@ -285,7 +286,7 @@ def verify_offline(
     if now_s > status_list.exp:
         return undetermined("stale_status_list", now=now)
     try:
-        status = get_status(status_list.packed, check.claims.idx)
+        status = get_status(status_list.packed, claims.idx)
     except IndexError:
         return undetermined("stale_status_list", now=now)
     return build_result(
