@@ -9,9 +9,9 @@ Both decoders sit on the verification hot path, so each has a fast path that pro
 its input acceptable with a few C-level operations and otherwise hands the input to
 the reference implementation, which alone decides what is refused and why:
 
-* base64url: `binascii` in strict mode checks the alphabet (after mapping ``-_`` to
-  ``+/`` and ``+/=`` to a character it refuses), canonicity is checked by the value
-  of the last character alone;
+* base64url: a translation to standard base64 maps every character outside the
+  alphabet to one the decoder (msgspec's, on a JSON string) refuses, canonicity is
+  checked by the value of the last character alone;
 * JSON: msgspec decodes; the result is returned only when duplicate members are
   provably absent, else the `json` module with a duplicate-rejecting hook re-decodes
   and has the last word (so NaN, ``1e400``, lone surrogates, duplicates and every
@@ -26,7 +26,6 @@ stack, and the two verifiers would disagree on depths near it.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
@@ -45,9 +44,16 @@ __all__ = [
 MAX_DEPTH = 512
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-#: base64url to standard base64, with the standard-only characters made invalid
-_TO_STRICT_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
-_PADDING = (b"", b"", b"==", b"=")
+_STANDARD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#: base64url to standard base64, every other byte (``+/=``, quotes, backslashes,
+#: whitespace, …) to "!", which no base64 decoder accepts
+_TO_STANDARD = bytes(
+    _STANDARD[_ALPHABET.index(b)] if b in _ALPHABET else ord("!") for b in range(256)
+)
+#: the text as a quoted, padded JSON string of standard base64: the form msgspec decodes
+#: into bytes, twice as fast as `binascii`
+_QUOTE_PADDED = (b'"', b'"', b'=="', b'="')
+_BASE64_DECODE = msgspec.json.Decoder(bytes).decode
 # The last character of a canonical text by len % 4: with 2 characters left over only
 # its top 2 bits carry data (value % 16 == 0), with 3 its top 4 (value % 4 == 0).
 _CANONICAL_LAST: tuple[frozenset[str], ...] = (
@@ -83,14 +89,12 @@ def b64url_decode(text: str) -> bytes:
     if rest == 1 or not text.isascii():
         raise CodecError("not canonical base64url")
     try:
-        # "+", "/" and "=" become "!", which strict mode refuses like any other
-        # character outside the alphabet; it also refuses the padding this adds
-        # anywhere but at the end.
-        data = binascii.a2b_base64(
-            text.encode("ascii").translate(_TO_STRICT_STANDARD) + _PADDING[rest],
-            strict_mode=True,
+        # Only alphabet characters survive the translation (no escape, quote or "=" can
+        # reach the JSON decoder), and the decoder refuses the "!" of any other.
+        data = _BASE64_DECODE(
+            b'"' + text.encode("ascii").translate(_TO_STANDARD) + _QUOTE_PADDED[rest]
         )
-    except binascii.Error:
+    except msgspec.DecodeError:
         raise CodecError("not canonical base64url") from None
     if rest and text[-1] not in _CANONICAL_LAST[rest]:
         # e.g. "AB" and "AC" decode to the same byte; only "AA"-style text is canonical
