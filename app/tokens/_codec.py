@@ -9,8 +9,9 @@ Both decoders sit on the verification hot path, so each has a fast path that pro
 its input acceptable with a few C-level operations and otherwise hands the input to
 the reference implementation, which alone decides what is refused and why:
 
-* base64url: the alphabet is checked by deleting it from the bytes (anything left
-  over is refused), canonicity by the value of the last character alone;
+* base64url: a translation to standard base64 maps every character outside the
+  alphabet to one the decoder (msgspec's, on a JSON string) refuses, canonicity is
+  checked by the value of the last character alone;
 * JSON: msgspec decodes; the result is returned only when duplicate members are
   provably absent, else the `json` module with a duplicate-rejecting hook re-decodes
   and has the last word (so NaN, ``1e400``, lone surrogates, duplicates and every
@@ -25,7 +26,6 @@ stack, and the two verifiers would disagree on depths near it.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
@@ -44,8 +44,16 @@ __all__ = [
 MAX_DEPTH = 512
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_PADDING = (b"", b"", b"==", b"=")
+_STANDARD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#: base64url to standard base64, every other byte (``+/=``, quotes, backslashes,
+#: whitespace, …) to "!", which no base64 decoder accepts
+_TO_STANDARD = bytes(
+    _STANDARD[_ALPHABET.index(b)] if b in _ALPHABET else ord("!") for b in range(256)
+)
+#: the text as a quoted, padded JSON string of standard base64: the form msgspec decodes
+#: into bytes, twice as fast as `binascii`
+_QUOTE_PADDED = (b'"', b'"', b'=="', b'="')
+_BASE64_DECODE = msgspec.json.Decoder(bytes).decode
 # The last character of a canonical text by len % 4: with 2 characters left over only
 # its top 2 bits carry data (value % 16 == 0), with 3 its top 4 (value % 4 == 0).
 _CANONICAL_LAST: tuple[frozenset[str], ...] = (
@@ -80,16 +88,18 @@ def b64url_decode(text: str) -> bytes:
     rest = len(text) % 4
     if rest == 1 or not text.isascii():
         raise CodecError("not canonical base64url")
-    raw = text.encode("ascii")
-    if raw.translate(None, _ALPHABET):  # a character outside the alphabet is left over
-        raise CodecError("not canonical base64url")
+    try:
+        # Only alphabet characters survive the translation (no escape, quote or "=" can
+        # reach the JSON decoder), and the decoder refuses the "!" of any other.
+        data = _BASE64_DECODE(
+            b'"' + text.encode("ascii").translate(_TO_STANDARD) + _QUOTE_PADDED[rest]
+        )
+    except msgspec.DecodeError:
+        raise CodecError("not canonical base64url") from None
     if rest and text[-1] not in _CANONICAL_LAST[rest]:
         # e.g. "AB" and "AC" decode to the same byte; only "AA"-style text is canonical
         raise CodecError("non-canonical base64url (trailing bits set)")
-    try:
-        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + _PADDING[rest])
-    except binascii.Error as exc:  # pragma: no cover - the checks above guard it
-        raise CodecError("not base64url") from exc
+    return data
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -161,8 +171,9 @@ def _too_deep(text: str) -> bool:
     """Whether `text` nests arrays and objects deeper than `MAX_DEPTH` (outside strings).
 
     Only texts with more than MAX_DEPTH opening brackets are scanned: a claims set
-    never has, so the hot path pays two C-level counts."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+    never has, so the hot path pays two C-level counts, or only a length check for a
+    text too short to hold that many."""
+    if len(text) <= MAX_DEPTH or text.count("[") + text.count("{") <= MAX_DEPTH:
         return False
     depth = 0
     in_string = escaped = False

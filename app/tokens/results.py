@@ -7,7 +7,7 @@ verifier (online API, offline verifier, CLI) shows, field for field.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -95,6 +95,8 @@ _RFC3339 = "%04d-%02d-%02dT%02d:%02d:%02dZ"
 _GMTIME_END = 253_402_300_800
 #: the last epoch second `rfc3339` can write (9999-12-31T23:59:59Z)
 LAST_EPOCH = _GMTIME_END - 1
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND = timedelta(seconds=1)
 _FORMATTED: dict[int, str] = {}  # recent epoch seconds; cleared when it grows
 _FORMATTED_MAX = 4096
 
@@ -108,13 +110,19 @@ def _rfc3339_reference(moment: datetime | int) -> str:
 def rfc3339(moment: datetime | int) -> str:
     """Format a time (aware datetime or epoch seconds) as ``2025-01-31T14:05:00Z``.
 
-    Twice per verification result, so the common cases skip `strftime`: a UTC datetime
-    from year 1000 (``%Y`` is unpadded below it) is formatted from its fields, and
-    epoch seconds of 1970-9999 through `time.gmtime`, remembered per second. Anything
-    else (other zones, naive datetimes, far dates) takes the general path.
+    Twice per verification result, so the common cases skip `strftime`: epoch seconds
+    of 1970-9999 go through `time.gmtime`, remembered per second, and so does a UTC
+    datetime from 1970 on (its whole seconds since the epoch, counted exactly by
+    `timedelta` arithmetic); one from year 1000 to 1969 (``%Y`` is unpadded below it)
+    is formatted from its fields. Anything else (other zones, naive datetimes, far
+    dates) takes the general path.
     """
     if isinstance(moment, datetime):
-        if moment.tzinfo is UTC and moment.year >= 1000:
+        if moment.tzinfo is not UTC:
+            return _rfc3339_reference(moment)
+        if moment < _UNIX_EPOCH:
+            if moment.year < 1000:
+                return _rfc3339_reference(moment)
             return _RFC3339 % (
                 moment.year,
                 moment.month,
@@ -123,7 +131,8 @@ def rfc3339(moment: datetime | int) -> str:
                 moment.minute,
                 moment.second,
             )
-    elif type(moment) is int and 0 <= moment < _GMTIME_END:
+        moment = (moment - _UNIX_EPOCH) // _ONE_SECOND
+    if type(moment) is int and 0 <= moment < _GMTIME_END:
         text = _FORMATTED.get(moment)
         if text is None:
             if len(_FORMATTED) >= _FORMATTED_MAX:

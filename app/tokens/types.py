@@ -69,6 +69,10 @@ class Registry:
         except KeyError:
             raise UnknownType(f"unknown entitlement type {type_id!r}") from None
 
+    def find(self, type_id: str) -> EntitlementType | None:
+        """The type, or None for an id the registry does not know."""
+        return self._types.get(type_id)
+
     def __contains__(self, type_id: object) -> bool:
         return type_id in self._types
 

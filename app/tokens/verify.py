@@ -101,7 +101,19 @@ def check_token(
         A `TokenCheck`. ``failure`` is None for a usable token; ``claims`` are kept for
         ``expired`` and ``not_yet_valid`` (the token is genuine) and dropped otherwise.
     """
-    now_s = epoch(now)
+    return _check_token(token, keys, epoch(now), skew_s, registry, allowed_types, issuer)
+
+
+def _check_token(
+    token: str,
+    keys: Mapping[str, PublicKey],
+    now_s: int,
+    skew_s: int,
+    registry: Registry,
+    allowed_types: Collection[str] | None,
+    issuer: str | None,
+) -> TokenCheck:
+    """`check_token` at epoch second `now_s` (`verify_offline` has it already)."""
     try:
         header, raw = decode_verified(token, keys, typ=PROOF_TYP)
     except JoseError as exc:
@@ -110,7 +122,8 @@ def check_token(
         claims = msgspec.convert(raw, _Claims, strict=True)
     except msgspec.ValidationError:
         return _failed("malformed")
-    if claims.ent not in registry or not _JTI.fullmatch(claims.jti):
+    kind = registry.find(claims.ent)
+    if kind is None or not _JTI.fullmatch(claims.jti):
         return _failed("malformed")
     if issuer is not None and claims.iss != issuer:
         return _failed("malformed")
@@ -119,7 +132,7 @@ def check_token(
     if allowed_types is not None and claims.ent not in allowed_types:
         return _failed("not_permitted")
     attributes: dict[str, str] = {}
-    for name in registry.get(claims.ent).claims:
+    for name in kind.claims:
         value: Any = raw.get(name)
         if not isinstance(value, str):
             return _failed("malformed")
@@ -253,25 +266,19 @@ def verify_offline(
     if now < _EARLIEST_PLAUSIBLE or now_s < fetched_s - skew_s:
         return undetermined("check_clock", now=now)
     keys_stale = now_s - fetched_s > jwks.max_age_s
-    check = check_token(
-        token,
-        jwks.keys,
-        now=now,
-        skew_s=skew_s,
-        registry=registry,
-        allowed_types=allowed_types,
-    )
-    if check.failure == "unknown_key" and keys_stale:
+    check = _check_token(token, jwks.keys, now_s, skew_s, registry, allowed_types, None)
+    failure, claims = check.failure, check.claims
+    if failure == "unknown_key" and keys_stale:
         return undetermined("stale_keys", now=now)
-    if check.failure == "not_yet_valid":
+    if failure == "not_yet_valid":
         return undetermined("check_clock", now=now)
-    if check.failure is not None or check.claims is None:
+    if failure is not None or claims is None:
         return build_result(
             check, status=None, now=now, registry=registry, revocation_checked="none"
         )
     if keys_stale:
         return undetermined("stale_keys", now=now)
-    status_list = status_lists.get(check.claims.list_uri)
+    status_list = status_lists.get(claims.list_uri)
     if status_list is None:
         return undetermined("stale_status_list", now=now)
     if now_s < status_list.iat - skew_s:
@@ -279,7 +286,7 @@ def verify_offline(
     if now_s > status_list.exp:
         return undetermined("stale_status_list", now=now)
     try:
-        status = get_status(status_list.packed, check.claims.idx)
+        status = get_status(status_list.packed, claims.idx)
     except IndexError:
         return undetermined("stale_status_list", now=now)
     return build_result(

@@ -180,6 +180,9 @@ JSON_CASES = [
     '{"k":' + "[" * 511 + "]" * 511 + "}",  # the limit: read
     '{"k":' + "[" * 512 + "]" * 512 + "}",  # one past it: refused
     '{"k":"' + "[" * 600 + '"}',  # brackets inside a string are text
+    "[" * 512 + "]" * 512,  # the shortest texts either side of the length shortcut
+    "[" * 513,
+    "[" * 512,
     '{"k":"\\"' + "[" * 600 + '"}',  # an escaped quote does not end the string
 ]
 
@@ -284,6 +287,16 @@ def test_round_trip(data: bytes) -> None:
 def test_every_last_character_matches_the_reference(length: int) -> None:
     for last in B64_ALPHABET:
         same_b64("A" * (length - 1) + last)
+
+
+@pytest.mark.parametrize("length", [2, 3, 4])
+def test_every_character_in_every_position_matches_the_reference(length: int) -> None:
+    # what strict binascii refuses must be exactly what falls outside the alphabet,
+    # including "+", "/", "=", whitespace and the character the fast path maps them to
+    for position in range(length):
+        for code in range(256):
+            text = "A" * position + chr(code) + "A" * (length - position - 1)
+            same_b64(text)
 
 
 # --- compact JSON for signing: the bytes the stdlib wrote before ------------------------

@@ -5,6 +5,9 @@ from typing import get_args
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.tokens import (
     JoseError,
@@ -142,3 +145,40 @@ def test_memoised_header_is_a_fresh_dict_each_time() -> None:
         )
         assert jose._parse_header(segment)["kid"] == key.kid
         assert segment not in jose._HEADERS
+
+
+def _dss(raw: bytes) -> bytes:
+    return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+
+
+_HALVES = [bytes(32), b"\0" * 31 + b"\x01", b"\0" * 31 + b"\x80", b"\x7f" + b"\xff" * 31]
+_HALVES += [b"\x80" + bytes(31), b"\xff" * 32, b"\0\x80" + b"\x01" * 30, b"\0\x7f" + b"\x01" * 30]
+
+
+@pytest.mark.parametrize("r", _HALVES)
+@pytest.mark.parametrize("s", _HALVES)
+def test_es256_signatures_reach_cryptography_as_its_own_der(r: bytes, s: bytes) -> None:
+    from app.tokens.jose import _der_signature
+
+    assert _der_signature(r + s) == _dss(r + s)
+
+
+@given(st.binary(min_size=64, max_size=64))
+def test_any_raw_es256_signature_reaches_cryptography_as_its_own_der(raw: bytes) -> None:
+    from app.tokens.jose import _der_signature
+
+    assert _der_signature(raw) == _dss(raw)
+
+
+def test_es256_signatures_with_short_integers_verify() -> None:
+    # r or s below 2**248 (one signature in 128) is written with fewer DER bytes;
+    # 1500 signatures miss that case with a chance of 1e-5
+    key = SigningKey.generate("ES256")
+    keys = {key.kid: key.public()}
+    short = 0
+    for i in range(1500):
+        token = sign({"i": i}, key, typ="t+jwt")
+        raw = b64url_decode(token.split(".")[2])
+        short += raw[0] == 0 or raw[32] == 0
+        assert decode_verified(token, keys, typ="t+jwt")[1] == {"i": i}
+    assert short

@@ -54,6 +54,8 @@ def test_other_zones(moment: datetime) -> None:
         True,
         datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
         datetime(1000, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
         datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
         datetime(2025, 6, 1, 12, 0, 0, 999_999, tzinfo=UTC),
     ],
