@@ -31,9 +31,10 @@ async def client_of(request: Request[Any, Any, Any]) -> ClientRecord:
     return await services(request).clients.authenticate(bearer(request))
 
 
-async def citizen_of(request: Request[Any, Any, Any]) -> str:
-    """The subject (pseudonym) of the citizen whose ID token the request carries."""
-    return await services(request).citizens.subject(bearer(request))
+async def citizen_of(request: Request[Any, Any, Any], svc: Services | None = None) -> str:
+    """The subject (pseudonym) of the citizen whose ID token the request carries (`svc`:
+    the app's services, when the caller has them already)."""
+    return await (svc or services(request)).citizens.subject(bearer(request))
 
 
 def _media_type(request: Request[Any, Any, Any]) -> str:

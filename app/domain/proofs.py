@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import msgspec
 
@@ -57,6 +57,7 @@ class ProofService:
         self._settings = settings
         self._signing_key = signing_key
         self._code_key = code_key  # the store gets a code's keyed digest, never its digits
+        self._list_base = settings.status_list_base  # settings are frozen: built once
 
     async def issue(
         self,
@@ -89,9 +90,11 @@ class ProofService:
             else (self._settings.default_proof_lifetime_s)
         )
         wanted = lifetime_s if lifetime_s is not None else default
-        # never past the right itself: a parking card's proof ends with the card
-        until = min(now + timedelta(seconds=min(wanted, etype.max_lifetime_s)), ent.valid_until)
-        iat, exp = epoch_floor(now), epoch_floor(until)
+        # never past the right itself: a parking card's proof ends with the card. In whole
+        # epoch seconds (the claims' unit): the floor of `now` plus whole seconds is the
+        # floor of `now` plus those seconds, so this is the floor of the earlier end.
+        iat = epoch_floor(now)
+        exp = min(iat + min(wanted, etype.max_lifetime_s), epoch_floor(ent.valid_until))
         if exp <= iat:
             raise Conflict(f"your {type_id} entitlement ends now")
         key = self._signing_key()
@@ -110,7 +113,7 @@ class ProofService:
             jti=jti,
             type_id=type_id,
             name=name,
-            list_uri=self._settings.status_list_base + ent.status_ref.list_id,
+            list_uri=self._list_base + ent.status_ref.list_id,
             idx=ent.status_ref.idx,
             attributes=attributes,
         )
