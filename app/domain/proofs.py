@@ -7,7 +7,6 @@ where the type discloses it, a display name — nothing more (no NRN, no reason,
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -15,6 +14,7 @@ import msgspec
 
 from app.config import Settings
 from app.domain.dates import epoch_floor
+from app.domain.ids import random_below, random_urlsafe
 from app.domain.names import display_name
 from app.domain.ports import Store
 from app.domain.records import VALID, AuditEvent, ProofRecord
@@ -98,7 +98,7 @@ class ProofService:
         if exp <= iat:
             raise Conflict(f"your {type_id} entitlement ends now")
         key = self._signing_key()
-        jti = secrets.token_urlsafe(12)  # 96 random bits
+        jti = random_urlsafe(12)  # 96 random bits
         name = (
             display_name(ent.holder.given_name, ent.holder.family_name)
             if etype.discloses_name
@@ -154,7 +154,7 @@ class ProofService:
             return None
         # 10^10 codes: a collision with a held code is rare; draw again rather than fail.
         for _ in range(8):
-            code = new_code()
+            code = new_code(random_below)
             if await self._store.save_proof(record, code_digest(code, self._code_key), audit):
                 return code
         raise StoreError("could not allocate a free numeric code")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import os
+import secrets
 from collections.abc import Callable
 
 from app.tokens.errors import InvalidInput
@@ -42,35 +42,19 @@ _CODE_KEY_LABEL = b"statuspass numeric code digest v1"
 
 #: how many codes there are before their check digits
 _CODES = 10**10
-_TWO_64 = 1 << 64
 
 
 def _check(first10: str) -> str:
     return f"{97 - (int(first10) % 97):02d}"
 
 
-def _randbelow(n: int) -> int:
-    """A uniform random integer in [0, n) for n up to 2**64, from the OS's CSPRNG.
-
-    `secrets.randbelow` draws exactly n.bit_length() bits and draws again when they
-    exceed n: for 10^10 (34 bits) that is 42% of the time, ~1.7 reads of os.urandom and
-    1.6 µs per code. Here 64 bits are drawn and reduced modulo n, after dropping the
-    draws at or above the largest multiple of n below 2**64 (for 10^10, one in about
-    1.8 billion), so that every value stays exactly equally likely: one read, 1.1 µs.
-    """
-    limit = _TWO_64 - _TWO_64 % n
-    while True:
-        value = int.from_bytes(os.urandom(8), "big")
-        if value < limit:
-            return value % n
-
-
-def new_code(randbelow: Callable[[int], int] = _randbelow) -> str:
+def new_code(randbelow: Callable[[int], int] = secrets.randbelow) -> str:
     """Return a fresh 12-digit code.
 
     Args:
-        randbelow: the random source; the OS's CSPRNG outside tests (`_randbelow`),
-            because a guessable code would let anyone walk the code space.
+        randbelow: the random source: the OS's CSPRNG outside tests (`secrets.randbelow`
+            or issuance's `app.domain.ids.random_below`), because a guessable code would
+            let anyone walk the code space.
     """
     first10 = randbelow(_CODES)
     return f"{first10:010d}{97 - first10 % 97:02d}"

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from app.errors import InvalidInput
 from app.tokens import code_digest, format_code, new_code, normalize_code
-from app.tokens import codes as codes_module
 
 codes = st.integers(0, 10**10 - 1).map(lambda n: new_code(lambda _: n))
 
@@ -40,19 +39,6 @@ def test_every_adjacent_transposition_is_caught(code: str, pos: int) -> None:
 
 def test_default_source_is_random() -> None:
     assert len({new_code() for _ in range(50)}) == 50
-
-
-def test_default_source_draws_again_rather_than_favour_low_codes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # 2**64 is not a multiple of 10**10: the top (2**64 % 10**10) draws would make the
-    # lowest codes a little likelier than the others, so they are drawn again
-    limit = (1 << 64) - (1 << 64) % 10**10
-    draws = iter([limit, (1 << 64) - 1, limit - 1])
-    monkeypatch.setattr(codes_module.os, "urandom", lambda n: next(draws).to_bytes(n, "big"))
-    first10 = (limit - 1) % 10**10
-    assert new_code() == f"{first10:010d}{97 - first10 % 97:02d}"
-    assert next(draws, None) is None  # the two draws at or past the limit were dropped
 
 
 def test_format() -> None:
