@@ -63,6 +63,8 @@ def random_below(n: int) -> int:
     every value stays exactly equally likely. (`secrets.randbelow` draws n.bit_length()
     bits and draws again when they reach n: 42% of the time for 10^10.)
     """
+    if not 1 <= n <= _TWO_64:
+        raise ValueError(f"random_below draws from 1 to 2**64 values, not {n}")
     limit = _TWO_64 - _TWO_64 % n
     while True:
         value = int.from_bytes(_pool.take(8), "big")

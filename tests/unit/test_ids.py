@@ -49,6 +49,9 @@ def test_numbers_below_cover_the_range_and_nothing_else() -> None:
     assert random_below(1) == 0
     assert all(0 <= random_below(10**10) < 10**10 for _ in range(1_000))
     assert random_below(1 << 64) >= 0
+    for n in (0, (1 << 64) + 1):
+        with pytest.raises(ValueError):
+            random_below(n)
 
 
 def test_numbers_below_draw_again_rather_than_favour_low_values(
