@@ -7,14 +7,14 @@ where the type discloses it, a display name — nothing more (no NRN, no reason,
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import msgspec
 
 from app.config import Settings
 from app.domain.dates import epoch_floor
+from app.domain.ids import random_below, random_urlsafe
 from app.domain.names import display_name
 from app.domain.ports import Store
 from app.domain.records import VALID, AuditEvent, ProofRecord
@@ -57,6 +57,7 @@ class ProofService:
         self._settings = settings
         self._signing_key = signing_key
         self._code_key = code_key  # the store gets a code's keyed digest, never its digits
+        self._list_base = settings.status_list_base  # settings are frozen: built once
 
     async def issue(
         self,
@@ -89,13 +90,15 @@ class ProofService:
             else (self._settings.default_proof_lifetime_s)
         )
         wanted = lifetime_s if lifetime_s is not None else default
-        # never past the right itself: a parking card's proof ends with the card
-        until = min(now + timedelta(seconds=min(wanted, etype.max_lifetime_s)), ent.valid_until)
-        iat, exp = epoch_floor(now), epoch_floor(until)
+        # never past the right itself: a parking card's proof ends with the card. In whole
+        # epoch seconds (the claims' unit): the floor of `now` plus whole seconds is the
+        # floor of `now` plus those seconds, so this is the floor of the earlier end.
+        iat = epoch_floor(now)
+        exp = min(iat + min(wanted, etype.max_lifetime_s), epoch_floor(ent.valid_until))
         if exp <= iat:
             raise Conflict(f"your {type_id} entitlement ends now")
         key = self._signing_key()
-        jti = secrets.token_urlsafe(12)  # 96 random bits
+        jti = random_urlsafe(12)  # 96 random bits
         name = (
             display_name(ent.holder.given_name, ent.holder.family_name)
             if etype.discloses_name
@@ -110,7 +113,7 @@ class ProofService:
             jti=jti,
             type_id=type_id,
             name=name,
-            list_uri=self._settings.status_list_base + ent.status_ref.list_id,
+            list_uri=self._list_base + ent.status_ref.list_id,
             idx=ent.status_ref.idx,
             attributes=attributes,
         )
@@ -151,7 +154,7 @@ class ProofService:
             return None
         # 10^10 codes: a collision with a held code is rare; draw again rather than fail.
         for _ in range(8):
-            code = new_code()
+            code = new_code(random_below)
             if await self._store.save_proof(record, code_digest(code, self._code_key), audit):
                 return code
         raise StoreError("could not allocate a free numeric code")

@@ -49,6 +49,7 @@ __all__ = [
     "encode_entitlement",
     "encode_held_entitlement",
     "encode_proof",
+    "encode_proof_at",
     "held_version",
     "is_legacy",
 ]
@@ -234,6 +235,12 @@ def decode_card(data: bytes) -> CardRecord:
 
 
 def encode_proof(proof: ProofRecord) -> bytes:
+    return encode_proof_at(proof, micros(proof.issued_at), micros(proof.expires_at))
+
+
+def encode_proof_at(proof: ProofRecord, issued_us: int, expires_us: int) -> bytes:
+    """`encode_proof` for a writer that has the proof's times in µs already (`micros`
+    of `issued_at` and `expires_at`): issuance needs them for the store anyway."""
     raw, text = pack_subject(proof.subject)
     return _encoder.encode(
         _Proof(
@@ -246,8 +253,8 @@ def encode_proof(proof: ProofRecord) -> bytes:
             proof.status_ref.idx,
             proof.name,
             proof.attributes or None,
-            micros(proof.issued_at),
-            micros(proof.expires_at),
+            issued_us,
+            expires_us,
         )
     )
 

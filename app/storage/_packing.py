@@ -37,8 +37,10 @@ _LAST_US = (_LAST - _EPOCH) // _ONE_US
 def from_micros(us: int) -> datetime:
     # an end written with an offset before dates were checked at input (9999-12-31 at
     # -05:00) lies past the last UTC datetime: it reads as that last one, a few hours
-    # earlier in the year 9999, rather than making the record unreadable
-    return _LAST if us > _LAST_US else _EPOCH + timedelta(microseconds=us)
+    # earlier in the year 9999, rather than making the record unreadable.
+    # (`_ONE_US * us`, not `timedelta(microseconds=us)`: the same exact value without
+    # the keyword parsing, 0.25 against 0.45 µs, three times per record read)
+    return _LAST if us > _LAST_US else _EPOCH + _ONE_US * us
 
 
 def pack_subject(subject: str) -> tuple[bytes | None, str | None]:
@@ -75,5 +77,18 @@ def seconds_or_micros(at: datetime) -> int:
     return us // _S * 2 if us % _S == 0 else us * 2 + 1
 
 
+_ONE_S = timedelta(seconds=1)
+_LAST_S = _LAST_US // _S
+
+
 def from_seconds_or_micros(value: int) -> datetime:
-    return from_micros(value >> 1 if value & 1 else (value >> 1) * _S)
+    return from_micros(value >> 1) if value & 1 else _from_seconds(value >> 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _from_seconds(seconds: int) -> datetime:
+    """A time in whole seconds: the bounds of validity, which many holders share (the
+    end of a year, a grant's first day), read with every entitlement: remembered
+    (datetimes are immutable). Times in µs (when a record was written) are all
+    different and are not."""
+    return _LAST if seconds > _LAST_S else _EPOCH + _ONE_S * seconds

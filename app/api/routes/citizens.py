@@ -95,7 +95,7 @@ _PROOF = ResponseSpec(
 )
 async def my_proof(request: Request[Any, Any, Any], data: JSONBody[ProofRequest]) -> JSONAnswer:
     svc = services(request)
-    subject = await citizen_of(request)
+    subject = await citizen_of(request, svc)
     issued = await svc.proofs.issue(
         subject, data.type, lifetime_s=data.lifetime_s, qr=data.qr, now=svc.clock.now()
     )

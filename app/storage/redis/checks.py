@@ -30,7 +30,7 @@ from app.storage._common import (
     to_us,
     window_start,
 )
-from app.storage._lean import encode_proof
+from app.storage._lean import encode_proof_at
 from app.storage.redis.audit import Arg, prepare
 from app.storage.redis.conn import as_bytes
 from app.storage.redis.ctx import Ctx, decoders
@@ -64,7 +64,8 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
     now_us, expires_us = to_us(proof.issued_at), to_us(proof.expires_at)
     life_ms = max(1, (expires_us - now_us) // 1000)
     keys = [ctx.layout.proof_key(label, proof.jti)]
-    extra: list[Arg] = [proof.subject, encode_proof(proof), life_ms + PROOF_GRACE_S * 1000]
+    record = encode_proof_at(proof, now_us, expires_us)
+    extra: list[Arg] = [proof.subject, record, life_ms + PROOF_GRACE_S * 1000]
     script = "SAVE_PROOF"
     if code is not None:
         hold_ms = life_ms + CODE_HOLD_US // 1000

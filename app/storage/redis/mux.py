@@ -159,9 +159,11 @@ class MuxScripts:
         self._next = 0
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        conn = await self._connection()
+        conn = self._open_connection() or await self._connection()
         reply = await conn.call(("EVALSHA", self._shas[name], len(keys), *keys, *args))
-        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+        if not isinstance(reply, hiredis.ReplyError):
+            return reply
+        if str(reply).startswith("NOSCRIPT"):
             await self._checked(conn.call(("SCRIPT", "LOAD", self._sources[name])))
             reply = await conn.call(("EVALSHA", self._shas[name], len(keys), *keys, *args))
         return self._checked_reply(reply)
@@ -175,17 +177,23 @@ class MuxScripts:
             raise StoreUnavailable(f"Redis store unavailable: {reply}")
         return reply
 
-    async def _connection(self) -> _Connection:
-        # The calls of one turn of the event loop share a connection (the one the turn's
-        # first call took), so they share its send() at the end of the turn; the next
-        # turn takes the next connection.
+    def _open_connection(self) -> _Connection | None:
+        """The connection for this call if it is open (the usual case: no coroutine to
+        create and await, two per issuance), else None with `_next` at the slot to open.
+
+        The calls of one turn of the event loop share a connection (the one the turn's
+        first call took), so they share its send() at the end of the turn; the next
+        turn takes the next connection."""
         conn = self._slots[self._next]
         if conn is not None and conn.in_turn and not conn.broken:
             return conn
         slot = self._next = (self._next + 1) % len(self._slots)
         conn = self._slots[slot]
-        if conn is not None and not conn.broken:
-            return conn
+        return conn if conn is not None and not conn.broken else None
+
+    async def _connection(self) -> _Connection:
+        """Open the connection of slot `_next` (after `_open_connection` found it closed)."""
+        slot = self._next
         async with self._locks[slot]:
             conn = self._slots[slot]
             if conn is None or conn.broken:
