@@ -192,7 +192,7 @@ def archived(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int]]:
 TRIM_BATCH = 10_000
 #: while others write, how long a trim transaction may hold the write lock, its commit
 #: included: what a write of the service may wait for it
-TRIM_HOLD_S = 0.004
+TRIM_HOLD_S = 0.002
 #: while others write, records dropped per DELETE inside a trim transaction, so the
 #: transaction ends close to `TRIM_HOLD_S` (a transaction sized from the pace of the one
 #: before ran 2-8x over whenever the machine was busy)
