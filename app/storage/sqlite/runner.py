@@ -143,7 +143,7 @@ class Runner:
         has committed, so after each group commit the reader went back to the file (or
         the WAL) for every page; the committing connection keeps its cache (measured:
         a read after another connection's commit 17-25 µs, after its own 4 µs). That
-        connection waits at most 5 ms for a lock; in the rare case a read needs one
+        connection never waits for a lock; in the rare case a read needs one
         (WAL recovery after a crash), the read-only connection, which waits longer,
         answers instead.
         """
