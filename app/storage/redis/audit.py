@@ -49,7 +49,6 @@ from app.storage.redis.audit_read import ChainReader
 from app.storage.redis.conn import Client, ScriptRunner, as_bytes, guarded
 from app.storage.redis.index import pointer, unindex
 from app.storage.redis.keys import (
-    GLOBAL,
     Layout,
     encode_chain_record,
     split_chain_record,
@@ -192,9 +191,7 @@ class Chains(ChainReader):
         `checks` among them: the index holds only what the window keeps, and a citizen
         checked once stops costing memory once that check is archived. (An entry left
         behind, by a run that died between the two steps, is skipped by every reader.)"""
-        label = chain.partition("/")[0]
-        if "/" not in chain or label not in self._layout.labels():
-            label = GLOBAL
+        label = self._layout.label_of_chain(chain)
         keys = [self._layout.chain_key(label, chain), self._layout.archived_key(label)]
         done = await self._scripts.run("TRIM_ARCHIVED", keys, [chain, upto, digest, before_us])
         if not int(done):

@@ -28,7 +28,6 @@ from app.storage.redis.ctx import Ctx, decoders, encoder
 from app.storage.redis.index import pointer
 from app.storage.redis.keys import (
     ENT,
-    GLOBAL,
     Layout,
     encode_chain_record,
     encode_legacy_chain_record,
@@ -249,7 +248,7 @@ class RedisCopier:
         ctx = await self._ctx()
         cmds: list[tuple[Any, ...]] = []
         for chain, (upto, digest, before_us) in archived.items():
-            label = self._label_of_chain(ctx, chain)
+            label = ctx.layout.label_of_chain(chain)
             cmds.append(("HSET", ctx.layout.archived_key(label), chain,
                          f"{upto} {digest} {before_us}"))  # fmt: skip
             cmds.append(("SADD", ctx.layout.chains_key(label), chain))
@@ -259,13 +258,6 @@ class RedisCopier:
             cmds.append(("SET", Layout.CHECKPOINTS_DROPPED, f"{count} {last}"))
         await self._pipe(cmds)
 
-    @staticmethod
-    def _label_of_chain(ctx: Ctx, chain: str) -> str:
-        """A chain named `<shard>/…` lives in that shard, any other (SQLite's `main`) in
-        the global one."""
-        label = chain.partition("/")[0]
-        return label if "/" in chain and label in ctx.layout.labels() else GLOBAL
-
     async def put_audit(self, batch: Sequence[RawAudit]) -> None:
         """Chains keep their names; one named `<shard>/…` goes back to that shard, any
         other (SQLite's `main`) to the global shard."""
@@ -273,7 +265,7 @@ class RedisCopier:
         cmds: list[tuple[Any, ...]] = []
         index: list[tuple[str, bytes]] = []
         for record, raw in batch:
-            label = self._label_of_chain(ctx, record.chain)
+            label = ctx.layout.label_of_chain(record.chain)
             key = ctx.layout.chain_key(label, record.chain)
             # the compact element when its link is the element before it, as a reader
             # derives it; else (a chain copied from its middle, after an archive) the

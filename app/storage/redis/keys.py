@@ -132,6 +132,12 @@ class Layout:
     def labels(self) -> list[str]:
         return [*(str(k) for k in range(self.shards)), GLOBAL]
 
+    def label_of_chain(self, chain: str) -> str:
+        """The shard an audit chain lives in: a chain named `<shard>/…` in that shard, any
+        other (SQLite's `main`, copied in) in the global one."""
+        label, slash, _rest = chain.partition("/")
+        return label if slash and label in self.labels() else GLOBAL
+
     # -- keys -----------------------------------------------------------------------------
     @staticmethod
     def prefix(label: str) -> str:
