@@ -9,6 +9,7 @@ StatuspassError
 ├── StoreError
 │   ├── StoreUnavailable   the store cannot be reached now (retry later)
 │   └── VersionConflict    a concurrent writer changed the record (retry the operation)
+│       └── EntitlementMoved   the entitlement a proof was made from is not the stored one
 └── DomainError            the caller asked for something that cannot be done
     ├── InvalidInput       a field is syntactically or semantically wrong
     ├── UnknownType        the entitlement type is not in the registry
@@ -22,12 +23,18 @@ StatuspassError
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.tokens.errors import DomainError, InvalidInput, StatuspassError, UnknownType
+
+if TYPE_CHECKING:
+    from app.domain.records import Entitlement
 
 __all__ = [
     "ConfigError",
     "Conflict",
     "DomainError",
+    "EntitlementMoved",
     "Forbidden",
     "InvalidInput",
     "NotFound",
@@ -56,6 +63,16 @@ class StoreUnavailable(StoreError):
 
 class VersionConflict(StoreError):
     """A concurrent writer changed the record between read and write."""
+
+
+class EntitlementMoved(VersionConflict):
+    """A proof was to be saved for an entitlement that is no longer the stored one
+    (changed since it was read, or a stale hint): nothing was written. `current` is the
+    stored one, read in the same atomic step (None: there is none)."""
+
+    def __init__(self, current: Entitlement | None) -> None:
+        super().__init__("the entitlement changed since it was read")
+        self.current = current
 
 
 class NotFound(DomainError):

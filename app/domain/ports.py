@@ -117,13 +117,28 @@ class StatusLists(Protocol):
 class ProofStore(Protocol):
     """Issued proofs, their numeric codes, and the live step of an online check."""
 
+    def entitlement_hint(self, type_id: str, subject: str) -> records.Entitlement | None:
+        """The entitlement a proof was last saved on by this store instance, if it
+        remembers one (None otherwise; a store whose reads are cheap remembers none).
+        A hint only, maybe stale: a proof made from it is saved with it as `basis`, which
+        refuses a stale one."""
+
     async def save_proof(
-        self, proof: records.ProofRecord, code: str | None, audit: records.AuditEvent
+        self,
+        proof: records.ProofRecord,
+        code: str | None,
+        audit: records.AuditEvent,
+        basis: records.Entitlement | None = None,
     ) -> bool:
         """Store the proof with its audit, and its numeric code (the keyed digest the
         domain computed, never the digits) until `CODE_HOLD_S` after the proof expires.
         False, and nothing written, if another proof holds the code until later than
-        this proof's `issued_at`."""
+        this proof's `issued_at`.
+
+        `basis`: the entitlement the proof was made from. Unless the stored entitlement
+        of the proof's type and subject is still at its version, in the same atomic step,
+        nothing is written and `EntitlementMoved` is raised with the stored one: a proof
+        is never saved for a right revoked or changed after it was read."""
 
     async def get_proof_by_code(self, code: str, now: datetime) -> records.ProofRecord | None:
         """The proof holding `code` at `now`: live, or expired less than `CODE_HOLD_S`

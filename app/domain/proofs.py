@@ -17,15 +17,24 @@ from app.domain.dates import epoch_floor
 from app.domain.ids import random_below, random_urlsafe
 from app.domain.names import display_name
 from app.domain.ports import Store
-from app.domain.records import VALID, AuditEvent, ProofRecord
-from app.domain.registry import Registry
+from app.domain.records import VALID, AuditEvent, Entitlement, ProofRecord
+from app.domain.registry import EntitlementType, Registry
 from app.domain.validity import proof_attributes
-from app.errors import Conflict, InvalidInput, NotFound, StoreError
+from app.errors import (
+    Conflict,
+    EntitlementMoved,
+    InvalidInput,
+    NotFound,
+    StoreError,
+)
 from app.tokens import SigningKey, code_digest, encode_proof, format_code, new_code, render_qr
 
 __all__ = ["IssuedProof", "ProofService", "citizen_actor"]
 
 QR_FORMATS = frozenset({"svg", "png"})
+#: saves tried when the entitlement keeps changing under the issuance (each attempt after
+#: the first uses the entitlement the refused save read)
+_ATTEMPTS = 3
 
 
 class IssuedProof(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,13 +84,38 @@ class ProofService:
             raise InvalidInput(f"qr formats are svg and png, not {sorted(unknown)}", field="qr")
         if lifetime_s is not None and lifetime_s <= 0:
             raise InvalidInput("lifetime_s must be positive", field="lifetime_s")
-        ent = await self._store.get_entitlement(type_id, subject)
-        if ent is None:
-            raise NotFound(f"you have no {type_id} entitlement")
-        if ent.status != VALID:
-            raise Conflict(f"your {type_id} entitlement is not active at the moment")
-        if not ent.valid_from <= now < ent.valid_until:
-            raise Conflict(f"your {type_id} entitlement is not valid today")
+        # The entitlement this store last saved a proof on (a citizen's screen renews
+        # its proof every few minutes), else a live read. Either way the save refuses it
+        # unless it is still the stored one, and then hands over the stored one: a proof
+        # is never saved for a right changed or revoked after it was read, and a stale
+        # hint costs a round trip, never a wrong proof or a wrong refusal.
+        ent = self._store.entitlement_hint(type_id, subject)
+        live = False
+        for _ in range(_ATTEMPTS):
+            if not live and (ent is None or not _issuable(ent, now)):
+                ent = await self._store.get_entitlement(type_id, subject)
+                live = True
+            if ent is None:
+                raise NotFound(f"you have no {type_id} entitlement")
+            if ent.status != VALID:
+                raise Conflict(f"your {type_id} entitlement is not active at the moment")
+            if not ent.valid_from <= now < ent.valid_until:
+                raise Conflict(f"your {type_id} entitlement is not valid today")
+            try:
+                return await self._issue_from(etype, ent, lifetime_s, qr, now)
+            except EntitlementMoved as moved:
+                ent, live = moved.current, True
+        raise Conflict(f"your {type_id} entitlement kept changing while the proof was made; retry")
+
+    async def _issue_from(
+        self,
+        etype: EntitlementType,
+        ent: Entitlement,
+        lifetime_s: int | None,
+        qr: Sequence[str],
+        now: datetime,
+    ) -> IssuedProof:
+        type_id, subject = ent.type, ent.subject
         # Counter proofs default to minutes; a parking card's proof may live as long as the
         # card, since its revocation travels through the status list.
         default = (
@@ -136,7 +170,7 @@ class ProofService:
             jti=jti,
             subject=subject,
         )
-        code = await self._save(record, audit, with_code=etype.codes)
+        code = await self._save(record, audit, ent, with_code=etype.codes)
         image = render_qr(token, svg="svg" in qr, png="png" in qr)
         return IssuedProof(
             token=token,
@@ -148,13 +182,20 @@ class ProofService:
             qr_png=image.png,
         )
 
-    async def _save(self, record: ProofRecord, audit: AuditEvent, *, with_code: bool) -> str | None:
+    async def _save(
+        self, record: ProofRecord, audit: AuditEvent, basis: Entitlement, *, with_code: bool
+    ) -> str | None:
         if not with_code:
-            await self._store.save_proof(record, None, audit)
+            await self._store.save_proof(record, None, audit, basis)
             return None
         # 10^10 codes: a collision with a held code is rare; draw again rather than fail.
         for _ in range(8):
             code = new_code(random_below)
-            if await self._store.save_proof(record, code_digest(code, self._code_key), audit):
+            digest = code_digest(code, self._code_key)
+            if await self._store.save_proof(record, digest, audit, basis):
                 return code
         raise StoreError("could not allocate a free numeric code")
+
+
+def _issuable(ent: Entitlement, now: datetime) -> bool:
+    return ent.status == VALID and ent.valid_from <= now < ent.valid_until

@@ -6,14 +6,17 @@ PID), never on a Redis that happens to run on the machine; each test gets them e
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+from redis.asyncio.connection import AbstractConnection
 from redis_servers import RedisClusterProcs, RedisServer
 
 from app.domain.ports import Store
 from app.storage import open_store
+from app.storage.redis import mux as redis_mux
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +68,27 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Requests sent to Redis by this process (each one a round trip, a pipeline
+    included), counted in `[0]`: redis-py's connections and the multiplexed one."""
+    counter = [0]
+    original = AbstractConnection.send_packed_command
+
+    async def counting(
+        self: AbstractConnection, command: object, check_health: bool = True
+    ) -> None:
+        counter[0] += 1
+        await original(self, command, check_health)  # type: ignore[arg-type]
+
+    mux_call = redis_mux._Connection.call
+
+    def counting_mux(self: redis_mux._Connection, args: Sequence[Any]) -> Any:
+        counter[0] += 1
+        return mux_call(self, args)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    monkeypatch.setattr(redis_mux._Connection, "call", counting_mux)
+    yield counter

@@ -13,14 +13,13 @@ import asyncio
 import io
 import logging
 import multiprocessing
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from factories import T0, make_card, make_client, make_entitlement, make_event, make_proof
-from redis.asyncio.connection import AbstractConnection
 from redis_servers import RedisClusterProcs, RedisServer
 
 from app.audit.service import verify_audit
@@ -38,7 +37,6 @@ from app.domain.records import (
 )
 from app.errors import ConfigError
 from app.storage import open_store
-from app.storage.redis import mux as redis_mux
 from app.storage.redis.audit import LANES
 from app.storage.redis.ctx import LATE_CHECK_S
 from app.storage.redis.durability import check_store_durability, durability_report
@@ -69,28 +67,6 @@ async def rstore(redis_url: str) -> AsyncIterator[RedisStore]:
         yield store
     finally:
         await store.close()
-
-
-@pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    counter = [0]
-    original = AbstractConnection.send_packed_command
-
-    async def counting(
-        self: AbstractConnection, command: object, check_health: bool = True
-    ) -> None:
-        counter[0] += 1
-        await original(self, command, check_health)  # type: ignore[arg-type]
-
-    mux_call = redis_mux._Connection.call
-
-    def counting_mux(self: redis_mux._Connection, args: Sequence[Any]) -> Any:
-        counter[0] += 1
-        return mux_call(self, args)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
-    monkeypatch.setattr(redis_mux._Connection, "call", counting_mux)
-    yield counter
 
 
 # -- durability ---------------------------------------------------------------------------

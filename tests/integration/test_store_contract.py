@@ -43,7 +43,7 @@ from app.domain.records import (
     Seen,
     StatusRef,
 )
-from app.errors import VersionConflict
+from app.errors import EntitlementMoved, VersionConflict
 
 
 async def audit_records(store: Store) -> list[AuditRecord]:
@@ -347,6 +347,60 @@ async def test_proof_without_code(store: Store) -> None:
     ref = await store.allocate_status_ref("subj-a")
     assert await store.save_proof(make_proof("jti-1", ref), None, make_event("issue"))
     assert len(await audit_records(store)) == 1
+
+
+@pytest.mark.parametrize("code", [None, "123456"])
+async def test_a_proof_is_saved_only_on_the_entitlement_it_was_made_from(
+    store: Store, code: str | None
+) -> None:
+    """A right revoked between the read and the save yields no proof: the save compares
+    the stored version with its basis in the same atomic step and hands back the stored
+    entitlement, so the issuance can answer from it without reading again."""
+    ref = await store.allocate_status_ref("subj-a")
+    granted = make_entitlement(ref)
+    await store.save_entitlement(
+        EntitlementWrite(
+            ent=granted,
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant"),
+        )
+    )
+    first = make_proof("jti-1", ref)
+    assert await store.save_proof(first, code, make_event("issue", jti="jti-1"), granted)
+    # the store may remember the entitlement it saved on, and only that one
+    assert store.entitlement_hint("parking", "subj-a") in (None, granted)
+    assert store.entitlement_hint("parking", "subj-b") is None
+
+    revoked = make_entitlement(ref, status=INVALID, version=2, when=at(10))
+    await store.save_entitlement(
+        EntitlementWrite(
+            ent=revoked, expected_version=1, status_updates=[], cards=[], audit=make_event("revoke")
+        )
+    )
+    late = make_proof("jti-2", ref, issued_at=at(20))
+    with pytest.raises(EntitlementMoved) as moved:
+        await store.save_proof(late, code and "654321", make_event("issue", jti="jti-2"), granted)
+    assert moved.value.current == revoked
+    assert store.entitlement_hint("parking", "subj-a") in (None, revoked)
+    # nothing of the refused save was written: no code, no audit record
+    if code is not None:
+        assert await store.get_proof_by_code("654321", at(21)) is None
+    assert [r.event.jti for r in await audit_records(store)] == [None, "jti-1", None]
+
+    # no entitlement at all (another holder): refused the same way, with None
+    ref_b = await store.allocate_status_ref("subj-b")
+    other = make_proof("jti-3", ref_b, subject="subj-b", issued_at=at(30))
+    with pytest.raises(EntitlementMoved) as gone:
+        await store.save_proof(other, None, make_event("issue", jti="jti-3"), granted)
+    assert gone.value.current is None
+    # the stored version as basis: saved
+    again = make_proof("jti-4", ref, issued_at=at(40))
+    assert await store.save_proof(
+        again, code and "777777", make_event("issue", jti="jti-4"), revoked
+    )
+    assert [r.event.jti for r in await audit_records(store)][-1] == "jti-4"
 
 
 # -- online checks ----------------------------------------------------------------------

@@ -19,9 +19,11 @@ from app.domain.records import (
     AuditEvent,
     CheckOutcome,
     CheckRequest,
+    Entitlement,
     ProofRecord,
     Seen,
 )
+from app.errors import EntitlementMoved
 from app.storage._common import (
     CHECK_RETENTION_S,
     CODE_HOLD_US,
@@ -30,7 +32,7 @@ from app.storage._common import (
     to_us,
     window_start,
 )
-from app.storage._lean import encode_proof_at
+from app.storage._lean import decode_held_entitlement, encode_proof_at
 from app.storage.redis.audit import Arg, prepare
 from app.storage.redis.conn import as_bytes
 from app.storage.redis.ctx import Ctx, decoders
@@ -47,7 +49,13 @@ __all__ = [
 
 
 # -- proofs and codes ---------------------------------------------------------------------
-async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
+async def save_proof(
+    ctx: Ctx,
+    proof: ProofRecord,
+    code: str | None,
+    audit: AuditEvent,
+    basis: Entitlement | None = None,
+) -> bool:
     """Store proof + audit on the proof's shard, with its numeric code claimed.
 
     The proof lives in the shard of its status list (the subject's shard), where the
@@ -59,13 +67,28 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
 
     The code is held until `CODE_HOLD_S` after the proof's expiry (its key's TTL, and
     the claim refuses a code whose holder expired less than that before `now`).
+
+    With `basis`, the same script compares the stored entitlement's version with it
+    (the entitlement's bucket is in the subject's shard, as is its status list): on a
+    change nothing is written and `EntitlementMoved` carries the stored one, which, like
+    a basis saved on, becomes this process's hint for the next issuance
+    (`EntitlementHints`).
     """
     label = ctx.layout.shard_of_list(proof.status_ref.list_id)
     now_us, expires_us = to_us(proof.issued_at), to_us(proof.expires_at)
     life_ms = max(1, (expires_us - now_us) // 1000)
-    keys = [ctx.layout.proof_key(label, proof.jti)]
+    proof_key = ctx.layout.proof_key(label, proof.jti)
     record = encode_proof_at(proof, now_us, expires_us)
     extra: list[Arg] = [proof.subject, record, life_ms + PROOF_GRACE_S * 1000]
+    if basis is None:
+        keys = [proof_key, proof_key]  # no entitlement to compare: KEYS[4] is not read
+        extra += [b"", b""]
+    else:
+        ent_label, ent_key, ent_field = ctx.layout.ent_place(proof.subject, proof.type)
+        if ent_label != label:  # status refs are allocated in the subject's shard
+            raise ValueError(f"proof {proof.jti!r}: its status list is not in its holder's shard")
+        keys = [proof_key, ent_key]
+        extra += [ent_field, basis.version]
     script = "SAVE_PROOF"
     if code is not None:
         hold_ms = life_ms + CODE_HOLD_US // 1000
@@ -82,9 +105,19 @@ async def save_proof(ctx: Ctx, proof: ProofRecord, code: str | None, audit: Audi
         return [*prepared.args(), *extra], lambda _reply: prepared.digest
 
     reply = await ctx.chains.run(label, script, keys, build)
-    if reply[0] == "X":  # a live proof holds the code: nothing was written
+    kind = reply[0]
+    if kind == "X":  # a live proof holds the code: nothing was written
         return False
+    if kind == "E":  # the entitlement is not the basis any more: nothing was written
+        held = reply[1]
+        current = None
+        if held is not None:
+            current = decode_held_entitlement(proof.type, proof.subject, as_bytes(held))
+        ctx.entitlements.put(proof.type, proof.subject, current)
+        raise EntitlementMoved(current)
     ctx.subjects.put(proof.jti, proof.subject, expires_us, now_us)
+    if basis is not None:
+        ctx.entitlements.put(proof.type, proof.subject, basis)
     return True
 
 

@@ -1,16 +1,18 @@
 """What every Redis operation needs: the client, the key layout, the scripts, this
-instance's audit chains and small caches of proof subjects and of statuses read."""
+instance's audit chains and small caches of proof subjects, of statuses read and of the
+entitlements proofs were issued on."""
 
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import msgspec
 
-from app.domain.records import VALID, ClientRecord
+from app.domain.records import VALID, ClientRecord, Entitlement
 from app.storage._lean import decode_card, decode_entitlement, decode_proof
 from app.storage.redis import scripts as redis_scripts
 from app.storage.redis import scripts_bulk as redis_scripts_bulk
@@ -23,6 +25,7 @@ __all__ = [
     "LATE_CHECK_S",
     "SCRIPTS",
     "Ctx",
+    "EntitlementHints",
     "StatusHints",
     "SubjectCache",
     "decoders",
@@ -132,6 +135,44 @@ class StatusHints:
             del self._data[next(iter(self._data))]
 
 
+class EntitlementHints:
+    """(type, subject) -> the entitlement this process last saved a proof on, or that a
+    refused save read (bounded, least recently used dropped first).
+
+    A hint only: the proof made from it is saved by a script that first compares the
+    stored entitlement's version with the hint's and, when they differ, writes nothing
+    and answers with the stored one (`checks.save_proof`). A citizen's screen renews its
+    proof every few minutes: each renewal at a worker that served the last one takes one
+    round trip instead of two (read, then save); a stale hint costs one round trip more,
+    never a proof for a right that changed. An entry takes ~730 bytes: 10,000 (the
+    citizens renewing at one worker within a few minutes, at national scale) ~7 MB.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._data: OrderedDict[tuple[str, str], Entitlement] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, type_id: str, subject: str) -> Entitlement | None:
+        key = (type_id, subject)
+        ent = self._data.get(key)
+        if ent is not None:
+            self._data.move_to_end(key)
+        return ent
+
+    def put(self, type_id: str, subject: str, ent: Entitlement | None) -> None:
+        key = (type_id, subject)
+        if ent is None:
+            self._data.pop(key, None)
+            return
+        self._data[key] = ent
+        self._data.move_to_end(key)
+        if len(self._data) > self._size:
+            self._data.popitem(last=False)
+
+
 @dataclass
 class Ctx:
     client: Client
@@ -142,3 +183,4 @@ class Ctx:
     single_node: bool = False
     subjects: SubjectCache = field(default_factory=SubjectCache)
     statuses: StatusHints = field(default_factory=StatusHints)
+    entitlements: EntitlementHints = field(default_factory=EntitlementHints)

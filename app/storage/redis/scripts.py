@@ -171,8 +171,16 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
-# the proof (KEYS[3]) and its audit record
+# the proof (KEYS[3]) and its audit record; the entitlement it was made from (KEYS[4]
+# the holder's bucket, ARGV[9] the field, '' when the caller gives no basis, ARGV[10]
+# its version): {'E', the stored value or false} when that is not the stored one
 _SAVE_PROOF_FN = """
+local function basis_moved()
+  if ARGV[9] == '' then return false end
+  local held = redis.call('HGET', KEYS[4], ARGV[9])
+  if held and string.match(held, '^%d+') == ARGV[10] then return false end
+  return {'E', held}
+end
 local function save_proof()
   redis.call('HSET', KEYS[3], 's', ARGV[6], 'd', ARGV[7])
   redis.call('PEXPIRE', KEYS[3], ARGV[8])
@@ -181,12 +189,14 @@ local function save_proof()
 end
 """
 
-#: save_proof on the shard. KEYS[3] proof hash; ARGV[6] subject, ARGV[7] record,
-#: ARGV[8] TTL (ms).
+#: save_proof on the shard. KEYS[3] proof hash, KEYS[4] the holder's entitlement bucket;
+#: ARGV[6] subject, ARGV[7] record, ARGV[8] TTL (ms), ARGV[9..10] the basis (above).
 SAVE_PROOF = (
     HEAD
     + _SAVE_PROOF_FN
     + """
+local moved = basis_moved()
+if moved then return moved end
 if chain_moved() then return {'C'} end
 return save_proof()
 """
@@ -194,17 +204,19 @@ return save_proof()
 
 #: save_proof with its code on a single node, where every key is on the one server: the
 #: code claim (as CLAIM_CODE) and the proof (as SAVE_PROOF) in one atomic write, one
-#: durable round trip instead of two. KEYS[3] proof hash, KEYS[4] code key; ARGV[6..8]
-#: as SAVE_PROOF, ARGV[9] now less the hold (µs), ARGV[10] the code's value, ARGV[11]
-#: its TTL (ms). {'X'} when another proof holds the code (nothing written).
+#: durable round trip instead of two. KEYS[3..4] and ARGV[6..10] as SAVE_PROOF, KEYS[5]
+#: code key, ARGV[11] now less the hold (µs), ARGV[12] the code's value, ARGV[13] its
+#: TTL (ms). {'X'} when another proof holds the code (nothing written).
 SAVE_PROOF_WITH_CODE = (
     HEAD
     + _SAVE_PROOF_FN
     + """
-local held = redis.call('GET', KEYS[4])
-if held and tonumber(string.match(held, '^(%d+)')) > tonumber(ARGV[9]) then return {'X'} end
+local held = redis.call('GET', KEYS[5])
+if held and tonumber(string.match(held, '^(%d+)')) > tonumber(ARGV[11]) then return {'X'} end
+local moved = basis_moved()
+if moved then return moved end
 if chain_moved() then return {'C'} end
-redis.call('SET', KEYS[4], ARGV[10], 'PX', ARGV[11])
+redis.call('SET', KEYS[5], ARGV[12], 'PX', ARGV[13])
 return save_proof()
 """
 )

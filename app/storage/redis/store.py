@@ -189,8 +189,18 @@ class RedisStore:
         return await records.status_list_bytes(await self.context(), list_id)
 
     # -- proofs, codes, checks ------------------------------------------------------
-    async def save_proof(self, proof: ProofRecord, code: str | None, audit: AuditEvent) -> bool:
-        return await checks.save_proof(await self.context(), proof, code, audit)
+    def entitlement_hint(self, type_id: str, subject: str) -> Entitlement | None:
+        ctx = self._ctx
+        return None if ctx is None else ctx.entitlements.get(type_id, subject)
+
+    async def save_proof(
+        self,
+        proof: ProofRecord,
+        code: str | None,
+        audit: AuditEvent,
+        basis: Entitlement | None = None,
+    ) -> bool:
+        return await checks.save_proof(await self.context(), proof, code, audit, basis)
 
     async def get_proof_by_code(self, code: str, now: datetime) -> ProofRecord | None:
         return await checks.get_proof_by_code(await self.context(), code, now)

@@ -12,7 +12,15 @@ from datetime import datetime
 
 import msgspec
 
-from app.domain.records import AuditEvent, CheckOutcome, CheckRequest, ProofRecord, Seen
+from app.domain.records import (
+    AuditEvent,
+    CheckOutcome,
+    CheckRequest,
+    Entitlement,
+    ProofRecord,
+    Seen,
+)
+from app.errors import EntitlementMoved
 from app.storage._common import (
     CHECK_RETENTION_S,
     CODE_HOLD_US,
@@ -21,7 +29,7 @@ from app.storage._common import (
     to_us,
     window_start,
 )
-from app.storage._lean import decode_proof, encode_proof
+from app.storage._lean import decode_entitlement, decode_proof, encode_proof
 from app.storage.sqlite.audit import append_audit_tx
 from app.storage.sqlite.records import read_status_tx
 from app.storage.sqlite.tx import immediate
@@ -52,16 +60,28 @@ _encoder = msgspec.json.Encoder()
 
 # -- proofs and codes -------------------------------------------------------------------
 def save_proof(
-    conn: sqlite3.Connection, proof: ProofRecord, code: str | None, audit: AuditEvent
+    conn: sqlite3.Connection,
+    proof: ProofRecord,
+    code: str | None,
+    audit: AuditEvent,
+    basis: Entitlement | None = None,
 ) -> bool:
     """Store the proof, its code and the audit event; False and nothing written if the
-    code is held by a proof that has not expired, or expired less than `CODE_HOLD_S` ago.
+    code is held by a proof that has not expired, or expired less than `CODE_HOLD_S` ago;
+    `EntitlementMoved` and nothing written if the entitlement is not at `basis`'s version.
 
     "Now" is the proof's `issued_at`: the store never reads the clock itself.
     """
     now_us = to_us(proof.issued_at)
     row = (proof.jti, proof.subject, to_us(proof.expires_at), code, encode_proof(proof))
     with immediate(conn):
+        if basis is not None:
+            held = conn.execute(
+                "SELECT version, data FROM entitlements WHERE type = ? AND subject = ?",
+                (proof.type, proof.subject),
+            ).fetchone()
+            if held is None or held[0] != basis.version:
+                raise EntitlementMoved(None if held is None else decode_entitlement(held[1]))
         try:
             conn.execute(_SAVE_PROOF, row)
         except sqlite3.IntegrityError:

@@ -93,10 +93,17 @@ class SqliteStore(Runner):
         return await self._run(record_ops.status_list_bytes, list_id)
 
     # -- proofs, codes, checks ------------------------------------------------------
+    def entitlement_hint(self, type_id: str, subject: str) -> records.Entitlement | None:
+        return None  # a read is a local B-tree lookup: nothing to save by remembering
+
     async def save_proof(
-        self, proof: records.ProofRecord, code: str | None, audit: records.AuditEvent
+        self,
+        proof: records.ProofRecord,
+        code: str | None,
+        audit: records.AuditEvent,
+        basis: records.Entitlement | None = None,
     ) -> bool:
-        return await self._write(check_ops.save_proof, proof, code, audit)
+        return await self._write(check_ops.save_proof, proof, code, audit, basis)
 
     async def get_proof_by_code(self, code: str, now: datetime) -> records.ProofRecord | None:
         return self._read(check_ops.get_proof_by_code, code, now)
