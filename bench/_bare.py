@@ -17,8 +17,9 @@ so that the measured endpoints and this one differ only in what the handler does
   Redis client). No auth, no audit chain, no counters: the floor of "verify + one
   store round trip" on this machine.
 * ``POST /sign-store`` — with ``BENCH_BARE_REDIS=URL``: ``/sign`` between the two round
-  trips an issuance cannot do without (the entitlement is read live before signing; the
-  proof, its numeric code and an audit-sized record are written durably after it): one
+  trips of a first issuance at a worker (the entitlement is read live before signing; the
+  proof, its numeric code and an audit-sized record are written durably after it; a
+  renewal at the same worker skips the read, `app.storage.redis.ctx.EntitlementHints`): one
   ``EVALSHA`` reading a hash field, one writing a code key, a proof hash with its TTL
   and a list record. No auth, no audit chain: the floor of "sign + read + durable
   write" on this machine.

@@ -16,7 +16,8 @@ the same server and settings and worker count. On Redis, verify is also compared
 `/verify-store` of the same bare app: decode_verified plus one EVALSHA on the same
 redis-server (read a status bit, append a record), the least an online check needs from
 the store; and issuance with `/sign-store`: sign between one read and one durable write
-(code, proof, record), the least an issuance needs from it. The runs alternate
+(code, proof, record), what a first issuance at a worker needs from it (the citizens
+here renew: a renewal skips the read). The runs alternate
 (ceiling, ceiling + store, service) `--rounds` times and the median round is kept:
 this VM's speed drifts within minutes, so only runs next to each other compare.
 
