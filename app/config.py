@@ -162,4 +162,6 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise ConfigError("STATUSPASS_ISSUER must be an http(s) URL")
     if settings.production and settings.dev_idp:
         raise ConfigError("STATUSPASS_DEV_IDP must not be enabled in production")
+    if settings.default_proof_lifetime_s <= 0:
+        raise ConfigError("STATUSPASS_DEFAULT_PROOF_LIFETIME_S must be positive")
     return settings

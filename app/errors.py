@@ -67,7 +67,7 @@ class VersionConflict(StoreError):
 
 class EntitlementMoved(VersionConflict):
     """A proof was to be saved for an entitlement that is no longer the stored one
-    (changed since it was read, or a stale hint): nothing was written. `current` is the
+    (changed since it was read, or a stale hint): no proof was written. `current` is the
     stored one, read in the same atomic step (None: there is none)."""
 
     def __init__(self, current: Entitlement | None) -> None:

@@ -136,9 +136,11 @@ class ProofStore(Protocol):
         this proof's `issued_at`.
 
         `basis`: the entitlement the proof was made from. Unless the stored entitlement
-        of the proof's type and subject is still at its version, in the same atomic step,
-        nothing is written and `EntitlementMoved` is raised with the stored one: a proof
-        is never saved for a right revoked or changed after it was read."""
+        of the proof's type and subject is still that one, checked in the same atomic
+        step, no proof is written and `EntitlementMoved` is raised with the stored one: a
+        proof is never saved for a right revoked or changed after it was read. (A store
+        that claims a code in a step of its own, a Redis Cluster, leaves it held by no
+        proof until its hold ends.)"""
 
     async def get_proof_by_code(self, code: str, now: datetime) -> records.ProofRecord | None:
         """The proof holding `code` at `now`: live, or expired less than `CODE_HOLD_S`

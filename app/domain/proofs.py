@@ -101,6 +101,8 @@ class ProofService:
                 raise Conflict(f"your {type_id} entitlement is not active at the moment")
             if not ent.valid_from <= now < ent.valid_until:
                 raise Conflict(f"your {type_id} entitlement is not valid today")
+            if epoch_floor(ent.valid_until) <= epoch_floor(now):  # a proof of 0 s
+                raise Conflict(f"your {type_id} entitlement ends now")
             try:
                 return await self._issue_from(etype, ent, lifetime_s, qr, now)
             except EntitlementMoved as moved:
@@ -128,9 +130,8 @@ class ProofService:
         # epoch seconds (the claims' unit): the floor of `now` plus whole seconds is the
         # floor of `now` plus those seconds, so this is the floor of the earlier end.
         iat = epoch_floor(now)
+        # (later than `iat`: `_issuable`)
         exp = min(iat + min(wanted, etype.max_lifetime_s), epoch_floor(ent.valid_until))
-        if exp <= iat:
-            raise Conflict(f"your {type_id} entitlement ends now")
         key = self._signing_key()
         jti = random_urlsafe(12)  # 96 random bits
         name = (
@@ -198,4 +199,10 @@ class ProofService:
 
 
 def _issuable(ent: Entitlement, now: datetime) -> bool:
-    return ent.status == VALID and ent.valid_from <= now < ent.valid_until
+    """Whether a proof can be made from `ent` at `now`: active, valid, and not ending
+    within the current second (a proof's times are whole seconds)."""
+    return (
+        ent.status == VALID
+        and ent.valid_from <= now < ent.valid_until
+        and epoch_floor(ent.valid_until) > epoch_floor(now)
+    )

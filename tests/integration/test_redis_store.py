@@ -35,8 +35,9 @@ from app.domain.records import (
     EntitlementWrite,
     StatusRef,
 )
-from app.errors import ConfigError
+from app.errors import ConfigError, EntitlementMoved
 from app.storage import open_store
+from app.storage._lean import encode_held_entitlement
 from app.storage.redis.audit import LANES
 from app.storage.redis.ctx import LATE_CHECK_S
 from app.storage.redis.durability import check_store_durability, durability_report
@@ -249,6 +250,43 @@ async def test_round_trips_per_operation(
         "append_audit": 1,
         "get_cards, one card": 1,  # the directory and the card in one script (single node)
     }
+
+
+async def test_a_hint_is_refused_when_the_stored_right_differs_under_the_same_version(
+    rstore: RedisStore,
+) -> None:
+    """After a failover that lost acknowledged writes, or a restore, a version number may
+    come back with other contents: a version read as valid by this worker, lost, then
+    written again as revoked under the same number. The save compares the whole stored
+    value, not the number."""
+    subject = "ab" * 32
+    ref = await rstore.allocate_status_ref(subject)
+    granted = make_entitlement(ref, subject=subject)
+    await rstore.save_entitlement(
+        EntitlementWrite(
+            ent=granted,
+            expected_version=None,
+            status_updates=[],
+            cards=[],
+            audit=make_event("grant"),
+        )
+    )
+    assert await rstore.save_proof(
+        make_proof("jti-1", ref, subject=subject), None, make_event("issue"), granted
+    )
+    hint = rstore.entitlement_hint("parking", subject)
+    assert hint == granted
+
+    revoked = make_entitlement(ref, subject=subject, status=INVALID)  # version 1 again
+    _label, key, field = (await rstore.context()).layout.ent_place(subject, "parking")
+    await rstore.client.hset(key, field, encode_held_entitlement(revoked))
+
+    with pytest.raises(EntitlementMoved) as moved:
+        await rstore.save_proof(
+            make_proof("jti-2", ref, subject=subject), None, make_event("issue"), hint
+        )
+    assert moved.value.current == revoked
+    assert rstore.entitlement_hint("parking", subject) == revoked
 
 
 async def test_a_worker_forgets_a_proof_once_it_has_ended_and_late_checks_name_the_holder(

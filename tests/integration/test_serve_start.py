@@ -163,3 +163,11 @@ def test_production_refuses_to_start_in_one_line(
 def test_impossible_options_are_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
     svc = Service(tmp_path, f"sqlite:///{tmp_path}/sp.sqlite3")
     assert expected in _one_clear_line(_serve(svc, *args))
+
+
+def test_a_proof_lifetime_of_zero_is_refused_at_start(tmp_path: Path) -> None:
+    """Every proof would be born expired: said once, before any citizen meets it."""
+    svc = Service(tmp_path, f"sqlite:///{tmp_path}/sp.sqlite3")
+    svc.env["STATUSPASS_DEFAULT_PROOF_LIFETIME_S"] = "0"
+    line = _one_clear_line(_serve(svc, "--port", str(svc.port)))
+    assert "STATUSPASS_DEFAULT_PROOF_LIFETIME_S must be positive" in line

@@ -68,11 +68,12 @@ async def save_proof(
     The code is held until `CODE_HOLD_S` after the proof's expiry (its key's TTL, and
     the claim refuses a code whose holder expired less than that before `now`).
 
-    With `basis`, the same script compares the stored entitlement's version with it
+    With `basis`, the same script compares the stored entitlement with it, byte for byte
     (the entitlement's bucket is in the subject's shard, as is its status list): on a
-    change nothing is written and `EntitlementMoved` carries the stored one, which, like
-    a basis saved on, becomes this process's hint for the next issuance
-    (`EntitlementHints`).
+    change nothing of the proof is written and `EntitlementMoved` carries the stored
+    one, which, like a basis saved on, becomes this process's hint for the next
+    issuance (`EntitlementHints`). (On a cluster the code claimed before stays held,
+    pointing at no proof, until its hold ends: it reads as unknown.)
     """
     label = ctx.layout.shard_of_list(proof.status_ref.list_id)
     now_us, expires_us = to_us(proof.issued_at), to_us(proof.expires_at)
@@ -88,7 +89,8 @@ async def save_proof(
         if ent_label != label:  # status refs are allocated in the subject's shard
             raise ValueError(f"proof {proof.jti!r}: its status list is not in its holder's shard")
         keys = [proof_key, ent_key]
-        extra += [ent_field, basis.version]
+        basis_form = ctx.entitlements.stored_form(basis)
+        extra += [ent_field, basis_form]
     script = "SAVE_PROOF"
     if code is not None:
         hold_ms = life_ms + CODE_HOLD_US // 1000
@@ -108,16 +110,14 @@ async def save_proof(
     kind = reply[0]
     if kind == "X":  # a live proof holds the code: nothing was written
         return False
-    if kind == "E":  # the entitlement is not the basis any more: nothing was written
-        held = reply[1]
-        current = None
-        if held is not None:
-            current = decode_held_entitlement(proof.type, proof.subject, as_bytes(held))
-        ctx.entitlements.put(proof.type, proof.subject, current)
+    if kind == "E":  # the entitlement is not the basis any more: no proof was written
+        held = None if reply[1] is None else as_bytes(reply[1])
+        current = None if held is None else decode_held_entitlement(proof.type, proof.subject, held)
+        ctx.entitlements.put(proof.type, proof.subject, current, held or b"")
         raise EntitlementMoved(current)
     ctx.subjects.put(proof.jti, proof.subject, expires_us, now_us)
     if basis is not None:
-        ctx.entitlements.put(proof.type, proof.subject, basis)
+        ctx.entitlements.put(proof.type, proof.subject, basis, basis_form)
     return True
 
 

@@ -13,7 +13,12 @@ from typing import Generic, TypeVar
 import msgspec
 
 from app.domain.records import VALID, ClientRecord, Entitlement
-from app.storage._lean import decode_card, decode_entitlement, decode_proof
+from app.storage._lean import (
+    decode_card,
+    decode_entitlement,
+    decode_proof,
+    encode_held_entitlement,
+)
 from app.storage.redis import scripts as redis_scripts
 from app.storage.redis import scripts_bulk as redis_scripts_bulk
 from app.storage.redis import scripts_plain as redis_scripts_plain
@@ -137,37 +142,46 @@ class StatusHints:
 
 class EntitlementHints:
     """(type, subject) -> the entitlement this process last saved a proof on, or that a
-    refused save read (bounded, least recently used dropped first).
+    refused save read, with its stored bytes (bounded, least recently used dropped first).
 
     A hint only: the proof made from it is saved by a script that first compares the
-    stored entitlement's version with the hint's and, when they differ, writes nothing
-    and answers with the stored one (`checks.save_proof`). A citizen's screen renews its
-    proof every few minutes: each renewal at a worker that served the last one takes one
-    round trip instead of two (read, then save); a stale hint costs one round trip more,
-    never a proof for a right that changed. An entry takes ~730 bytes: 10,000 (the
-    citizens renewing at one worker within a few minutes, at national scale) ~7 MB.
+    stored value with the hint's bytes and, when they differ, writes nothing and answers
+    with the stored value (`checks.save_proof`). The whole value, not only its version:
+    a version number may come back with other contents after a failover that lost
+    acknowledged writes, or a restore. A citizen's screen renews its proof every few
+    minutes: a renewal at a worker that holds the hint takes one round trip instead of
+    two (read, then save); a stale hint costs one round trip more, never a proof for a
+    right that changed. An entry takes about 1 kB: 10,000 ~10 MB a worker.
     """
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
-        self._data: OrderedDict[tuple[str, str], Entitlement] = OrderedDict()
+        self._data: OrderedDict[tuple[str, str], tuple[Entitlement, bytes]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._data)
 
     def get(self, type_id: str, subject: str) -> Entitlement | None:
         key = (type_id, subject)
-        ent = self._data.get(key)
-        if ent is not None:
-            self._data.move_to_end(key)
-        return ent
+        hit = self._data.get(key)
+        if hit is None:
+            return None
+        self._data.move_to_end(key)
+        return hit[0]
 
-    def put(self, type_id: str, subject: str, ent: Entitlement | None) -> None:
+    def stored_form(self, ent: Entitlement) -> bytes:
+        """The bytes the store holds for `ent` if it is current: those it was read from
+        when it is the hint, else encoded again (the same bytes: `_lean` round trip)."""
+        hit = self._data.get((ent.type, ent.subject))
+        return hit[1] if hit is not None and hit[0] is ent else encode_held_entitlement(ent)
+
+    def put(self, type_id: str, subject: str, ent: Entitlement | None, stored: bytes) -> None:
+        """Remember `ent`, stored as `stored`; None forgets (the store holds none)."""
         key = (type_id, subject)
         if ent is None:
             self._data.pop(key, None)
             return
-        self._data[key] = ent
+        self._data[key] = (ent, stored)
         self._data.move_to_end(key)
         if len(self._data) > self._size:
             self._data.popitem(last=False)

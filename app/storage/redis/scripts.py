@@ -173,12 +173,12 @@ return 1
 
 # the proof (KEYS[3]) and its audit record; the entitlement it was made from (KEYS[4]
 # the holder's bucket, ARGV[9] the field, '' when the caller gives no basis, ARGV[10]
-# its version): {'E', the stored value or false} when that is not the stored one
+# its stored value): {'E', the stored value or false} when that is not the stored one
 _SAVE_PROOF_FN = """
 local function basis_moved()
   if ARGV[9] == '' then return false end
   local held = redis.call('HGET', KEYS[4], ARGV[9])
-  if held and string.match(held, '^%d+') == ARGV[10] then return false end
+  if held == ARGV[10] then return false end
   return {'E', held}
 end
 local function save_proof()
