@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,38 @@ async def test_each_renewal_sees_the_right_as_it_is_now(settings: Settings) -> N
         status, body = await _issue(api, nrn)
         assert status == 409 and "not active" in body["detail"]
         assert await _issuances(api.services.store) == 4
+
+
+async def test_a_right_extended_in_its_last_second_is_not_refused_on_the_old_end(
+    settings: Settings,
+) -> None:
+    """A worker's hint says the right ends within this second (no proof could be made);
+    the source has extended it meanwhile: the answer comes from the right as stored."""
+    async with worker(settings, FrozenClock()) as api:
+        source = await api.client("source", ["social_tariff"])
+        nrn = api.nrn()
+        now = api.clock.now()
+
+        async def grant(until: datetime) -> None:
+            r = await api.http.put(
+                "/v1/entitlements/social_tariff",
+                headers=auth(source),
+                json={
+                    "nrn": nrn,
+                    "holder": {"given_name": "Jan", "family_name": "Peeters"},
+                    "valid_from": (now - timedelta(days=1)).isoformat(),
+                    "valid_until": until.isoformat(),
+                    "attributes": {},
+                },
+            )
+            assert r.status_code in (200, 201), r.text
+
+        await grant(now + timedelta(minutes=10, milliseconds=500))
+        assert (await _issue(api, nrn))[0] == 201
+        await grant(now + timedelta(days=365))
+        api.clock.advance(600.2)  # within the old end's last second
+        status, body = await _issue(api, nrn)
+        assert status == 201, body
 
 
 class _Racing:
