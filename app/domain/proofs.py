@@ -22,6 +22,7 @@ from app.domain.registry import EntitlementType, Registry
 from app.domain.validity import proof_attributes
 from app.errors import (
     Conflict,
+    DomainError,
     EntitlementMoved,
     InvalidInput,
     NotFound,
@@ -92,17 +93,14 @@ class ProofService:
         ent = self._store.entitlement_hint(type_id, subject)
         live = False
         for _ in range(_ATTEMPTS):
-            if not live and (ent is None or not _issuable(ent, now)):
+            refusal = _refusal(ent, type_id, now)
+            if refusal is not None and not live:
                 ent = await self._store.get_entitlement(type_id, subject)
                 live = True
-            if ent is None:
-                raise NotFound(f"you have no {type_id} entitlement")
-            if ent.status != VALID:
-                raise Conflict(f"your {type_id} entitlement is not active at the moment")
-            if not ent.valid_from <= now < ent.valid_until:
-                raise Conflict(f"your {type_id} entitlement is not valid today")
-            if epoch_floor(ent.valid_until) <= epoch_floor(now):  # a proof of 0 s
-                raise Conflict(f"your {type_id} entitlement ends now")
+                refusal = _refusal(ent, type_id, now)
+            if refusal is not None:
+                raise refusal
+            assert ent is not None  # `_refusal` refuses None
             try:
                 return await self._issue_from(etype, ent, lifetime_s, qr, now)
             except EntitlementMoved as moved:
@@ -130,7 +128,7 @@ class ProofService:
         # epoch seconds (the claims' unit): the floor of `now` plus whole seconds is the
         # floor of `now` plus those seconds, so this is the floor of the earlier end.
         iat = epoch_floor(now)
-        # (later than `iat`: `_issuable`)
+        # (later than `iat`: `_refusal`)
         exp = min(iat + min(wanted, etype.max_lifetime_s), epoch_floor(ent.valid_until))
         key = self._signing_key()
         jti = random_urlsafe(12)  # 96 random bits
@@ -198,11 +196,16 @@ class ProofService:
         raise StoreError("could not allocate a free numeric code")
 
 
-def _issuable(ent: Entitlement, now: datetime) -> bool:
-    """Whether a proof can be made from `ent` at `now`: active, valid, and not ending
-    within the current second (a proof's times are whole seconds)."""
-    return (
-        ent.status == VALID
-        and ent.valid_from <= now < ent.valid_until
-        and epoch_floor(ent.valid_until) > epoch_floor(now)
-    )
+def _refusal(ent: Entitlement | None, type_id: str, now: datetime) -> DomainError | None:
+    """Why no proof can be made from `ent` at `now`, None when one can: it exists, is
+    active, valid, and does not end within the current second (a proof's times are
+    whole seconds)."""
+    if ent is None:
+        return NotFound(f"you have no {type_id} entitlement")
+    if ent.status != VALID:
+        return Conflict(f"your {type_id} entitlement is not active at the moment")
+    if not ent.valid_from <= now < ent.valid_until:
+        return Conflict(f"your {type_id} entitlement is not valid today")
+    if epoch_floor(ent.valid_until) <= epoch_floor(now):  # a proof of 0 s
+        return Conflict(f"your {type_id} entitlement ends now")
+    return None
